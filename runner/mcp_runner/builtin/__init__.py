@@ -1,0 +1,1 @@
+"""Builtin plugins: registered by module path before any installed plugin, on the same hooks."""

@@ -1,0 +1,242 @@
+"""The ``mcp-runner`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import ConfigError, Settings, load_settings
+
+
+class _Cli(click.Group):
+    """Builtin commands, plus those plugins add (loaded only when one is asked for)."""
+
+    _plugins_loaded = False
+
+    def _load_plugin_commands(self, ctx: click.Context) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        try:
+            from .plugins import PluginHost
+
+            host = PluginHost(load_settings(env=None))
+            host.load()
+            host.add_commands(self)
+        except Exception as exc:  # a broken plugin never breaks the CLI
+            click.echo(f"mcp-runner: warning: plugin commands unavailable: {exc}", err=True)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands(ctx)
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None:
+            self._load_plugin_commands(ctx)
+            command = super().get_command(ctx, name)
+        return command
+
+
+@click.group(cls=_Cli)
+@click.version_option(package_name="mcp-runner")
+def cli() -> None:
+    """Serve installed plugins as one Model Context Protocol server."""
+
+
+def _common(fn: Any) -> Any:
+    fn = click.option("--config", "config", type=click.Path(dir_okay=False), help="Config file (default: ./mcp-runner.toml).")(fn)
+    fn = click.option("--plugin", "extra", multiple=True, metavar="MODULE[:ATTR]", help="Also load this plugin by import path (repeatable).")(fn)
+    fn = click.option("--strict-plugins", is_flag=True, default=None, help="Exit non-zero if any plugin fails to load.")(fn)
+    return fn
+
+
+def _settings(config: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, overrides=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _runner(settings: Settings, extra: tuple[str, ...], strict: bool | None) -> Any:
+    from .runner import Runner
+
+    runner = Runner(settings, extra=list(extra)).start()
+    failures = runner.host.failures()
+    if failures and (strict or settings.server.strict_plugins):
+        names = ", ".join(f"{r.name} ({r.phase}: {r.error})" for r in failures)
+        raise click.ClickException(f"plugins failed: {names}")
+    return runner
+
+
+@cli.command()
+@_common
+@click.option("--transport", "-t", default="stdio", show_default=True, help="stdio, http, or one a plugin adds.")
+@click.option("--host", default=None, help="HTTP bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="HTTP port (default 8000).")
+@click.option("--path", "mount", default=None, help="HTTP endpoint path (default /mcp).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error", "critical"]), default=None)
+@click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default=None)
+def serve(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, transport: str,
+          host: str | None, port: int | None, mount: str | None, log_level: str | None,
+          log_format: str | None) -> None:
+    """Serve every discovered plugin as one MCP server (stdio by default)."""
+    settings = _settings(
+        config,
+        **{
+            "http.host": host,
+            "http.port": port,
+            "http.path": mount,
+            "server.log_level": log_level,
+            "server.log_format": log_format,
+        },
+    )
+    from . import log
+
+    log.configure(settings.server.log_level, settings.server.log_format)
+    runner = _runner(settings, extra, strict_plugins)
+    processors = runner.host.log_processors()
+    if processors:
+        log.configure(settings.server.log_level, settings.server.log_format, processors)
+    if transport not in runner.transports():
+        raise click.ClickException(
+            f"unknown transport {transport!r}; available: {', '.join(sorted(runner.transports()))}"
+        )
+    try:
+        _run(runner.serve(transport))
+    except KeyboardInterrupt:
+        pass
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        uvloop = None
+    return uvloop.run(coro) if uvloop is not None else asyncio.run(coro)
+
+
+@cli.command()
+@_common
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, as_json: bool) -> None:
+    """List discovered plugins: version, contributions, hooks and status."""
+    from .runner import Runner
+
+    settings = _settings(config)
+    runner = Runner(settings, extra=list(extra))
+    runner.host._warn = lambda message: None  # shown in the table instead
+    runner.start()
+    records = list(runner.host.records.values())
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+    else:
+        for r in records:
+            origin = f"{r.distribution} {r.version or ''}".strip() if r.distribution else r.source
+            status = r.status if r.status != "failed" else f"FAILED in {r.phase}: {r.error}"
+            click.echo(f"{r.name:<16} {origin:<32} {status}")
+            if r.status == "ok":
+                click.echo(
+                    f"{'':<16} tools {r.tools}, resources {r.resources}, prompts {r.prompts}; "
+                    f"import {r.import_ms:.1f} ms; hooks: {', '.join(h.removeprefix('mcp_runner_') for h in r.hooks) or '-'}"
+                )
+    if runner.host.failures() and (strict_plugins or settings.server.strict_plugins):
+        sys.exit(1)
+
+
+@cli.command()
+@_common
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tools(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, as_json: bool) -> None:
+    """Print the composed tools: plugin, description and input schema."""
+    runner = _runner(_settings(config), extra, strict_plugins)
+    items = [dict(t.wire(), plugin=t.plugin) for t in runner.registry.tools.values()]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        click.echo(f"{item['name']}  [{item['plugin']}]")
+        if item.get("description"):
+            click.echo(f"    {item['description']}")
+        props = item["inputSchema"].get("properties", {})
+        required = set(item["inputSchema"].get("required", ()))
+        for name, prop in props.items():
+            kind = prop.get("type", "any")
+            mark = "" if name in required else "?"
+            text = f"      {name}{mark}: {kind}"
+            if prop.get("description"):
+                text += f" - {prop['description']}"
+            click.echo(text)
+
+
+@cli.command()
+@_common
+@click.argument("tool")
+@click.argument("arguments", nargs=-1, metavar="KEY=VALUE...")
+@click.option("--json-args", default=None, help="Arguments as one JSON object.")
+def call(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, tool: str,
+         arguments: tuple[str, ...], json_args: str | None) -> None:
+    """Call one tool in process and print its result.
+
+    Values are parsed as JSON when they can be (3, true, [1,2]) and taken as strings otherwise.
+    """
+    args: dict[str, Any] = {}
+    if json_args:
+        try:
+            args = json.loads(json_args)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--json-args") from None
+        if not isinstance(args, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--json-args")
+    for pair in arguments:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="ARGUMENTS")
+        try:
+            args[key] = json.loads(value)
+        except ValueError:
+            args[key] = value
+    runner = _runner(_settings(config), extra, strict_plugins)
+    from .protocol.errors import McpError
+
+    try:
+        result = asyncio.run(_call(runner, tool, args))
+    except McpError as exc:
+        raise click.ClickException(exc.message) from None
+    structured = result.get("structuredContent")
+    if structured is not None:
+        click.echo(json.dumps(structured, indent=2))
+    else:
+        for block in result.get("content", []):
+            click.echo(block["text"] if block.get("type") == "text" else json.dumps(block))
+    if result.get("isError"):
+        sys.exit(1)
+
+
+async def _call(runner: Any, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    async with runner.lifespan():
+        return await runner.call_tool(tool, args)  # type: ignore[no-any-return]
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--directory", "-d", type=click.Path(file_okay=False), default=None, help="Where to write it (default: ./mcp-runner-NAME).")
+def new(name: str, directory: str | None) -> None:
+    """Write a plugin distribution skeleton that installs with pip and serves at once."""
+    from .scaffold import write_plugin
+
+    try:
+        target = write_plugin(name, Path(directory) if directory else None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {target}")
+    click.echo(f"  pip install -e {target}   # then: mcp-runner tools")
+
+
+def main() -> None:
+    cli()

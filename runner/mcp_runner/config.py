@@ -1,0 +1,213 @@
+"""Settings: `mcp-runner.toml`, then `MCP_RUNNER_*` environment variables, then the command line.
+
+::
+
+    [server]                 # MCP_RUNNER_<FIELD>, e.g. MCP_RUNNER_LOG_LEVEL=debug
+    enable = ["files"]       # allow list (MCP_RUNNER_PLUGINS=files,sqlite)
+    disable = ["sqlite"]     # deny list  (MCP_RUNNER_DISABLE=sqlite)
+
+    [http]                   # MCP_RUNNER_HTTP__PORT=9000
+    port = 9000
+
+    [plugins.files]          # MCP_RUNNER_PLUGINS__FILES__ROOTS='["/srv"]'
+    namespace = "fs"         # keys every plugin has: namespace, enabled
+    roots = ["/srv"]         # the rest is validated by the plugin's own settings model
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_FILE = "mcp-runner.toml"
+ENV_PREFIX = "MCP_RUNNER_"
+PLUGIN_KEYS = ("namespace", "enabled", "scopes", "timeout")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, section and field."""
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "mcp-runner"
+    version: str | None = None
+    instructions: str | None = None
+    enable: list[str] | None = None
+    disable: list[str] = Field(default_factory=list)
+    on_conflict: Literal["error", "prefix"] = "error"
+    strict_plugins: bool = False
+    page_size: int = Field(default=500, ge=1)
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "warning"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    mask_error_details: bool = False
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_in_flight: int = Field(default=1024, ge=1)
+    tool_timeout: float | None = Field(default=None, gt=0)
+    shutdown_grace: float = Field(default=10.0, ge=0)
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    path: str = "/mcp"
+    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
+    session_idle_timeout: float = Field(default=3600.0, gt=0)
+    max_sessions: int = Field(default=10_000, ge=1)
+    sse_buffer: int = Field(default=1000, ge=1)
+
+
+class PluginConfig(BaseModel):
+    """The keys every plugin's table has, beside the plugin's own settings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    namespace: str | None = None
+    enabled: bool = True
+    scopes: list[str] = Field(default_factory=list)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    source: str | None = Field(default=None, exclude=True)
+
+    def plugin(self, name: str) -> PluginConfig:
+        return PluginConfig.model_validate(self.plugins.get(name, {}))
+
+    def plugin_options(self, name: str) -> dict[str, Any]:
+        """The plugin's own keys (its table without the common ones)."""
+        return {k: v for k, v in self.plugins.get(name, {}).items() if k not in PLUGIN_KEYS}
+
+    def section(self, key: str) -> Any:
+        """A top-level table added by a plugin (``config.add_section``), validated."""
+        return (self.model_extra or {}).get(key)
+
+
+class ConfigSections:
+    """Given to ``mcp_runner_add_config``: where a plugin declares the settings it reads."""
+
+    def __init__(self, settings: Settings, plugin: str) -> None:
+        self._settings = settings
+        self._plugin = plugin
+        self.plugin_model: type[BaseModel] | None = None
+
+    def plugin_section(self, model: type[BaseModel]) -> None:
+        """Validate this plugin's ``[plugins.<name>]`` table with `model`."""
+        self.plugin_model = model
+
+    def add_section(self, key: str, model: type[BaseModel]) -> None:
+        """Validate the top-level ``[key]`` table with `model`; read it with ``settings.section``."""
+        extra = self._settings.model_extra
+        assert extra is not None
+        raw = extra.get(key, {})
+        if isinstance(raw, BaseModel):
+            return
+        extra[key] = validate_section(model, raw, f"[{key}]")
+
+
+def validate_section(model: type[BaseModel], raw: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {describe(exc)}") from None
+
+
+def describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    )
+
+
+def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
+    if path is not None:
+        found = Path(path)
+        if not found.is_file():
+            raise ConfigError(f"config file not found: {found}")
+        return found
+    candidate = Path.cwd() / CONFIG_FILE
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the config file (if any), overlay the environment and `overrides`, and validate.
+
+    `overrides` uses dotted keys: ``{"server.log_level": "debug", "http.port": 9000}``.
+    """
+    file = find_config(path)
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+    for dotted, value in _env_overrides(os.environ if env is None else env).items():
+        _set(data, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set(data, dotted, value)
+    where = str(file) if file else "settings"
+    for key in ("plugins",):
+        if not isinstance(data.get(key, {}), dict):
+            raise ConfigError(f"{where}: [{key}] must be a table of plugin tables")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {describe(exc)}") from None
+    settings.source = str(file) if file else None
+    return settings
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name == "plugins":
+            out["server.enable"] = _names(raw)
+        elif name == "disable":
+            out["server.disable"] = _names(raw)
+        elif "__" in name:
+            out[".".join(name.split("__"))] = _value(raw)
+        elif name in ServerSettings.model_fields:
+            out[f"server.{name}"] = _value(raw)
+    return out
+
+
+def _names(raw: str) -> list[str]:
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+def _value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value

@@ -1,0 +1,170 @@
+"""Every hook a plugin may implement, grouped by the phase in which the host calls it.
+
+Implement a hook with the ``@hookimpl`` marker on a module-level function (or a method of the
+registered object), naming only the arguments you need::
+
+    from mcp_runner import hookimpl
+
+    @hookimpl
+    def mcp_runner_middleware(settings):
+        return [Middleware(timing, band="observe")]
+
+Hooks marked *per plugin* are called once for each plugin with that plugin's own settings;
+a failure there fails that plugin alone. The others are called once across all plugins.
+No hook is called per request: the host builds what requests need (the middleware chain,
+the verifiers, the error mappers) once, at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .config import ConfigSections
+    from .middleware import Middleware
+    from .registry import PluginRegistry
+
+PROJECT = "mcp_runner"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+@hookspec(historic=True)
+def mcp_runner_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    """Publish your own hook specifications, for plugins of your plugin.
+
+    :param pluginmanager: the host's pluggy ``PluginManager``; call
+        ``pluginmanager.add_hookspecs(module)``.
+
+    Called once when your plugin is registered (historic: plugins registered later still see
+    the specs).
+    """
+
+
+@hookspec
+def mcp_runner_add_config(config: ConfigSections) -> None:
+    """Declare the settings models your plugin reads, before the config is validated.
+
+    :param config: call ``config.plugin_section(Model)`` to validate your own
+        ``[plugins.<name>]`` table with a pydantic model, or ``config.add_section(key, Model)``
+        for a top-level ``[key]`` table.
+
+    *Per plugin.* Invalid values fail that plugin alone, naming the field.
+    """
+
+
+@hookspec
+def mcp_runner_add_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``mcp-runner`` command line.
+
+    :param cli: the root ``click.Group``; call ``cli.add_command(cmd)``.
+
+    Called when the CLI is built. A plugin whose hook fails is left out; the CLI still works.
+    """
+
+
+# ----------------------------------------------------------------------------------------------
+# Composition
+
+
+@hookspec
+def mcp_runner_register(registry: PluginRegistry, settings: Any) -> None:
+    """Contribute tools, resources, resource templates, prompts and completions.
+
+    :param registry: this plugin's view of the composed registry: ``add_tool(fn, ...)``,
+        ``add_resource(fn, uri, ...)``, ``add_prompt(fn, ...)``, ``add_completion(ref, arg, fn)``.
+    :param settings: the plugin's validated settings (or its raw config table without a model).
+
+    *Per plugin.* Nothing is served until the whole hook has returned and every name is free:
+    an exception or a name collision leaves the plugin out whole. ``Plugin`` objects implement
+    this hook from their decorators.
+    """
+
+
+# ----------------------------------------------------------------------------------------------
+# Requests (called once at start-up; the results run per request)
+
+
+@hookspec
+def mcp_runner_middleware(settings: Any) -> list[Middleware] | Middleware | None:
+    """Middleware for every JSON-RPC request, on every transport and in both eras.
+
+    :param settings: the host's settings (``Settings``).
+    :return: ``Middleware`` objects (or bare ``async (ctx, call_next)`` callables, placed in the
+        ``plugin`` band). The chain is ordered by band — ``errors``, ``observe``, ``auth``,
+        ``plugin`` — then by ``order`` within a band; built once, never per request.
+    """
+
+
+@hookspec
+def mcp_runner_token_verifiers(settings: Any) -> list[Any] | None:
+    """Token verifiers for HTTP bearer authentication.
+
+    :param settings: the host's settings.
+    :return: objects with ``async verify(token) -> Principal | None``; the auth middleware asks
+        each in order, and the first principal wins.
+    """
+
+
+@hookspec(firstresult=True)
+def mcp_runner_handle_error(ctx: Any, exc: BaseException) -> Any:
+    """Map an exception raised while answering a request to what the client sees.
+
+    :param ctx: the request context (method, target, plugin, correlation id).
+    :param exc: the exception.
+    :return: ``None`` to pass; a ``McpError`` for a JSON-RPC error, or a string for an
+        ``isError`` tool result. The first non-None result wins; the builtin is the last resort.
+
+    Called only when an exception escapes; the success path never reaches pluggy.
+    """
+
+
+@hookspec
+def mcp_runner_log_processors(settings: Any) -> list[Any] | None:
+    """structlog processors added to the pipeline (redaction, enrichment).
+
+    :param settings: the host's settings.
+    :return: processors ``(logger, method_name, event_dict) -> event_dict``, run before rendering.
+    """
+
+
+# ----------------------------------------------------------------------------------------------
+# Serving
+
+
+@hookspec
+def mcp_runner_register_transports(register: Any) -> None:
+    """Offer transports for ``mcp-runner serve --transport NAME``.
+
+    :param register: call ``register(name, serve)`` where ``serve(runner, options)`` is an
+        async function that serves until stopped. ``stdio`` and ``http`` are builtin plugins.
+    """
+
+
+@hookspec
+def mcp_runner_lifespan(runner: Any, settings: Any) -> Any:
+    """An async context manager entered before serving and exited, in reverse, after.
+
+    :param runner: the ``Runner``.
+    :param settings: the plugin's settings.
+    :return: an async context manager, or None.
+
+    *Per plugin.* A plugin whose lifespan fails to enter is left out; the others serve.
+    """
+
+
+@hookspec
+def mcp_runner_server_ready(runner: Any, transport: str) -> None:
+    """Serving has begun.
+
+    :param runner: the ``Runner``.
+    :param transport: the transport's name, ``stdio`` or ``http``.
+    """

@@ -1,0 +1,47 @@
+"""The request middleware chain: built once at start-up, run for every JSON-RPC request.
+
+A middleware is ``async def mw(ctx, call_next)``: it may return a result (or raise) without
+calling ``call_next(ctx)``, change ``ctx.params`` first, or wrap what ``call_next`` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Band = Literal["errors", "observe", "auth", "plugin"]
+BANDS: tuple[Band, ...] = ("errors", "observe", "auth", "plugin")
+
+Handler = Callable[[Any], Awaitable[Any]]
+MiddlewareFn = Callable[[Any, Handler], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Middleware:
+    """A middleware function and its place in the chain: outermost band first, then `order`."""
+
+    fn: MiddlewareFn
+    band: Band = "plugin"
+    order: int = 0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.band not in BANDS:
+            raise ValueError(f"middleware band must be one of {', '.join(BANDS)}, not {self.band!r}")
+
+
+def build_chain(middlewares: list[Middleware], core: Handler) -> Handler:
+    """Compose `middlewares` around `core`, outermost first."""
+    ordered = sorted(middlewares, key=lambda m: (BANDS.index(m.band), m.order))
+    handler = core
+    for mw in reversed(ordered):
+        handler = _link(mw.fn, handler)
+    return handler
+
+
+def _link(fn: MiddlewareFn, call_next: Handler) -> Handler:
+    async def run(ctx: Any) -> Any:
+        return await fn(ctx, call_next)
+
+    return run

@@ -1,0 +1,1 @@
+"""The MCP protocol engine: JSON-RPC framing, protocol eras, and method dispatch."""

@@ -1,0 +1,47 @@
+"""JSON-RPC 2.0 framing: parse bytes once, encode plain dicts once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import INVALID_REQUEST, PARSE_ERROR
+
+_decoder = json.JSONDecoder()
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return _encode(message).encode()
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse one JSON text; raises ValueError (with the position) when malformed."""
+    if isinstance(data, bytes | bytearray):
+        data = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    return json.loads(data)
+
+
+def response(id: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id, "result": result}
+
+
+def error(id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": id, "error": err}
+
+
+def notification(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    if params is None:
+        return {"jsonrpc": "2.0", "method": method}
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def parse_error(exc: Exception) -> dict[str, Any]:
+    return error(None, PARSE_ERROR, f"Parse error: {exc}")
+
+
+def invalid_request(id: Any, why: str) -> dict[str, Any]:
+    return error(id, INVALID_REQUEST, f"Invalid request: {why}")

@@ -1,0 +1,237 @@
+"""Sessions and requests: the per-connection and per-request state of the protocol engine."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import INVALID_PARAMS, McpError
+from .jsonrpc import notification
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# "info" until the client calls logging/setLevel; 2026-07-28 requests send nothing without
+# an explicit logLevel in `_meta`.
+DEFAULT_LOG_THRESHOLD = 1
+NO_LOGS = 99
+
+
+class Session:
+    """A client connection: one per stdio process, one per legacy HTTP session.
+
+    A 2026-07-28 request gets a throwaway session: that era keeps no state between requests.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "client_capabilities",
+        "client_info",
+        "closed",
+        "id",
+        "in_flight",
+        "initialized",
+        "last_active",
+        "log_threshold",
+        "outbound",
+        "pending",
+        "server",
+        "subscriptions",
+        "transport",
+        "version",
+        "_ids",
+    )
+
+    def __init__(
+        self, server: Engine, transport: str, outbound: Send | None = None, id: str | None = None
+    ) -> None:
+        self.server = server
+        self.transport = transport
+        self.id = id
+        self.outbound = outbound  # where messages not tied to a request go (list_changed, ...)
+        self.version: str | None = None
+        self.initialized = False
+        self.client_info: dict[str, Any] = {}
+        self.client_capabilities: dict[str, Any] = {}
+        self.log_threshold = DEFAULT_LOG_THRESHOLD
+        self.in_flight: dict[Any, Request] = {}
+        self.pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self.subscriptions: set[str] = set()
+        self.closed = False
+        self.last_active = 0.0
+        self._ids = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id or self.transport} {self.version}>"
+
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        """Send a notification not tied to a request, if this session has somewhere to send it."""
+        if self.outbound is not None and not self.closed:
+            await self.outbound(notification(method, params))
+
+    async def request(self, method: str, params: dict[str, Any], send: Send) -> dict[str, Any]:
+        """Send a server-to-client request on `send` and wait for the client's response."""
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        try:
+            await send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+            answer = await future
+        finally:
+            self.pending.pop(request_id, None)
+        if "error" in answer:
+            err = answer["error"] if isinstance(answer["error"], dict) else {}
+            raise McpError(
+                int(err.get("code", -32603)),
+                f"The client answered {method} with an error: {err.get('message', '')}",
+                err.get("data"),
+            )
+        result = answer.get("result")
+        return result if isinstance(result, dict) else {}
+
+    def resolve(self, message: dict[str, Any]) -> bool:
+        """Hand a client's response to the request waiting for it."""
+        future = self.pending.get(message.get("id"))
+        if future is None or future.done():
+            return False
+        future.set_result(message)
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+        for request in list(self.in_flight.values()):
+            if request.task is not None:
+                request.task.cancel()
+        for future in self.pending.values():
+            if not future.done():
+                future.cancel()
+
+
+class Request:
+    """One JSON-RPC request, as middleware and handlers see it."""
+
+    __slots__ = (
+        "_correlation_id",
+        "cancelled_by_client",
+        "client_capabilities",
+        "id",
+        "input_responses",
+        "log_threshold",
+        "meta",
+        "method",
+        "modern",
+        "params",
+        "plugin",
+        "principal",
+        "progress_token",
+        "request_state",
+        "send",
+        "session",
+        "state",
+        "status",
+        "handler",
+        "target",
+        "task",
+        "version",
+    )
+
+    def __init__(
+        self,
+        session: Session,
+        id: Any,
+        method: str,
+        params: dict[str, Any],
+        send: Send,
+        version: str,
+        modern: bool = False,
+    ) -> None:
+        self.session = session
+        self.id = id
+        self.method = method
+        self.params = params
+        self.send = send
+        self.version = version
+        self.modern = modern
+        meta = params.get("_meta")
+        self.meta: dict[str, Any] = meta if isinstance(meta, dict) else {}
+        self.progress_token = self.meta.get("progressToken")
+        self.log_threshold = session.log_threshold
+        self.client_capabilities = session.client_capabilities
+        self.target: Any = None
+        self.plugin: str | None = None
+        self.principal: Any = None
+        self.cancelled_by_client = False
+        self.input_responses: dict[str, Any] | None = None
+        self.request_state: dict[str, Any] | None = None
+        self.state: dict[str, Any] | None = None
+        self.status = 200  # HTTP status for errors the 2026-07-28 wire maps to one
+        self.handler: Any = None
+        self.task: asyncio.Task[Any] | None = None
+        self._correlation_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Request {self.id!r} {self.method}>"
+
+    @property
+    def transport(self) -> str:
+        return self.session.transport
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.id
+
+    @property
+    def correlation_id(self) -> str:
+        """A short id that ties the client's error to the log line holding the details."""
+        if self._correlation_id is None:
+            self._correlation_id = uuid.uuid4().hex[:16]
+        return self._correlation_id
+
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        """A notification related to this request (sent on the request's own stream)."""
+        await self.send(notification(method, params))
+
+    async def ask(
+        self, method: str, params: dict[str, Any], key: str | None, capability: str
+    ) -> dict[str, Any]:
+        """A request to the client on behalf of this request (elicitation, sampling, roots)."""
+        if self.modern:
+            return await self.session.server.input_required(self, {key or _auto_key(self): (method, params)}, one=True)
+        self.require_capability(capability, method)
+        return await self.session.request(method, params, self.send)
+
+    async def ask_all(self, requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        if self.modern:
+            return await self.session.server.input_required(self, requests)
+        answers = {}
+        for key, (method, params) in requests.items():
+            self.require_capability(_CAPABILITY[method], method)
+            answers[key] = await self.session.request(method, params, self.send)
+        return answers
+
+    def require_capability(self, capability: str, method: str) -> None:
+        if capability not in self.client_capabilities:
+            raise McpError(
+                INVALID_PARAMS,
+                f"This needs {method}, but the client did not declare the {capability!r} capability",
+            )
+
+
+_CAPABILITY = {
+    "elicitation/create": "elicitation",
+    "sampling/createMessage": "sampling",
+    "roots/list": "roots",
+}
+
+
+def _auto_key(request: Request) -> str:
+    state = request.state if request.state is not None else {}
+    count = state.get("_asked", 0)
+    state["_asked"] = count + 1
+    request.state = state
+    return f"input_{count}"

@@ -1,0 +1,56 @@
+"""Integrity-protected `requestState` for 2026-07-28 multi-round-trip requests.
+
+The state is ``base64url(json) "." base64url(hmac-sha256)``, bound to the method, the target
+and an expiry, so a client can neither forge nor replay it against another request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from typing import Any
+
+from .errors import INVALID_PARAMS, McpError
+
+STATE_TTL_SECONDS = 600
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class StateSigner:
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._key = secret or os.urandom(32)
+
+    def seal(self, payload: dict[str, Any], binding: str) -> str:
+        body = dict(payload, b=binding, x=int(time.time()) + STATE_TTL_SECONDS)
+        data = json.dumps(body, separators=(",", ":")).encode()
+        mac = hmac.new(self._key, data, hashlib.sha256).digest()
+        return f"{_b64(data)}.{_b64(mac)}"
+
+    def open(self, token: Any, binding: str) -> dict[str, Any]:
+        """The payload of a state we sealed for this binding; -32602 for anything else."""
+        try:
+            if not isinstance(token, str):
+                raise ValueError("not a string")
+            data_part, mac_part = token.split(".")
+            data, mac = _unb64(data_part), _unb64(mac_part)
+            if not hmac.compare_digest(mac, hmac.new(self._key, data, hashlib.sha256).digest()):
+                raise ValueError("integrity check failed")
+            body = json.loads(data)
+        except (ValueError, TypeError) as exc:
+            raise McpError(INVALID_PARAMS, f"Invalid requestState: {exc}") from None
+        if body.get("b") != binding:
+            raise McpError(INVALID_PARAMS, "Invalid requestState: issued for another request")
+        if body.get("x", 0) < time.time():
+            raise McpError(INVALID_PARAMS, "Invalid requestState: expired")
+        return body  # type: ignore[no-any-return]

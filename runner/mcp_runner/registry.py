@@ -1,0 +1,265 @@
+"""The composed registry: one namespace of tools, resources and prompts across all plugins.
+
+Plugins add to a staging `PluginRegistry`; the host merges it whole or not at all, so a
+plugin is never half-registered. Names are deterministic; a collision is never silent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from .components import (
+    TOOL_NAME,
+    Completer,
+    Component,
+    DefinitionError,
+    Prompt,
+    Resource,
+    ResourceTemplate,
+    Tool,
+    choices_of,
+    make_resource,
+)
+from .protocol.errors import invalid_params
+
+C = TypeVar("C", bound=Component)
+Kind = Literal["tools", "resources", "prompts"]
+
+
+class CompositionError(Exception):
+    """A plugin's contributions cannot join the composition (the message names the fix)."""
+
+
+@dataclass
+class PluginRegistry:
+    """What ``mcp_runner_register`` fills: one plugin's tools, resources and prompts."""
+
+    plugin: str
+    settings: Any = None
+    tools: list[Tool] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    prompts: list[Prompt] = field(default_factory=list)
+    completions: dict[tuple[str, str], Completer] = field(default_factory=dict)
+    instructions: str | None = None
+
+    def add_tool(self, fn: Callable[..., Any] | Tool, **options: Any) -> Tool:
+        tool = fn if isinstance(fn, Tool) else Tool.from_function(fn, **options)
+        self.tools.append(self._own(tool))
+        return tool
+
+    def add_resource(self, fn: Callable[..., Any] | Resource, uri: str | None = None, **options: Any) -> Resource:
+        if isinstance(fn, Resource):
+            resource = fn
+        else:
+            if uri is None:
+                raise DefinitionError("add_resource needs a uri")
+            resource = make_resource(fn, uri, **options)
+        self.resources.append(self._own(resource))
+        return resource
+
+    def add_prompt(self, fn: Callable[..., Any] | Prompt, **options: Any) -> Prompt:
+        prompt = fn if isinstance(fn, Prompt) else Prompt.from_function(fn, **options)
+        self.prompts.append(self._own(prompt))
+        return prompt
+
+    def add_completion(self, ref: str, argument: str, fn: Completer) -> None:
+        """Complete `argument` of the prompt named `ref`, or of the resource template `ref`."""
+        self.completions[(ref, argument)] = fn
+
+    def _own(self, component: C) -> C:
+        component.plugin = self.plugin
+        component.settings = self.settings
+        return component
+
+
+Listener = Callable[[Kind], None]
+
+
+class Registry:
+    """All served components, by name or URI, with cached list pages."""
+
+    def __init__(self, page_size: int = 500, on_conflict: str = "error") -> None:
+        self.page_size = page_size
+        self.on_conflict = on_conflict
+        self.tools: dict[str, Tool] = {}
+        self.resources: dict[str, Resource] = {}
+        self.templates: dict[str, ResourceTemplate] = {}
+        self.prompts: dict[str, Prompt] = {}
+        self.completions: dict[tuple[str, str], Completer] = {}
+        self.instructions: list[str] = []
+        self._listeners: list[Listener] = []
+        self._pages: dict[str, list[dict[str, Any]]] = {}
+
+    # -- composition ---------------------------------------------------------------------------
+    def merge(self, staged: PluginRegistry, namespace: str | None = None) -> None:
+        """Add one plugin's contributions, all of them or (on a collision) none."""
+        plugin = staged.plugin
+        tools = {self._name(t.name, namespace): t for t in staged.tools}
+        prompts = {self._name(p.name, namespace): p for p in staged.prompts}
+        fixed = {r.uri: r for r in staged.resources if not isinstance(r, ResourceTemplate)}
+        templates = {r.uri: r for r in staged.resources if isinstance(r, ResourceTemplate)}
+        problems: list[str] = []
+        for kind, mine, theirs in (
+            ("tool", tools, self.tools),
+            ("prompt", prompts, self.prompts),
+        ):
+            for name in list(mine):
+                other = theirs.get(name)
+                if other is None:
+                    continue
+                if self.on_conflict == "prefix" and (renamed := f"{plugin}_{name}") not in theirs:
+                    mine[renamed] = mine.pop(name)
+                    continue
+                problems.append(_collision(kind, name, plugin, other.plugin))
+        for kind, mine_r, theirs_r in (
+            ("resource", fixed, self.resources),
+            ("resource template", templates, self.templates),
+        ):
+            for uri in mine_r:
+                if uri in theirs_r:
+                    problems.append(_collision(kind, uri, plugin, theirs_r[uri].plugin))
+        for name in tools:
+            if not TOOL_NAME.match(name):
+                problems.append(f"tool name {name!r} is not 1-64 characters of A-Z a-z 0-9 _ . -")
+        if problems:
+            raise CompositionError("; ".join(problems))
+        for name, tool in tools.items():
+            tool.name = name
+        for name, prompt in prompts.items():
+            prompt.name = name
+        self.tools.update(tools)
+        self.prompts.update(prompts)
+        self.resources.update(fixed)
+        self.templates.update(templates)
+        self.completions.update(staged.completions)
+        if staged.instructions:
+            self.instructions.append(staged.instructions)
+        self._changed("tools", "resources", "prompts")
+
+    @staticmethod
+    def _name(name: str, namespace: str | None) -> str:
+        return f"{namespace}_{name}" if namespace else name
+
+    def remove_plugin(self, plugin: str) -> None:
+        for table in (self.tools, self.prompts, self.resources, self.templates):
+            for key in [k for k, c in table.items() if c.plugin == plugin]:
+                del table[key]
+        self._changed("tools", "resources", "prompts")
+
+    # -- run-time changes ----------------------------------------------------------------------
+    def add_tool(self, tool: Tool, plugin: str = "") -> None:
+        if tool.name in self.tools:
+            raise CompositionError(_collision("tool", tool.name, plugin, self.tools[tool.name].plugin))
+        tool.plugin = tool.plugin or plugin
+        self.tools[tool.name] = tool
+        self._changed("tools")
+
+    def remove_tool(self, name: str) -> None:
+        if self.tools.pop(name, None) is not None:
+            self._changed("tools")
+
+    def add_prompt(self, prompt: Prompt, plugin: str = "") -> None:
+        if prompt.name in self.prompts:
+            raise CompositionError(
+                _collision("prompt", prompt.name, plugin, self.prompts[prompt.name].plugin)
+            )
+        prompt.plugin = prompt.plugin or plugin
+        self.prompts[prompt.name] = prompt
+        self._changed("prompts")
+
+    def remove_prompt(self, name: str) -> None:
+        if self.prompts.pop(name, None) is not None:
+            self._changed("prompts")
+
+    def add_resource(self, resource: Resource, plugin: str = "") -> None:
+        table: dict[str, Any] = (
+            self.templates if isinstance(resource, ResourceTemplate) else self.resources
+        )
+        if resource.uri in table:
+            raise CompositionError(
+                _collision("resource", resource.uri, plugin, table[resource.uri].plugin)
+            )
+        resource.plugin = resource.plugin or plugin
+        table[resource.uri] = resource
+        self._changed("resources")
+
+    def remove_resource(self, uri: str) -> None:
+        if self.resources.pop(uri, None) is not None or self.templates.pop(uri, None) is not None:
+            self._changed("resources")
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(kind)` whenever tools, resources or prompts change."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _changed(self, *kinds: Kind) -> None:
+        for kind in kinds:
+            self._pages.pop(kind, None)
+            if kind == "resources":
+                self._pages.pop("templates", None)
+            for listener in list(self._listeners):
+                listener(kind)
+
+    # -- lookups --------------------------------------------------------------------------------
+    def find_resource(self, uri: str) -> tuple[Resource, dict[str, Any]] | None:
+        resource = self.resources.get(uri)
+        if resource is not None:
+            return resource, {}
+        for template in self.templates.values():
+            values = template.match(uri)
+            if values is not None:
+                return template, values
+        return None
+
+    def completer(self, ref: str, argument: str) -> tuple[Completer | None, list[str] | None]:
+        fn = self.completions.get((ref, argument))
+        component: Any = self.prompts.get(ref) or self.templates.get(ref)
+        choices = None
+        if component is not None:
+            choices = choices_of(component.signature.hints.get(argument))
+        return fn, choices
+
+    # -- listing --------------------------------------------------------------------------------
+    def page(self, kind: str, cursor: Any) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``tools``, ``resources``, ``templates`` or ``prompts``, and the next cursor."""
+        items = self._pages.get(kind)
+        if items is None:
+            source: Iterable[Component] = {
+                "tools": self.tools,
+                "resources": self.resources,
+                "templates": self.templates,
+                "prompts": self.prompts,
+            }[kind].values()
+            items = self._pages[kind] = [c.wire() for c in source]
+        start = decode_cursor(cursor) if cursor is not None else 0
+        end = start + self.page_size
+        next_cursor = encode_cursor(end) if end < len(items) else None
+        return (items if start == 0 and next_cursor is None else items[start:end]), next_cursor
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: Any) -> int:
+    if not isinstance(cursor, str):
+        raise invalid_params("Invalid cursor: must be a string from a previous nextCursor")
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith("o:") and (offset := int(text[2:])) >= 0:
+            return offset
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise invalid_params(f"Invalid cursor: {cursor!r}")
+
+
+def _collision(kind: str, name: str, plugin: str, other: str) -> str:
+    return (
+        f"{kind} {name!r} of plugin {plugin!r} collides with the one of plugin {other!r}: "
+        f"give one a namespace ([plugins.{plugin}] namespace = \"{plugin}\"), set "
+        f"[server] on_conflict = \"prefix\", or disable one of them"
+    )

@@ -1,0 +1,157 @@
+"""`Runner`: plugins composed into one MCP server, ready for a transport."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .components import Prompt, Resource, Tool, make_resource
+from .config import Settings, load_settings
+from .plugins import PluginHost
+from .protocol.engine import Engine
+from .protocol.session import Request, Session
+from .registry import Registry
+
+
+class Runner:
+    """Discover plugins, compose them, and serve the result.
+
+    ::
+
+        runner = Runner().start()                 # entry points + builtins
+        await runner.serve("stdio")
+
+        runner = Runner(plugins={"demo": plugin}, entry_points=False).start()   # in tests
+        await runner.call_tool("add", {"a": 1, "b": 2})
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        plugins: dict[str, Any] | None = None,
+        extra: list[str] | None = None,
+        entry_points: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.host = PluginHost(self.settings, extra, entry_points=entry_points)
+        self._objects = plugins or {}
+        server = self.settings.server
+        self.registry = Registry(page_size=server.page_size, on_conflict=server.on_conflict)
+        self.engine: Engine = None  # type: ignore[assignment]
+        self.started = False
+
+    def start(self) -> Runner:
+        """Load and compose every plugin (synchronous, once)."""
+        if self.started:
+            return self
+        self.host.load(self._objects)
+        self.host.compose(self.registry)
+        server = self.settings.server
+        instructions = "\n\n".join(filter(None, [server.instructions, *self.registry.instructions]))
+        from . import __version__
+
+        self.engine = Engine(
+            self.registry,
+            name=server.name,
+            version=server.version or __version__,
+            instructions=instructions or None,
+            middleware=self.host.middleware(),
+            map_error=self.host.handle_error,
+            tool_timeout=self._tool_timeout,
+            runner=self,
+        )
+        self.started = True
+        return self
+
+    def _tool_timeout(self, tool: Tool) -> float | None:
+        if tool.timeout is not None:
+            return tool.timeout
+        return self.settings.plugin(tool.plugin).timeout or self.settings.server.tool_timeout
+
+    # ------------------------------------------------------------------------------------------
+    # Serving
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[Runner]:
+        """Enter every plugin's lifespan (a failing one leaves its plugin out), exit in reverse."""
+        self.start()
+        async with contextlib.AsyncExitStack() as stack:
+            for record, manager in self.host.lifespans(self):
+                try:
+                    await stack.enter_async_context(manager)
+                except Exception as exc:
+                    self.host.fail(record, "lifespan", exc)
+            yield self
+
+    def transports(self) -> dict[str, Callable[..., Any]]:
+        return self.host.transports()
+
+    async def serve(self, transport: str = "stdio", **options: Any) -> None:
+        """Serve on a transport until it ends (stdin closes, or a signal)."""
+        self.start()
+        serve = self.transports().get(transport)
+        if serve is None:
+            raise ValueError(
+                f"unknown transport {transport!r}; available: {', '.join(sorted(self.transports()))}"
+            )
+        async with self.lifespan():
+            await serve(self, options)
+
+    def ready(self, transport: str) -> None:
+        """Called by a transport once it is serving."""
+        self.host.server_ready(self, transport)
+
+    # ------------------------------------------------------------------------------------------
+    # In-process use (the CLI's `call`, tests)
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Answer one legacy-era request in process; returns the JSON-RPC response message."""
+        self.start()
+        session = self._local_session()
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        req = Request(session, 1, method, params or {}, send, session.version or "")
+        return await self.engine.handle(req)
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call a tool in process; returns the `CallToolResult` (or raises on a protocol error)."""
+        answer = await self.request("tools/call", {"name": name, "arguments": arguments or {}})
+        if "error" in answer:
+            from .protocol.errors import McpError
+
+            err = answer["error"]
+            raise McpError(err["code"], err["message"], err.get("data"))
+        return answer["result"]  # type: ignore[no-any-return]
+
+    def _local_session(self) -> Session:
+        session = self.engine.session("inprocess")
+        session.version = "2025-11-25"
+        session.initialized = True
+        return session
+
+    # ------------------------------------------------------------------------------------------
+    # Changing the composition at run time (clients are told: list_changed)
+
+    def add_tool(self, fn: Callable[..., Any], *, plugin: str = "", **options: Any) -> Tool:
+        tool = Tool.from_function(fn, **options)
+        self.registry.add_tool(tool, plugin)
+        return tool
+
+    def add_prompt(self, fn: Callable[..., Any], *, plugin: str = "", **options: Any) -> Prompt:
+        prompt = Prompt.from_function(fn, **options)
+        self.registry.add_prompt(prompt, plugin)
+        return prompt
+
+    def add_resource(self, fn: Callable[..., Any], uri: str, *, plugin: str = "", **options: Any) -> Resource:
+        resource = make_resource(fn, uri, **options)
+        self.registry.add_resource(resource, plugin)
+        return resource
+
+    def notify_resource_updated(self, uri: str) -> None:
+        """Tell subscribed clients that the resource at `uri` changed."""
+        self.engine.resource_updated(uri)

@@ -1,0 +1,103 @@
+"""`mcp-runner new NAME`: a plugin distribution skeleton."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_PYPROJECT = '''[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "mcp-runner-{dist}"
+version = "0.1.0"
+description = "{name}: an mcp-runner plugin"
+requires-python = ">=3.11"
+dependencies = ["mcp-runner"]
+
+[project.optional-dependencies]
+test = ["pytest"]
+
+[project.entry-points.mcp_runner]
+{ep} = "{module}:plugin"
+
+[tool.setuptools]
+packages = ["{module}"]
+'''
+
+_MODULE = '''"""{name}: an mcp-runner plugin."""
+
+from mcp_runner import Context, Plugin
+
+plugin = Plugin("{ep}", description="{name} tools")
+
+
+@plugin.tool
+async def hello(name: str, ctx: Context) -> str:
+    """Greet someone by name.
+
+    Args:
+        name: Who to greet.
+    """
+    await ctx.info(f"greeting {{name}}")
+    return f"Hello, {{name}}!"
+
+
+@plugin.resource("{ep}://about")
+def about() -> str:
+    """What this plugin is."""
+    return "{name}: an mcp-runner plugin"
+
+
+@plugin.prompt
+def introduce(topic: str) -> str:
+    """Ask for a short introduction to a topic."""
+    return f"Give a short introduction to {{topic}}."
+'''
+
+_TEST = '''import asyncio
+
+from mcp_runner import Runner
+
+from {module} import plugin
+
+
+def test_hello():
+    runner = Runner(plugins={{"{ep}": plugin}}, entry_points=False).start()
+    result = asyncio.run(runner.call_tool("hello", {{"name": "Ada"}}))
+    assert result["content"][0]["text"] == "Hello, Ada!"
+'''
+
+_README = '''# mcp-runner-{dist}
+
+An [mcp-runner](https://pypi.org/project/mcp-runner/) plugin.
+
+    pip install -e .
+    mcp-runner tools            # shows `hello`
+    mcp-runner call hello name=Ada
+    pip install -e '.[test]' && pytest
+'''
+
+
+def write_plugin(name: str, directory: Path | None = None) -> Path:
+    ep = re.sub(r"[^a-z0-9_]", "_", name.lower()).strip("_")
+    if not ep or not ep[0].isalpha():
+        raise ValueError(f"plugin name {name!r} must start with a letter")
+    dist = ep.replace("_", "-")
+    module = f"mcp_runner_{ep}"
+    target = directory or Path(f"mcp-runner-{dist}")
+    if target.exists() and any(target.iterdir()):
+        raise ValueError(f"{target} exists and is not empty")
+    values = {"name": name, "ep": ep, "dist": dist, "module": module}
+    files = {
+        "pyproject.toml": _PYPROJECT,
+        f"{module}/__init__.py": _MODULE,
+        "tests/test_plugin.py": _TEST,
+        "README.md": _README,
+    }
+    for rel, template in files.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template.format(**values))
+    return target

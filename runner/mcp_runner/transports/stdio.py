@@ -1,0 +1,246 @@
+"""stdio: newline-delimited JSON-RPC on stdin/stdout.
+
+stdout carries protocol messages only: at start the real stdout is moved to a private file
+descriptor and fd 1 is pointed at stderr, so a plugin's ``print()`` (or a child process) can
+never corrupt the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.errors import INTERNAL_ERROR
+from ..protocol.jsonrpc import encode, error, invalid_request, loads, parse_error
+from ..protocol.session import Request
+
+if TYPE_CHECKING:
+    from ..runner import Runner
+
+SERVER_BUSY = -32000
+
+
+class StdioServer:
+    """One stdio connection: reads lines, runs each request as a task, writes answers."""
+
+    def __init__(self, runner: Runner, write: Any, *, max_message: int, max_in_flight: int) -> None:
+        self.runner = runner
+        self.engine = runner.engine
+        self.write_bytes = write
+        self.max_message = max_message
+        self.max_in_flight = max_in_flight
+        self.session = self.engine.session("stdio", outbound=self.send)
+        self.done = asyncio.Event()
+        self._buffer = bytearray()
+        self._discarding = False
+        self._loop = asyncio.get_running_loop()
+
+    # -- output ---------------------------------------------------------------------------------
+    def write(self, message: dict[str, Any]) -> None:
+        self.write_bytes(encode(message) + b"\n")
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.write(message)
+
+    # -- input ----------------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            if self._discarding:
+                self._discarding = False
+            else:
+                self.line(bytes(buffer[start:end]))
+            start = end + 1
+        del buffer[:start]
+        if len(buffer) > self.max_message:
+            if not self._discarding:
+                self.write(
+                    error(
+                        None,
+                        -32600,
+                        f"Invalid request: message exceeds the {self.max_message}-byte limit "
+                        "(server.max_message_bytes); it was discarded",
+                    )
+                )
+            self._discarding = True
+            buffer.clear()
+
+    def line(self, raw: bytes) -> None:
+        raw = raw.strip()
+        if not raw:
+            return
+        try:
+            message = loads(raw)
+        except ValueError as exc:
+            self.write(parse_error(exc))
+            return
+        if isinstance(message, list):
+            self.batch(message)
+            return
+        self.accept(self.engine.receive(self.session, message, self.send))
+
+    def accept(self, outcome: Request | dict[str, Any] | None) -> None:
+        if outcome is None:
+            return
+        if isinstance(outcome, dict):
+            self.write(outcome)
+            return
+        req = outcome
+        in_flight = self.session.in_flight
+        if req.id in in_flight:
+            self.write(invalid_request(req.id, f"request id {req.id!r} is already in flight"))
+            return
+        if len(in_flight) >= self.max_in_flight:
+            self.write(
+                error(req.id, SERVER_BUSY, f"Server busy: {self.max_in_flight} requests already in flight")
+            )
+            return
+        in_flight[req.id] = req
+        req.task = self._loop.create_task(self.run(req))
+
+    async def run(self, req: Request) -> None:
+        try:
+            answer = await self.engine.handle(req)
+        except asyncio.CancelledError:
+            if req.cancelled_by_client:
+                return  # the client withdrew it: no response (spec)
+            answer = error(req.id, INTERNAL_ERROR, "Request cancelled: the server is shutting down")
+        finally:
+            self.session.in_flight.pop(req.id, None)
+        self.write(answer)
+
+    def batch(self, messages: list[Any]) -> None:
+        version = self.session.version
+        if version != "2025-03-26":
+            self.write(
+                invalid_request(
+                    None,
+                    f"JSON-RPC batches are not supported in protocol version {version or 'before initialize'} "
+                    "(only 2025-03-26 allows them)",
+                )
+            )
+            return
+        if not messages:
+            self.write(invalid_request(None, "empty batch"))
+            return
+        self._loop.create_task(self._run_batch(messages))
+
+    async def _run_batch(self, messages: list[Any]) -> None:
+        jobs = []
+        answers: list[dict[str, Any]] = []
+        for message in messages:
+            outcome = self.engine.receive(self.session, message, self.send)
+            if isinstance(outcome, Request):
+                jobs.append(self.engine.handle(outcome))
+            elif isinstance(outcome, dict):
+                answers.append(outcome)
+        answers += await asyncio.gather(*jobs)
+        if answers:
+            self.write_bytes(b"[" + b",".join(encode(a) for a in answers) + b"]\n")
+
+    def eof(self) -> None:
+        self.done.set()
+
+    async def drain(self, grace: float) -> None:
+        """Let in-flight requests finish for `grace` seconds, then cancel the rest."""
+        tasks = [r.task for r in self.session.in_flight.values() if r.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        self.session.close()
+
+
+class _Reader(asyncio.Protocol):
+    def __init__(self, server: StdioServer) -> None:
+        self.server = server
+
+    def data_received(self, data: bytes) -> None:
+        self.server.feed(data)
+
+    def eof_received(self) -> bool:
+        self.server.eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.eof()
+
+
+class _Writer(asyncio.Protocol):
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
+
+
+def protect_stdout() -> int:
+    """Move the real stdout to a private fd and point fd 1 (and `sys.stdout`) at stderr."""
+    sys.stdout.flush()
+    private = os.dup(1)
+    os.dup2(2, 1)
+    return private
+
+
+async def serve(runner: Runner, options: dict[str, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    settings = runner.settings.server
+    out_fd = protect_stdout()
+    out_file = os.fdopen(out_fd, "wb", buffering=0)
+    write_transport: asyncio.WriteTransport | None
+    try:
+        write_transport, _ = await loop.connect_write_pipe(_Writer, out_file)
+        write = write_transport.write
+    except ValueError:  # a regular file: plain blocking writes are fine
+        write_transport, write = None, out_file.write
+    server = StdioServer(
+        runner,
+        write,
+        max_message=settings.max_message_bytes,
+        max_in_flight=settings.max_in_flight,
+    )
+    stdin = sys.stdin.buffer
+    try:
+        read_transport, _ = await loop.connect_read_pipe(lambda: _Reader(server), stdin)
+    except (ValueError, OSError):  # a regular file: read it on a thread
+        read_transport = None
+        threading.Thread(target=_read_blocking, args=(stdin, server, loop), daemon=True).start()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    runner.ready("stdio")
+    waiters = [asyncio.ensure_future(server.done.wait()), asyncio.ensure_future(stopping.wait())]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    if read_transport is not None:
+        read_transport.close()
+    await server.drain(settings.shutdown_grace)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.remove_signal_handler(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    # Flush what is buffered before the pipe closes.
+    if write_transport is None:
+        out_file.close()
+        return
+    for _ in range(500):
+        if not write_transport.get_write_buffer_size() or write_transport.is_closing():
+            break
+        await asyncio.sleep(0.01)
+    write_transport.close()
+
+
+def _read_blocking(stream: Any, server: StdioServer, loop: asyncio.AbstractEventLoop) -> None:
+    while chunk := stream.read1(65536):
+        loop.call_soon_threadsafe(server.feed, chunk)
+    loop.call_soon_threadsafe(server.eof)
