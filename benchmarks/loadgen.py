@@ -301,28 +301,30 @@ class StdioServer:
             )
         return cls(proc)
 
-    async def _read_reply(self, want_id: int, timeout: float) -> dict:
-        assert self.proc.stdout is not None
-        while True:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-            if not line:
-                raise BenchError(f"server closed stdout (exit code {self.proc.returncode})")
-            msg = json.loads(line)
-            if msg.get("id") == want_id and ("result" in msg or "error" in msg):
-                return msg
+    async def rpc_raw(self, body_for_id, timeout: float = 60.0) -> tuple[dict, int, float]:
+        """Send one request built by ``body_for_id(id)``.
 
-    async def rpc_raw(self, body_for_id, timeout: float = 60.0) -> tuple[dict, int]:
-        """Send one request built by ``body_for_id(id)``; (reply, reply size in bytes)."""
+        Returns (reply, reply size in bytes, seconds from sending to receiving the reply's
+        line). The reply is decoded only after the clock stops, so that a large answer
+        (tools/list) is not charged with the generator's own parsing.
+        """
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._next_id += 1
         rid = self._next_id
+        t0 = time.perf_counter()
         self.proc.stdin.write(body_for_id(rid) + b"\n")
         await self.proc.stdin.drain()
-        msg = await self._read_reply(rid, timeout)
-        return msg, len(_dumps(msg))
+        while True:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+            t1 = time.perf_counter()
+            if not line:
+                raise BenchError(f"server closed stdout (exit code {self.proc.returncode})")
+            msg = json.loads(line)
+            if msg.get("id") == rid and ("result" in msg or "error" in msg):
+                return msg, len(line), t1 - t0
 
     async def initialize(self, timeout: float = 60.0) -> dict:
-        msg, _ = await self.rpc_raw(initialize_body, timeout)
+        msg, _, _ = await self.rpc_raw(initialize_body, timeout)
         if "result" not in msg:
             raise BenchError(f"initialize failed: {msg}")
         assert self.proc.stdin is not None

@@ -31,6 +31,7 @@ __all__ = [
     "ToolResult",
     "__version__",
     "hookimpl",
+    "http_app",
 ]
 
 # Names are imported on first use, so `import mcp_runner` stays cheap.
@@ -48,6 +49,7 @@ _EXPORTS = {
     "ToolError": "types",
     "ToolResult": "types",
     "hookimpl": "hookspecs",
+    "http_app": "transports.http",
 }
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from .middleware import Middleware
     from .protocol.errors import McpError
     from .runner import Runner
+    from .transports.http import http_app
     from .types import Audio, EmbeddedResource, Image, Message, ResourceLink, ToolError, ToolResult
 
 

@@ -45,6 +45,19 @@ class Context:
         return self._request.version
 
     @property
+    def client_capabilities(self) -> dict[str, Any]:
+        """What the client declared it supports (per request on the 2026-07-28 wire)."""
+        return self._request.client_capabilities
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A dict that survives the input rounds of one 2026-07-28 request (signed, sent back by
+        the client); keep it small and JSON-serialisable. Empty on the legacy wire."""
+        if self._request.state is None:
+            self._request.state = {}
+        return self._request.state
+
+    @property
     def plugin(self) -> str:
         return self._component.plugin if self._component else ""
 
@@ -113,6 +126,12 @@ class Context:
 
     async def critical(self, data: Any, **kw: Any) -> None:
         await self.log("critical", data, **kw)
+
+    async def close_stream(self) -> None:
+        """End this request's HTTP stream now (the client resumes it with Last-Event-ID);
+        later messages are delivered on the resumed stream. A no-op on stdio."""
+        if self._request.close_stream is not None:
+            await self._request.close_stream()
 
     # -- asking the client ----------------------------------------------------------------------
     async def elicit(

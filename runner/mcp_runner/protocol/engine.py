@@ -566,7 +566,7 @@ class Engine:
         return found[next(iter(found))] if one else found
 
     def _input_required_result(self, req: Request, needed: InputRequired) -> dict[str, Any]:
-        user_state = {k: v for k, v in (req.state or {}).items() if k != "_answers"}
+        user_state = {k: v for k, v in (req.state or {}).items() if k not in ("_answers", "_asked")}
         payload: dict[str, Any] = {"a": needed.answers}
         if user_state:
             payload["s"] = user_state

@@ -119,6 +119,7 @@ class Request:
         "_correlation_id",
         "cancelled_by_client",
         "client_capabilities",
+        "close_stream",
         "id",
         "input_responses",
         "log_threshold",
@@ -172,6 +173,7 @@ class Request:
         self.status = 200  # HTTP status for errors the 2026-07-28 wire maps to one
         self.handler: Any = None
         self.task: asyncio.Task[Any] | None = None
+        self.close_stream: Callable[[], Awaitable[None]] | None = None
         self._correlation_id: str | None = None
 
     def __repr__(self) -> str:
