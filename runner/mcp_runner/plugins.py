@@ -102,8 +102,17 @@ class PluginHost:
                 self._load(record, ep.load)
         for spec in self.extra:
             module, _, attr = spec.partition(":")
-            name = attr or module.rsplit(".", 1)[-1]
-            self._load(PluginRecord(name, spec, "command line"), lambda m=module, a=attr: _import(m, a))
+            try:
+                obj = _plugin_object(_import(module, attr))
+            except BaseException as exc:
+                record = PluginRecord(spec, spec, "command line")
+                self.records[spec] = record
+                self._fail(record, "import", exc)
+                continue
+            name = getattr(obj, "name", None)
+            if not isinstance(name, str):
+                name = module.rsplit(".", 1)[-1]
+            self._load(PluginRecord(name, spec, "command line"), lambda o=obj: o)
         for name, obj in (objects or {}).items():
             self._load(PluginRecord(name, repr(obj), "command line"), lambda o=obj: o)
 
