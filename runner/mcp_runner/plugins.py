@@ -28,6 +28,7 @@ from .registry import PluginRegistry, Registry
 ENTRY_POINT_GROUP = "mcp_runner"
 BUILTINS: tuple[tuple[str, str], ...] = (
     ("errors", "mcp_runner.builtin.errors"),
+    ("logging", "mcp_runner.builtin.request_log"),
     ("transports", "mcp_runner.builtin.transports"),
 )
 Status = Literal["ok", "failed", "disabled"]

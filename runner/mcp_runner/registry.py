@@ -92,7 +92,7 @@ class Registry:
         self.completions: dict[tuple[str, str], Completer] = {}
         self.instructions: list[str] = []
         self._listeners: list[Listener] = []
-        self._pages: dict[str, list[dict[str, Any]]] = {}
+        self._pages: dict[str, tuple[list[Component], list[dict[str, Any]]]] = {}
 
     # -- composition ---------------------------------------------------------------------------
     def merge(self, staged: PluginRegistry, namespace: str | None = None) -> None:
@@ -224,17 +224,26 @@ class Registry:
         return fn, choices
 
     # -- listing --------------------------------------------------------------------------------
-    def page(self, kind: str, cursor: Any) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of ``tools``, ``resources``, ``templates`` or ``prompts``, and the next cursor."""
-        items = self._pages.get(kind)
-        if items is None:
+    def page(
+        self, kind: str, cursor: Any, keep: Callable[[Component], bool] | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``tools``, ``resources``, ``templates`` or ``prompts``, and the next cursor.
+
+        `keep` filters the components (per principal); without it the cached list is served.
+        """
+        cached = self._pages.get(kind)
+        if cached is None:
             source: Iterable[Component] = {
                 "tools": self.tools,
                 "resources": self.resources,
                 "templates": self.templates,
                 "prompts": self.prompts,
             }[kind].values()
-            items = self._pages[kind] = [c.wire() for c in source]
+            components = list(source)
+            cached = self._pages[kind] = (components, [c.wire() for c in components])
+        items = cached[1]
+        if keep is not None:
+            items = [w for c, w in zip(*cached, strict=True) if keep(c)]
         start = decode_cursor(cursor) if cursor is not None else 0
         end = start + self.page_size
         next_cursor = encode_cursor(end) if end < len(items) else None

@@ -40,6 +40,7 @@ class Runner:
         server = self.settings.server
         self.registry = Registry(page_size=server.page_size, on_conflict=server.on_conflict)
         self.engine: Engine = None  # type: ignore[assignment]
+        self.authenticator: Any = None
         self.started = False
 
     def start(self) -> Runner:
@@ -52,6 +53,12 @@ class Runner:
         instructions = "\n\n".join(filter(None, [server.instructions, *self.registry.instructions]))
         from . import __version__
 
+        verifiers = self.host.token_verifiers()
+        if verifiers:
+            from .auth import Authenticator
+
+            self.authenticator = Authenticator(verifiers, self.settings)
+
         self.engine = Engine(
             self.registry,
             name=server.name,
@@ -60,6 +67,7 @@ class Runner:
             middleware=self.host.middleware(),
             map_error=self.host.handle_error,
             tool_timeout=self._tool_timeout,
+            visible=self.authenticator.visible if self.authenticator is not None else None,
             runner=self,
         )
         self.started = True

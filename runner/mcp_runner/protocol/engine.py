@@ -79,6 +79,7 @@ class Engine:
         middleware: list[Middleware] | None = None,
         map_error: ErrorMapper | None = None,
         tool_timeout: Callable[[Any], float | None] | None = None,
+        visible: Callable[[Request, Any], bool] | None = None,
         runner: Any = None,
         state_secret: bytes | None = None,
     ) -> None:
@@ -88,6 +89,7 @@ class Engine:
         self.instructions = instructions
         self.map_error = map_error or _default_error
         self.tool_timeout = tool_timeout or (lambda tool: tool.timeout)
+        self.visible = visible  # which components a request may see (auth); None: all
         self.signer = StateSigner(state_secret)
         self.sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         self.subscriptions: dict[int, Subscription] = {}
@@ -124,7 +126,7 @@ class Engine:
         }
         self._dispatch: Handler | None = None
         if middleware:
-            self._dispatch = build_chain(middleware, _call_handler)
+            self._dispatch = build_chain(middleware, self._call_handler)
         registry.subscribe(self._composition_changed)
 
     # ------------------------------------------------------------------------------------------
@@ -204,15 +206,19 @@ class Engine:
                 method = self.modern_methods.get(req.method)
             else:
                 method = self.legacy_methods.get(req.method)
-            if method is None:
-                raise self._no_method(req)
-            self._resolve_target(req)
+            if method is not None:
+                self._resolve_target(req)
             if self._dispatch is None:
+                if method is None:
+                    raise self._no_method(req)
                 result = await method(req)
             else:
                 req.handler = method
                 result = await self._dispatch(req)
         except McpError as exc:
+            if exc.http_status is not None:
+                req.status = exc.http_status
+                req.response_headers = exc.http_headers
             return {"jsonrpc": "2.0", "id": req.id, "error": exc.to_error()}
         except InputRequired as needed:
             return response(req.id, self._input_required_result(req, needed))
@@ -230,6 +236,11 @@ class Engine:
             else:
                 meta.setdefault(versions.META_SERVER_INFO, self.server_info)
         return {"jsonrpc": "2.0", "id": req.id, "result": result}
+
+    async def _call_handler(self, req: Request) -> Any:
+        if req.handler is None:
+            raise self._no_method(req)
+        return await req.handler(req)
 
     def _no_method(self, req: Request) -> McpError:
         if req.modern and req.method in LEGACY_ONLY:
@@ -504,7 +515,9 @@ class Engine:
     # Helpers
 
     def _page(self, req: Request, kind: str, field: str) -> dict[str, Any]:
-        items, next_cursor = self.registry.page(kind, req.params.get("cursor"))
+        visible = self.visible
+        keep = None if visible is None else (lambda component: visible(req, component))
+        items, next_cursor = self.registry.page(kind, req.params.get("cursor"), keep)
         result: dict[str, Any] = {field: items}
         if next_cursor is not None:
             result["nextCursor"] = next_cursor
@@ -575,10 +588,6 @@ class Engine:
             "inputRequests": needed.requests,
             "requestState": self.signer.seal(payload, self._binding(req)),
         }
-
-
-async def _call_handler(req: Request) -> Any:
-    return await req.handler(req)
 
 
 async def _forever(req: Request) -> None:

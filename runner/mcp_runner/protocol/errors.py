@@ -23,6 +23,11 @@ class McpError(Exception):
     Raise it from a resource, prompt or hook to choose the code and message the client sees.
     """
 
+    #: An HTTP status for this error when the request came over HTTP (None: 200).
+    http_status: int | None = None
+    #: HTTP response headers to send with it (e.g. WWW-Authenticate).
+    http_headers: dict[str, str] | None = None
+
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code

@@ -7,7 +7,6 @@ from typing import Any
 
 from .errors import INVALID_REQUEST, PARSE_ERROR
 
-_decoder = json.JSONDecoder()
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
@@ -16,10 +15,21 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse one JSON text; raises ValueError (with the position) when malformed."""
+    """Parse one JSON text; raises ValueError (with the position) when malformed.
+
+    Nesting is bounded by the interpreter's recursion limit (about 1,000 levels) and integers
+    by its 4,300-digit limit: deeper or longer input is malformed for us too.
+    """
     if isinstance(data, bytes | bytearray):
         data = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    return json.loads(data)
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def response(id: Any, result: Any) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class Session:
         "log_threshold",
         "outbound",
         "pending",
+        "principal",
         "server",
         "subscriptions",
         "transport",
@@ -62,6 +63,7 @@ class Session:
         self.in_flight: dict[Any, Request] = {}
         self.pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self.subscriptions: set[str] = set()
+        self.principal: Any = None  # who opened the session (HTTP auth)
         self.closed = False
         self.last_active = 0.0
         self._ids = itertools.count(1)
@@ -131,11 +133,13 @@ class Request:
         "principal",
         "progress_token",
         "request_state",
+        "response_headers",
         "send",
         "session",
         "state",
         "status",
         "handler",
+        "headers",
         "target",
         "task",
         "version",
@@ -165,13 +169,15 @@ class Request:
         self.client_capabilities = session.client_capabilities
         self.target: Any = None
         self.plugin: str | None = None
-        self.principal: Any = None
+        self.principal: Any = session.principal
         self.cancelled_by_client = False
         self.input_responses: dict[str, Any] | None = None
         self.request_state: dict[str, Any] | None = None
         self.state: dict[str, Any] | None = None
         self.status = 200  # HTTP status for errors the 2026-07-28 wire maps to one
         self.handler: Any = None
+        self.headers: dict[str, str] | None = None  # the HTTP request's headers (None on stdio)
+        self.response_headers: dict[str, str] | None = None  # extra HTTP headers for the answer
         self.task: asyncio.Task[Any] | None = None
         self.close_stream: Callable[[], Awaitable[None]] | None = None
         self._correlation_id: str | None = None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..protocol import versions
-from ..protocol.errors import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR
+from ..protocol.errors import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, McpError
 from ..protocol.jsonrpc import encode, error, loads
 from ..protocol.session import Request, Session
 
@@ -44,6 +44,7 @@ RETRY_MS = 1000
 KEEPALIVE_SECONDS = 15.0
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 SESSION_BUSY = -32000
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
 
 class HttpError(Exception):
@@ -193,6 +194,7 @@ class McpHttpApp:
         self.sessions: dict[str, LegacySession] = {}
         self._header_params: dict[int, list[tuple[str, str]]] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self.auth = runner.authenticator
 
     # ------------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
@@ -202,16 +204,30 @@ class McpHttpApp:
         try:
             headers = _headers(scope)
             self._check_origin(headers)
+            principal = None
+            if self.auth is not None:
+                try:
+                    principal = await self.auth.authenticate(headers)
+                except McpError as exc:
+                    await _json(send, exc.http_status or 401, error(None, exc.code, exc.message, exc.data), exc.http_headers)
+                    return
             if method == "POST":
-                await self._post(scope, headers, receive, send)
+                await self._post(scope, headers, receive, send, principal)
             elif method == "GET":
-                await self._get(headers, receive, send)
+                await self._get(headers, receive, send, principal)
             elif method == "DELETE":
-                await self._delete(headers, send)
+                await self._delete(headers, send, principal)
             else:
                 raise HttpError(405, None, f"Method not allowed: {method}")
         except HttpError as exc:
             await _refuse(send, exc)
+
+    async def metadata(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
+        """RFC 9728 protected resource metadata (only when auth is configured)."""
+        if self.auth is None:
+            await _refuse(send, HttpError(404, None, "Not found: this server does not use OAuth"))
+            return
+        await _json(send, 200, self.auth.metadata(_headers(scope)))
 
     # -- security -------------------------------------------------------------------------------
     def _check_origin(self, headers: dict[str, str]) -> None:
@@ -230,7 +246,7 @@ class McpHttpApp:
                 raise HttpError(403, INVALID_REQUEST, f"Forbidden: Origin {origin!r} is not allowed")
 
     # -- POST -----------------------------------------------------------------------------------
-    async def _post(self, scope: Scope, headers: dict[str, str], receive: Receive, send: AsgiSend) -> None:
+    async def _post(self, scope: Scope, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any) -> None:
         content_type = headers.get("content-type", "")
         if not content_type.startswith("application/json"):
             raise HttpError(415, INVALID_REQUEST, "Unsupported Media Type: POST a JSON-RPC message as application/json")
@@ -248,12 +264,13 @@ class McpHttpApp:
         header_version = headers.get("mcp-protocol-version")
         body_modern = isinstance(meta, dict) and versions.META_PROTOCOL_VERSION in meta
         if body_modern or (header_version is not None and versions.is_modern(header_version.strip())):
-            await self._post_modern(message, headers, receive, send)
+            await self._post_modern(message, headers, receive, send, principal)
         else:
-            await self._post_legacy(message, headers, send)
+            await self._post_legacy(message, headers, send, principal)
 
-    async def _post_modern(self, message: dict[str, Any], headers: dict[str, str], receive: Receive, send: AsgiSend) -> None:
+    async def _post_modern(self, message: dict[str, Any], headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any) -> None:
         session = Session(self.engine, "http")
+        session.principal = principal
         outcome = self.engine.receive(session, message, _nowhere)
         if outcome is None:
             if "method" not in message:
@@ -264,6 +281,7 @@ class McpHttpApp:
             await _json(send, 400, outcome)
             return
         req = outcome
+        req.headers = headers
         problem = self._check_modern_headers(req, headers)
         if problem is not None:
             await _json(send, problem[0], problem[1])
@@ -333,7 +351,7 @@ class McpHttpApp:
             self._header_params[id(tool)] = found
         return found
 
-    async def _post_legacy(self, message: dict[str, Any], headers: dict[str, str], send: AsgiSend) -> None:
+    async def _post_legacy(self, message: dict[str, Any], headers: dict[str, str], send: AsgiSend, principal: Any) -> None:
         header_version = _ows(headers.get("mcp-protocol-version"))
         if header_version is not None and header_version not in versions.LEGACY_VERSIONS:
             raise HttpError(400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}")
@@ -342,13 +360,11 @@ class McpHttpApp:
             if session_id is not None:
                 raise HttpError(400, INVALID_REQUEST, "Bad Request: initialize must not carry an Mcp-Session-Id")
             session = self._new_session()
+            session.principal = principal
         else:
             if session_id is None:
                 raise HttpError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header (send initialize first)")
-            found = self.sessions.get(session_id)
-            if found is None:
-                raise HttpError(404, INVALID_REQUEST, "Session not found: it ended or never existed; initialize again")
-            session = found
+            session = self._session_for(headers, principal)
             if header_version is not None and session.version is not None and header_version != session.version:
                 raise HttpError(400, INVALID_REQUEST, f"Bad Request: MCP-Protocol-Version {header_version!r} is not this session's {session.version!r}")
         session.last_active = time.monotonic()
@@ -363,6 +379,7 @@ class McpHttpApp:
             await _json(send, 200, outcome)
             return
         req = outcome
+        req.headers = headers
         if req.method == "initialize":
             self.sessions[session.id] = session  # type: ignore[index]
         if req.id in session.in_flight:
@@ -395,13 +412,15 @@ class McpHttpApp:
             session.in_flight.pop(req.id, None)
             if watcher is not None:
                 watcher.cancel()
+        if req.response_headers:
+            exchange.headers = exchange.headers + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in req.response_headers.items()]
         await exchange.finish(answer, req.status if "error" in answer else 200)
 
     # -- GET: the standalone stream, or a resumed one -------------------------------------------
-    async def _get(self, headers: dict[str, str], receive: Receive, send: AsgiSend) -> None:
+    async def _get(self, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any) -> None:
         if "text/event-stream" not in headers.get("accept", "text/event-stream"):
             raise HttpError(406, INVALID_REQUEST, "Not Acceptable: GET opens an SSE stream (Accept: text/event-stream)")
-        session = self._session_for(headers)
+        session = self._session_for(headers, principal)
         last = headers.get("last-event-id")
         base = {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + [(b"mcp-session-id", session.id.encode())]}  # type: ignore[union-attr]
         if last is not None:
@@ -437,8 +456,8 @@ class McpHttpApp:
                 session.outbound = None
         await _end(send)
 
-    async def _delete(self, headers: dict[str, str], send: AsgiSend) -> None:
-        session = self._session_for(headers)
+    async def _delete(self, headers: dict[str, str], send: AsgiSend, principal: Any) -> None:
+        session = self._session_for(headers, principal)
         self.sessions.pop(session.id, None)  # type: ignore[arg-type]
         session.close()
         for stream in session.streams.values():
@@ -446,12 +465,12 @@ class McpHttpApp:
         await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    def _session_for(self, headers: dict[str, str]) -> LegacySession:
+    def _session_for(self, headers: dict[str, str], principal: Any) -> LegacySession:
         session_id = headers.get("mcp-session-id")
         if session_id is None:
             raise HttpError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
         session = self.sessions.get(session_id)
-        if session is None:
+        if session is None or _subject(session.principal) != _subject(principal):
             raise HttpError(404, INVALID_REQUEST, "Session not found: it ended or never existed; initialize again")
         session.last_active = time.monotonic()
         return session
@@ -498,6 +517,10 @@ class McpHttpApp:
 
 async def _nowhere(message: dict[str, Any]) -> None:  # replaced before anything is sent
     return None
+
+
+def _subject(principal: Any) -> Any:
+    return getattr(principal, "subject", None)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -552,8 +575,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _json(send: AsgiSend, status: int, message: dict[str, Any]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
+async def _json(send: AsgiSend, status: int, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS + extra})
     await send({"type": "http.response.body", "body": encode(message)})
 
 
@@ -631,8 +655,13 @@ def http_app(runner: Runner | None = None, *, path: str | None = None) -> Any:
             yield
         await endpoint.close()
 
-    route = Route(path or runner.settings.http.path, endpoint, methods=["GET", "POST", "DELETE"])
-    app = Starlette(routes=[route], lifespan=lifespan)
+    mount = path or runner.settings.http.path
+    routes = [
+        Route(mount, endpoint, methods=["GET", "POST", "DELETE"]),
+        Route(WELL_KNOWN, endpoint.metadata, methods=["GET"]),
+        Route(WELL_KNOWN + mount, endpoint.metadata, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.mcp = endpoint
     return app
 
@@ -646,6 +675,8 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     async def app(scope: Scope, receive: Receive, send: AsgiSend) -> None:
         if scope["type"] == "http" and scope["path"] == settings.path:
             await endpoint(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith(WELL_KNOWN):
+            await endpoint.metadata(scope, receive, send)
         elif scope["type"] == "http":
             await _refuse(send, HttpError(404, None, f"Not found: the MCP endpoint is {settings.path}"))
         elif scope["type"] == "lifespan":

@@ -1,0 +1,58 @@
+"""One structured log line per request, at completion (when the log level is info or lower)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ..hookspecs import hookimpl
+from ..middleware import Handler, Middleware
+from ..protocol.errors import McpError
+
+
+@hookimpl
+def mcp_runner_middleware(settings: Any) -> Middleware | None:
+    if settings.server.log_level not in ("debug", "info"):
+        return None  # nothing would be written: keep the chain short
+    import structlog
+
+    logger = structlog.get_logger("mcp_runner.request")
+
+    async def log_request(ctx: Any, call_next: Handler) -> Any:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            result = await call_next(ctx)
+            if isinstance(result, dict):
+                if result.get("isError"):
+                    outcome = "tool_error"
+                elif result.get("resultType") == "input_required":
+                    outcome = "input_required"
+            return result
+        except McpError as exc:
+            outcome = f"error {exc.code}"
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            target = ctx.target[0] if isinstance(ctx.target, tuple) else ctx.target
+            logger.info(
+                "request",
+                method=ctx.method,
+                target=getattr(target, "name", None) or ctx.params.get("name") or ctx.params.get("uri"),
+                plugin=ctx.plugin,
+                outcome=outcome,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                request_id=ctx.id,
+                correlation_id=ctx.correlation_id,
+                session=ctx.session_id,
+                transport=ctx.transport,
+                protocol=ctx.version,
+            )
+
+    return Middleware(log_request, band="observe", name="request-log")
