@@ -26,6 +26,7 @@ class _Cli(click.Group):
             from .plugins import PluginHost
 
             host = PluginHost(load_settings(env=None))
+            host._warn = lambda message: None  # `mcp-runner plugins` reports failures
             host.load()
             host.add_commands(self)
         except Exception as exc:  # a broken plugin never breaks the CLI
@@ -166,7 +167,9 @@ def tools(config: str | None, extra: tuple[str, ...], strict_plugins: bool | Non
         props = item["inputSchema"].get("properties", {})
         required = set(item["inputSchema"].get("required", ()))
         for name, prop in props.items():
-            kind = prop.get("type", "any")
+            kind = prop.get("type") or " | ".join(
+                str(alt.get("type", "any")) for alt in prop.get("anyOf", [])
+            ) or "any"
             mark = "" if name in required else "?"
             text = f"      {name}{mark}: {kind}"
             if prop.get("description"):
@@ -240,3 +243,7 @@ def new(name: str, directory: str | None) -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -638,7 +638,44 @@ def _single_content(value: Any) -> dict[str, Any]:
 # Completions
 
 
-Completer = Callable[..., Any]
+@dataclass(slots=True, eq=False)
+class Completer(Component):
+    """Completes one argument: ``fn(value)`` or ``fn(value, arguments)``, optionally with a
+    ``Context`` parameter; sync functions run in a worker thread."""
+
+    fn: Callable[..., Any] = None  # type: ignore[assignment]
+    positional: int = 1
+    context_param: str | None = None
+    is_async: bool = False
+
+    @classmethod
+    def from_function(cls, fn: Callable[..., Any]) -> Completer:
+        try:
+            hints = typing.get_type_hints(fn)
+        except Exception:
+            hints = {}
+        context_param = None
+        positional = 0
+        for name, param in inspect.signature(fn).parameters.items():
+            if _is_context(hints.get(name)):
+                context_param = name
+            elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                positional += 1
+        return cls(
+            fn=fn,
+            positional=min(positional, 2),
+            context_param=context_param,
+            is_async=inspect.iscoroutinefunction(fn),
+        )
+
+    async def complete(self, value: str, arguments: dict[str, Any], request: Any) -> list[str]:
+        args: list[Any] = [value, arguments][: self.positional]
+        kwargs = {self.context_param: Context(request, self)} if self.context_param else {}
+        if self.is_async:
+            out = await self.fn(*args, **kwargs)
+        else:
+            out = await asyncio.to_thread(functools.partial(self.fn, *args, **kwargs))
+        return [str(v) for v in out]
 
 
 def choices_of(annotation: Any) -> list[str] | None:
@@ -657,20 +694,14 @@ def choices_of(annotation: Any) -> list[str] | None:
 
 
 async def complete(
-    completer: Completer | None, choices: list[str] | None, value: str, context: dict[str, Any]
+    completer: Completer | None,
+    choices: list[str] | None,
+    value: str,
+    arguments: dict[str, Any],
+    request: Any,
 ) -> list[str]:
     if completer is not None:
-        out = completer(value, context) if _takes_two(completer) else completer(value)
-        if inspect.isawaitable(out):
-            out = await out
-        return [str(v) for v in out]
+        return await completer.complete(value, arguments, request)
     if choices is not None:
         return [c for c in choices if c.startswith(value)]
     return []
-
-
-def _takes_two(fn: Callable[..., Any]) -> bool:
-    try:
-        return len(inspect.signature(fn).parameters) >= 2
-    except (TypeError, ValueError):
-        return False

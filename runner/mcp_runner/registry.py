@@ -66,9 +66,9 @@ class PluginRegistry:
         self.prompts.append(self._own(prompt))
         return prompt
 
-    def add_completion(self, ref: str, argument: str, fn: Completer) -> None:
+    def add_completion(self, ref: str, argument: str, fn: Callable[..., Any]) -> None:
         """Complete `argument` of the prompt named `ref`, or of the resource template `ref`."""
-        self.completions[(ref, argument)] = fn
+        self.completions[(ref, argument)] = self._own(Completer.from_function(fn))
 
     def _own(self, component: C) -> C:
         component.plugin = self.plugin
@@ -127,6 +127,7 @@ class Registry:
                 problems.append(f"tool name {name!r} is not 1-64 characters of A-Z a-z 0-9 _ . -")
         if problems:
             raise CompositionError("; ".join(problems))
+        renamed = {p.name: new for new, p in prompts.items()}
         for name, tool in tools.items():
             tool.name = name
         for name, prompt in prompts.items():
@@ -135,7 +136,8 @@ class Registry:
         self.prompts.update(prompts)
         self.resources.update(fixed)
         self.templates.update(templates)
-        self.completions.update(staged.completions)
+        for (ref, argument), completer in staged.completions.items():
+            self.completions[(renamed.get(ref, ref), argument)] = completer
         if staged.instructions:
             self.instructions.append(staged.instructions)
         self._changed("tools", "resources", "prompts")
@@ -148,6 +150,8 @@ class Registry:
         for table in (self.tools, self.prompts, self.resources, self.templates):
             for key in [k for k, c in table.items() if c.plugin == plugin]:
                 del table[key]
+        for key in [k for k, c in self.completions.items() if c.plugin == plugin]:
+            del self.completions[key]
         self._changed("tools", "resources", "prompts")
 
     # -- run-time changes ----------------------------------------------------------------------
@@ -216,6 +220,7 @@ class Registry:
         return None
 
     def completer(self, ref: str, argument: str) -> tuple[Completer | None, list[str] | None]:
+        """The completer for a prompt's or template's argument, and the choices of its type."""
         fn = self.completions.get((ref, argument))
         component: Any = self.prompts.get(ref) or self.templates.get(ref)
         choices = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..protocol.errors import INTERNAL_ERROR, McpError
+from ..protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
 from ..types import ToolError
 
 
@@ -13,8 +13,8 @@ from ..types import ToolError
 def mcp_runner_handle_error(ctx: Any, exc: BaseException) -> Any:
     if isinstance(exc, McpError):
         return exc
-    if isinstance(exc, ToolError):
-        return str(exc)
+    if isinstance(exc, ToolError):  # a deliberate, client-facing message
+        return str(exc) if ctx.method == "tools/call" else McpError(INVALID_PARAMS, str(exc))
     settings = ctx.session.server.runner.settings if ctx.session.server.runner else None
     mask = settings is not None and settings.server.mask_error_details
     correlation = ctx.correlation_id

@@ -383,6 +383,10 @@ class Engine:
         self.subscriptions[key] = Subscription(req.id, honoured, req.send)
         try:
             await _forever(req)
+        except asyncio.CancelledError:
+            if req.cancelled_by_client:
+                raise
+            # The server is ending the subscription (shutdown): answer the listen request.
         finally:
             del self.subscriptions[key]
         return {"_meta": tag}
@@ -508,7 +512,7 @@ class Engine:
         context = req.params.get("context") or {}
         context_args = context.get("arguments") or {} if isinstance(context, dict) else {}
         completer, choices = self.registry.completer(key, name)
-        values = await complete(completer, choices, value, context_args)
+        values = await complete(completer, choices, value, context_args, req)
         return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
 
     # ------------------------------------------------------------------------------------------

@@ -150,6 +150,9 @@ class StdioServer:
     async def drain(self, grace: float) -> None:
         """Let in-flight requests finish for `grace` seconds, then cancel the rest."""
         tasks = [r.task for r in self.session.in_flight.values() if r.task is not None]
+        for req in list(self.session.in_flight.values()):
+            if req.method == "subscriptions/listen" and req.task is not None:
+                req.task.cancel()  # never ends by itself: answer it now
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:
