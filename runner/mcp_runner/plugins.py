@@ -30,6 +30,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("errors", "mcp_runner.builtin.errors"),
     ("logging", "mcp_runner.builtin.request_log"),
     ("transports", "mcp_runner.builtin.transports"),
+    ("auth", "mcp_runner.builtin.auth"),
 )
 Status = Literal["ok", "failed", "disabled"]
 

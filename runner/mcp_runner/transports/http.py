@@ -365,8 +365,6 @@ class McpHttpApp:
             if session_id is None:
                 raise HttpError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header (send initialize first)")
             session = self._session_for(headers, principal)
-            if header_version is not None and session.version is not None and header_version != session.version:
-                raise HttpError(400, INVALID_REQUEST, f"Bad Request: MCP-Protocol-Version {header_version!r} is not this session's {session.version!r}")
         session.last_active = time.monotonic()
         exchange = _Exchange(self, send, session, [(b"mcp-session-id", session.id.encode())])  # type: ignore[union-attr]
         outcome = self.engine.receive(session, message, exchange.message)

@@ -193,6 +193,7 @@ def protect_stdout() -> int:
 async def serve(runner: Runner, options: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     settings = runner.settings.server
+    principal = await _principal(runner)
     out_fd = protect_stdout()
     out_file = os.fdopen(out_fd, "wb", buffering=0)
     write_transport: asyncio.WriteTransport | None
@@ -207,6 +208,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         max_message=settings.max_message_bytes,
         max_in_flight=settings.max_in_flight,
     )
+    server.session.principal = principal
     stdin = sys.stdin.buffer
     try:
         read_transport, _ = await loop.connect_read_pipe(lambda: _Reader(server), stdin)
@@ -241,6 +243,19 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
             break
         await asyncio.sleep(0.01)
     write_transport.close()
+
+
+async def _principal(runner: Runner) -> Any:
+    """With auth configured, the session's principal is that of MCP_RUNNER_TOKEN (or None)."""
+    if runner.authenticator is None:
+        return None
+    from ..protocol.errors import McpError
+
+    try:
+        return await runner.authenticator.principal_from_environment()
+    except McpError as exc:
+        print(f"mcp-runner: error: MCP_RUNNER_TOKEN was refused: {exc.message}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 def _read_blocking(stream: Any, server: StdioServer, loop: asyncio.AbstractEventLoop) -> None:
