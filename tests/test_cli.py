@@ -1,0 +1,116 @@
+"""The command line: `plugins`, `tools`, `call` and `new`, run as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cli"
+
+
+def mcp_runner(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("mcp-runner") or str(Path(sys.executable).parent / "mcp-runner")
+    full_env = {**os.environ, "PYTHONPATH": str(FIXTURES), "MCP_RUNNER_PLUGINS": "cli_demo", **(env or {})}
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, env=full_env, cwd=cwd, input=input, timeout=60
+    )
+
+
+def test_plugins_json_lists_builtins_and_plugins():
+    done = mcp_runner("plugins", "--json", "--plugin", "cli_demo:plugin")
+    assert done.returncode == 0, done.stderr
+    records = {r["name"]: r for r in json.loads(done.stdout)}
+    assert records["cli_demo"]["status"] == "ok"
+    assert records["cli_demo"]["tools"] == 2
+    assert records["cli_demo"]["prompts"] == 1
+    assert "mcp_runner_register" in records["cli_demo"]["hooks"]
+    assert records["transports"]["source"] == "builtin"
+    for record in records.values():
+        assert {"name", "status", "distribution", "version", "phase", "error"} <= record.keys()
+
+
+def test_plugins_table_is_readable():
+    done = mcp_runner("plugins", "--plugin", "cli_demo:plugin")
+    assert done.returncode == 0
+    assert "cli_demo" in done.stdout and "tools 2" in done.stdout
+
+
+def test_tools_json_shows_plugin_description_and_schema():
+    done = mcp_runner("tools", "--json", "--plugin", "cli_demo:plugin")
+    assert done.returncode == 0, done.stderr
+    tools = {t["name"]: t for t in json.loads(done.stdout)}
+    assert tools["multiply"]["plugin"] == "cli_demo"
+    assert tools["multiply"]["description"] == "Multiply two integers."
+    assert tools["multiply"]["inputSchema"]["required"] == ["a", "b"]
+    text = mcp_runner("tools", "--plugin", "cli_demo:plugin").stdout
+    assert "multiply  [cli_demo]" in text and "a: integer" in text
+
+
+def test_call_with_key_values_and_json_args():
+    done = mcp_runner("call", "multiply", "a=6", "b=7", "--plugin", "cli_demo:plugin")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"result": 42}
+    done = mcp_runner("call", "shout", "--json-args", '{"text": "hi"}', "--plugin", "cli_demo:plugin")
+    assert done.stdout.strip() == "HI!"
+
+
+def test_call_reports_bad_arguments_and_unknown_tools():
+    done = mcp_runner("call", "multiply", "a=x", "b=2", "--plugin", "cli_demo:plugin")
+    assert done.returncode == 1
+    assert "a: Input should be a valid integer" in done.stdout
+    done = mcp_runner("call", "nope", "--plugin", "cli_demo:plugin")
+    assert done.returncode != 0
+    assert "Unknown tool: 'nope'" in done.stderr
+
+
+def test_strict_plugins_fails_on_a_broken_plugin():
+    done = mcp_runner("tools", "--strict-plugins", "--plugin", "no_such_module:plugin")
+    assert done.returncode != 0
+    assert "no_such_module" in done.stderr
+
+
+@pytest.mark.slow
+def test_new_writes_a_plugin_that_installs_and_serves(tmp_path: Path):
+    done = mcp_runner("new", "Weather Station", "--directory", str(tmp_path / "plugin"))
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "plugin"
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"]["mcp_runner"] == {"weather_station": "mcp_runner_weather_station:plugin"}
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(root)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    env = {"PYTHONPATH": str(site), "MCP_RUNNER_PLUGINS": "weather_station"}
+    listed = json.loads(mcp_runner("plugins", "--json", env=env).stdout)
+    record = next(r for r in listed if r["name"] == "weather_station")
+    assert record["status"] == "ok" and record["distribution"] == "mcp-runner-weather-station"
+    called = mcp_runner("call", "hello", "name=Ada", env=env)
+    assert called.stdout.strip() == "Hello, Ada!"
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "hello", "arguments": {"name": "Bo"}}},
+    ]
+    served = mcp_runner("serve", env=env, input="".join(json.dumps(m) + "\n" for m in lines))
+    answers = [json.loads(line) for line in served.stdout.splitlines()]
+    assert answers[-1]["result"]["content"][0]["text"] == "Hello, Bo!"
+    generated_test = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(site)), timeout=120,
+    )
+    assert generated_test.returncode == 0, generated_test.stdout
+
+
+def test_new_refuses_a_non_empty_directory(tmp_path: Path):
+    (tmp_path / "x.txt").write_text("taken")
+    done = mcp_runner("new", "demo", "--directory", str(tmp_path))
+    assert done.returncode != 0 and "not empty" in done.stderr
