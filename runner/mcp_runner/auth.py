@@ -80,6 +80,7 @@ UNAVAILABLE = -32004
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 TOKEN_ENV = "MCP_RUNNER_TOKEN"
 MAX_TOKEN_LENGTH = 16 * 1024
+MAX_JWKS_BYTES = 1024 * 1024
 DEFAULT_CACHE_SECONDS = 300.0
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -588,6 +589,8 @@ class _Jwks:
         response = await client.get(self.url, headers={"Accept": "application/json"})
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}")
+        if len(response.content) > MAX_JWKS_BYTES:
+            raise ValueError(f"the JWKS document is larger than {MAX_JWKS_BYTES} bytes")
         document = response.json()
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise ValueError("not a JWKS document (no keys list)")
@@ -673,7 +676,7 @@ class JwtVerifier:
         if not isinstance(alg, str) or alg.lower() == "none":
             raise AuthError.invalid_token("unsigned tokens (alg none) are not accepted")
         if alg not in self.algorithms:
-            raise AuthError.invalid_token(f"algorithm {alg} is not accepted")
+            raise AuthError.invalid_token(f"algorithm {alg[:32]} is not accepted")
         if "crit" in header or "jku" in header or "x5u" in header or "jwk" in header:
             raise AuthError.invalid_token("unsupported JWT header parameters (crit, jku, x5u, jwk)")
         kid = header.get("kid")
@@ -682,7 +685,7 @@ class JwtVerifier:
         key = await self.jwks.key(kid) if self.jwks is not None else self._key
         if key is None:
             raise AuthError.invalid_token(
-                f"unknown signing key {kid!r}" if kid else "the token names no key id (kid)"
+                f"unknown signing key {kid[:64]!r}" if kid else "the token names no key id (kid)"
             )
         if getattr(key, "key_type", None) != _KTY_OF_ALG[alg]:
             raise AuthError.invalid_token(f"algorithm {alg} does not match the signing key")
@@ -919,11 +922,17 @@ class Authenticator:
         )
         self._cache_size = self.config.token_cache_size
         self._plugin_scopes: dict[str, tuple[str, ...]] = {}
-        if self.resource is None and not self._bound_local and not self._allowed_hosts:
+        audiences = self.config.jwt is not None or self.config.introspection is not None
+        if (
+            audiences
+            and self.resource is None
+            and not self._bound_local
+            and not self._allowed_hosts
+        ):
             _log().warning(
                 "auth: no [auth] resource and no [http] allowed_hosts: the Host header cannot be "
-                "trusted, so token audiences cannot be checked and every token is refused; set "
-                "auth.resource to this server's public URL"
+                "trusted, so token audiences cannot be checked and JWT or introspected tokens "
+                "are refused; set auth.resource to this server's public URL"
             )
 
     # -- who is asking --------------------------------------------------------------------------
@@ -1017,8 +1026,8 @@ class Authenticator:
                 return principal
         finally:
             _resource.reset(reset)
-        if refusal is None and unavailable is not None:
-            raise unavailable
+        if unavailable is not None:
+            raise unavailable  # could not check it: not the client's fault, keep its token
         description = (
             refusal.description
             if refusal is not None and refusal.description

@@ -64,6 +64,7 @@ class Plugin:
         title: str | None = None,
         description: str | None = None,
         annotations: dict[str, Any] | None = None,
+        input_schema: dict[str, Any] | None = None,
         output_schema: dict[str, Any] | None = None,
         scopes: list[str] | tuple[str, ...] = (),
         timeout: float | None = None,

@@ -219,15 +219,18 @@ def error_result(message: str) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": message}], "isError": True}
 
 
+def _mentions_content(annotation: Any) -> bool:
+    """Whether a return type holds content blocks anywhere (those are content, not data)."""
+    if annotation in _UNSTRUCTURED:
+        return True
+    return any(_mentions_content(arg) for arg in get_args(annotation) if not isinstance(arg, str | int))
+
+
 def _output_schema(annotation: Any) -> tuple[TypeAdapter[Any] | None, dict[str, Any] | None, bool]:
     """(adapter, outputSchema, wrapped) for a return annotation; no schema for content returns."""
     if annotation in (inspect.Signature.empty, None, type(None), Any) or annotation in _UNSTRUCTURED:
         return None, None, False
-    base = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
-    origin = get_origin(base)
-    if origin in (list, tuple, typing.Union, types.UnionType) and any(
-        a in _UNSTRUCTURED for a in get_args(base)
-    ):
+    if _mentions_content(annotation):
         return None, None, False
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
     schema = adapter.json_schema(mode="serialization")

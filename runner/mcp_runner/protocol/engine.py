@@ -7,15 +7,17 @@ calls `Engine.handle`); the engine answers with plain dicts that the transport e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..context import LEVEL_RANK
 from ..middleware import Handler, Middleware, build_chain
 from . import versions
 from .errors import (
+    HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -38,6 +40,8 @@ Method = Callable[[Request], Awaitable[dict[str, Any]]]
 ErrorMapper = Callable[[Request, BaseException], Any]
 
 LIST_TTL_MS = 60_000
+# HTTP statuses the 2026-07-28 transport gives these errors, whoever raises them.
+MODERN_STATUS = {HEADER_MISMATCH: 400, MISSING_CAPABILITY: 400, UNSUPPORTED_VERSION: 400, METHOD_NOT_FOUND: 404}
 LEGACY_ONLY = frozenset(
     {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
 )
@@ -94,6 +98,7 @@ class Engine:
         self.sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         self.subscriptions: dict[int, Subscription] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.capabilities: dict[str, Any] = {
             "tools": {"listChanged": True},
             "resources": {"subscribe": True, "listChanged": True},
@@ -133,6 +138,8 @@ class Engine:
     # Receiving messages
 
     def session(self, transport: str, outbound: Send | None = None, id: str | None = None) -> Session:
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         session = Session(self, transport, outbound, id)
         self.sessions.add(session)
         return session
@@ -219,6 +226,8 @@ class Engine:
             if exc.http_status is not None:
                 req.status = exc.http_status
                 req.response_headers = exc.http_headers
+            elif req.modern and exc.code in MODERN_STATUS:
+                req.status = MODERN_STATUS[exc.code]
             return {"jsonrpc": "2.0", "id": req.id, "error": exc.to_error()}
         except InputRequired as needed:
             return response(req.id, self._input_required_result(req, needed))
@@ -412,12 +421,16 @@ class Engine:
                 params = {"_meta": {versions.META_SUBSCRIPTION_ID: sub.id}, "uri": uri}
                 self._spawn(sub.send(notification("notifications/resources/updated", params)))
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         try:
-            task = asyncio.ensure_future(coro)
-        except RuntimeError:  # no running loop: nobody to tell
-            coro.close()
+            asyncio.get_running_loop()
+        except RuntimeError:  # called from a worker thread (a sync tool): hand over to the loop
+            if self._loop is None or self._loop.is_closed():
+                coro.close()
+                return
+            self._loop.call_soon_threadsafe(self._spawn, coro)
             return
+        task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

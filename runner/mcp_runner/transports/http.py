@@ -200,6 +200,8 @@ class McpHttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
         if scope["type"] != "http":
             return
+        if self.engine._loop is None:
+            self.engine._loop = asyncio.get_running_loop()
         method = scope["method"]
         try:
             headers = _headers(scope)
