@@ -223,7 +223,13 @@ def _mentions_content(annotation: Any) -> bool:
     """Whether a return type holds content blocks anywhere (those are content, not data)."""
     if annotation in _UNSTRUCTURED:
         return True
-    return any(_mentions_content(arg) for arg in get_args(annotation) if not isinstance(arg, str | int))
+    return _holds_blocks(annotation)
+
+
+def _holds_blocks(annotation: Any) -> bool:
+    if annotation in _CONTENT_CLASSES or annotation is ToolResult:
+        return True
+    return any(_holds_blocks(arg) for arg in get_args(annotation))
 
 
 def _output_schema(annotation: Any) -> tuple[TypeAdapter[Any] | None, dict[str, Any] | None, bool]:

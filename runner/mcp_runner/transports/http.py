@@ -209,7 +209,7 @@ class McpHttpApp:
             principal = None
             if self.auth is not None:
                 try:
-                    principal = await self.auth.authenticate(headers)
+                    principal = await self.auth.authenticate(headers, query=scope.get("query_string", b""))
                 except McpError as exc:
                     await _json(send, exc.http_status or 401, error(None, exc.code, exc.message, exc.data), exc.http_headers)
                     return
@@ -472,6 +472,7 @@ class McpHttpApp:
         session = self.sessions.get(session_id)
         if session is None or _subject(session.principal) != _subject(principal):
             raise HttpError(404, INVALID_REQUEST, "Session not found: it ended or never existed; initialize again")
+        session.principal = principal  # the current token's scopes apply (same subject)
         session.last_active = time.monotonic()
         return session
 
@@ -633,6 +634,16 @@ async def _keepalive(stream: Stream) -> None:
 # The application and the server
 
 
+class _Asgi:
+    """Marks a coroutine function as a raw ASGI app for Starlette's router."""
+
+    def __init__(self, app: Callable[[Scope, Receive, AsgiSend], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
+        await self.app(scope, receive, send)
+
+
 def http_app(runner: Runner | None = None, *, path: str | None = None) -> Any:
     """A Starlette application serving `runner` (default: every discovered plugin) at `path`.
 
@@ -658,8 +669,8 @@ def http_app(runner: Runner | None = None, *, path: str | None = None) -> Any:
     mount = path or runner.settings.http.path
     routes = [
         Route(mount, endpoint, methods=["GET", "POST", "DELETE"]),
-        Route(WELL_KNOWN, endpoint.metadata, methods=["GET"]),
-        Route(WELL_KNOWN + mount, endpoint.metadata, methods=["GET"]),
+        Route(WELL_KNOWN, _Asgi(endpoint.metadata), methods=["GET"]),
+        Route(WELL_KNOWN + mount, _Asgi(endpoint.metadata), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.mcp = endpoint
