@@ -192,7 +192,7 @@ def to_content(value: Any) -> list[dict[str, Any]]:
 
 def _is_content_like(value: Any) -> bool:
     return (
-        isinstance(value, str | bytes | bytearray | _CONTENT_CLASSES)
+        isinstance(value, (str, bytes, bytearray, *_CONTENT_CLASSES))
         or (isinstance(value, dict) and value.get("type") in CONTENT_TYPES)
     )
 
@@ -386,6 +386,9 @@ class Tool(Component):
             text = data if isinstance(data, str) else to_json_text(data)
             structured = {"result": data} if self.wrap_output else data
             return {"content": [{"type": "text", "text": text}], "structuredContent": structured}
+        if self.output_schema is not None:  # declared by hand: the value is the structure
+            data = pydantic_core.to_jsonable_python(value, fallback=str)
+            return {"content": [{"type": "text", "text": to_json_text(data)}], "structuredContent": data}
         return {"content": to_content(value)}
 
 
@@ -447,7 +450,7 @@ def resource_contents(uri: str, value: Any, mime_type: str | None) -> list[dict[
 class ResourceTemplate(Resource):
     pattern: re.Pattern[str] = None  # type: ignore[assignment]
     variables: tuple[str, ...] = ()
-    exploded: frozenset[str] = frozenset()
+    exploded: dict[str, str] = field(default_factory=dict)  # variable -> separator
 
     def wire(self) -> dict[str, Any]:
         out = Resource.wire(self)
@@ -463,7 +466,12 @@ class ResourceTemplate(Resource):
         for name, raw in m.groupdict().items():
             if raw is None:
                 continue
-            values[name] = [unquote(v) for v in raw.split(",")] if name in self.exploded else unquote(raw)
+            separator = self.exploded.get(name)
+            values[name] = (
+                [unquote(v) for v in raw.strip(separator).split(separator)]
+                if separator
+                else unquote(raw)
+            )
         return values
 
 
@@ -481,11 +489,12 @@ _OPERATORS = {
 _EXPRESSION = re.compile(r"\{([+#./;?&]?)([^}]+)\}")
 
 
-def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...], frozenset[str]]:
-    """A regex matching the URIs an RFC 6570 template expands to, and its variable names."""
+def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...], dict[str, str]]:
+    """A regex matching the URIs an RFC 6570 template expands to, its variable names, and the
+    separator of each exploded (``*``) variable."""
     parts: list[str] = []
     names: list[str] = []
-    exploded: set[str] = set()
+    exploded: dict[str, str] = {}
     pos = 0
     for m in _EXPRESSION.finditer(template):
         parts.append(re.escape(template[pos : m.start()]))
@@ -496,20 +505,27 @@ def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...], f
             var = raw.strip().rstrip("*").split(":")[0]
             if not var.isidentifier():
                 raise DefinitionError(f"URI template {template!r}: bad variable name {raw!r}")
-            if raw.strip().endswith("*"):
-                exploded.add(var)
             names.append(var)
+            pattern = value
+            if raw.strip().endswith("*"):
+                if op in ("", "+", "#", "?", "&", ";"):  # a comma-separated list
+                    exploded[var] = ","
+                    item = value.replace(",", "")
+                    pattern = f"{item}(?:,{item})*"
+                else:  # path-like: "/a/b", ".a.b"
+                    exploded[var] = sep.replace("\\", "")
+                    pattern = f"{value}(?:{sep}{value})*"
             if op in ("?", "&", ";"):
-                groups.append(f"{var}=(?P<{var}>{value})")
+                groups.append(f"{var}=(?P<{var}>{pattern})")
             else:
-                groups.append(f"(?P<{var}>{value})")
+                groups.append(f"(?P<{var}>{pattern})")
         if op in ("?", "&"):
             parts.append(f"(?:{prefix}" + f"(?:{sep})?".join(f"(?:{g})?" for g in groups) + ")?")
         else:
             parts.append(prefix + sep.join(groups))
         pos = m.end()
     parts.append(re.escape(template[pos:]))
-    return re.compile("^" + "".join(parts) + "$"), tuple(names), frozenset(exploded)
+    return re.compile("^" + "".join(parts) + "$"), tuple(names), exploded
 
 
 def is_template(uri: str) -> bool:

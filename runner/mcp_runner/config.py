@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 CONFIG_FILE = "mcp-runner.toml"
 ENV_PREFIX = "MCP_RUNNER_"
@@ -52,6 +52,7 @@ class ServerSettings(BaseModel):
     max_in_flight: int = Field(default=1024, ge=1)
     tool_timeout: float | None = Field(default=None, gt=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
+    state_secret: SecretStr | None = None
 
 
 class HttpSettings(BaseModel):
@@ -199,10 +200,14 @@ def _names(raw: str) -> list[str]:
 
 
 def _value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+    """JSON for arrays, objects and quoted strings; anything else stays a string (pydantic
+    turns "8000" or "true" into the field's type)."""
+    if raw[:1] in ("[", "{", '"'):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:

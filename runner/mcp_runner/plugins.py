@@ -70,6 +70,7 @@ class PluginHost:
         self.use_entry_points = entry_points
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        self.pm.hook.mcp_runner_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         self.records: dict[str, PluginRecord] = {}
         self.registry: Registry | None = None
         self._warn: Callable[[str], None] = _stderr
@@ -220,14 +221,13 @@ class PluginHost:
     # Typed hook calls: each plugin's implementation alone, so one failure stays with its plugin
 
     def _each(self, hook: str, **kwargs: Any) -> Iterator[tuple[PluginRecord, Any]]:
-        caller = getattr(self.pm.hook, hook)
-        by_obj = {id(r.obj): r for r in self.active()}
-        for impl in reversed(caller.get_hookimpls()):  # pluggy keeps them last-called-first
-            record = by_obj.get(id(impl.plugin))
-            if record is None:
+        """Each active plugin's implementation of `hook`, in load order."""
+        for record in self.active():
+            impl = getattr(record.obj, hook, None)
+            if impl is None:
                 continue
             try:
-                yield record, _call(impl.function, **kwargs)
+                yield record, _call(impl, **kwargs)
             except Exception as exc:
                 self._fail(record, hook.removeprefix("mcp_runner_"), exc)
 
@@ -255,7 +255,13 @@ class PluginHost:
         return found
 
     def handle_error(self, ctx: Any, exc: BaseException) -> Any:
-        return self.pm.hook.mcp_runner_handle_error(ctx=ctx, exc=exc)
+        try:
+            return self.pm.hook.mcp_runner_handle_error(ctx=ctx, exc=exc)
+        except Exception as mapper_failure:  # a broken mapper must not lose the answer
+            from .builtin.errors import mcp_runner_handle_error as last_resort
+
+            self._warn(f"an error mapper raised {mapper_failure!r} while mapping {exc!r}")
+            return last_resort(ctx, exc)
 
     def lifespans(self, runner: Any) -> list[tuple[PluginRecord, Any]]:
         out = []

@@ -69,6 +69,9 @@ class Runner:
             tool_timeout=self._tool_timeout,
             visible=self.authenticator.visible if self.authenticator is not None else None,
             runner=self,
+            state_secret=(
+                server.state_secret.get_secret_value().encode() if server.state_secret else None
+            ),
         )
         self.started = True
         return self

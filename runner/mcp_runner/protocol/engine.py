@@ -464,9 +464,16 @@ class Engine:
         except TimeoutError as exc:
             if timeout is not None and _timed_out(exc):
                 return _error_result(f"Tool {tool.name!r} timed out after {_seconds(timeout)}")
-            return _error_result(str(self.map_error(req, exc)))
+            return self._tool_error(req, exc)
         except Exception as exc:
-            return _error_result(str(self.map_error(req, exc)))
+            return self._tool_error(req, exc)
+
+    def _tool_error(self, req: Request, exc: Exception) -> dict[str, Any]:
+        """A tool's exception as an isError result, or the JSON-RPC error a mapper chose."""
+        mapped = self.map_error(req, exc)
+        if isinstance(mapped, McpError):
+            raise mapped
+        return _error_result(str(mapped))
 
     # ------------------------------------------------------------------------------------------
     # Resources
@@ -480,7 +487,7 @@ class Engine:
     async def _resources_read(self, req: Request) -> dict[str, Any]:
         uri = _required_str(req, "uri")
         if req.target is None:
-            if req.modern or req.version >= "2025-11-25":
+            if req.modern:  # SEP-2164
                 raise McpError(INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
             raise McpError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
         resource, values = req.target

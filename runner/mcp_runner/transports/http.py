@@ -163,6 +163,16 @@ class _Exchange:
         if self.stream is not None:
             await self.stream.detach()
 
+    async def abandon(self) -> None:
+        """End the exchange without an answer (the request was cancelled)."""
+        if self.stream is not None:
+            self.stream.finish()
+            await self.stream.detach()
+        elif self.sse:
+            await _end(self.send)
+        else:
+            await _accepted(self.send)
+
     async def finish(self, answer: dict[str, Any], status: int) -> None:
         if not self.sse:
             body = encode(answer)
@@ -403,11 +413,14 @@ class McpHttpApp:
         try:
             answer = await self.engine.handle(req)
         except asyncio.CancelledError:
-            if req.cancelled_by_client or (watcher is not None and watcher.done()):
-                if exchange.stream is not None:
-                    exchange.stream.finish()
+            if not req.cancelled_by_client:
                 raise
-            answer = error(req.id, -32603, "Request cancelled: the server is shutting down")
+            # The client withdrew the request (notifications/cancelled, or it hung up on the
+            # 2026-07-28 wire): no JSON-RPC answer, just a clean end of the HTTP exchange.
+            if task is not None:
+                task.uncancel()
+            await exchange.abandon()
+            return
         finally:
             session.in_flight.pop(req.id, None)
             if watcher is not None:
@@ -432,11 +445,11 @@ class McpHttpApp:
             await stream.attach(send, int(seq))
             if not stream.done:
                 await _until(stream.finished.wait(), receive)
-            if stream.connection is send:
-                stream.connection = None
             if stream.done:
                 session.streams.pop(stream.id, None)
-            await _end(send)
+            if stream.connection is send:  # not already ended by the stream's final message
+                stream.connection = None
+                await _end(send)
             return
         if session.standalone is not None and session.standalone.connection is not None:
             raise HttpError(409, INVALID_REQUEST, "Conflict: this session already has an open GET stream")
@@ -462,8 +475,8 @@ class McpHttpApp:
         session.close()
         for stream in session.streams.values():
             stream.finish()
-        await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
-        await send({"type": "http.response.body", "body": b"{}"})
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     def _session_for(self, headers: dict[str, str], principal: Any) -> LegacySession:
         session_id = headers.get("mcp-session-id")
@@ -625,9 +638,12 @@ async def _until(work: Awaitable[Any], receive: Receive) -> None:
 
 
 async def _keepalive(stream: Stream) -> None:
+    """Comment lines every few seconds until the stream is finished (e.g. by DELETE)."""
     while not stream.done:
-        await asyncio.sleep(KEEPALIVE_SECONDS)
-        await stream._write(b": keepalive\n\n")
+        try:
+            await asyncio.wait_for(stream.finished.wait(), KEEPALIVE_SECONDS)
+        except TimeoutError:
+            await stream._write(b": keepalive\n\n")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""The documentation keeps up with the code: every hook has a reference section and a test,
+and every setting is documented with its default.
+
+The site itself is built (strictly) by the tox ``docs`` environment, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+from mcp_runner import hookspecs
+from mcp_runner.config import HttpSettings, ServerSettings
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+TESTS = ROOT / "tests"
+
+HOOKS = sorted(
+    name
+    for name, fn in vars(hookspecs).items()
+    if name.startswith("mcp_runner_") and inspect.isfunction(fn)
+)
+
+
+def _text(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def _test_sources() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(TESTS.rglob("test_*.py")))
+
+
+def test_hookspecs_are_found() -> None:
+    assert "mcp_runner_register" in HOOKS
+    assert len(HOOKS) >= 11
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_reference_section(hook: str) -> None:
+    headings = set(re.findall(r"^## (\S+)\s*$", _text("hooks.md"), re.MULTILINE))
+    assert hook in headings, f"docs/hooks.md has no '## {hook}' section"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook: str) -> None:
+    test_name = "test_hook_" + hook.removeprefix("mcp_runner_")
+    assert re.search(rf"^\s*(async\s+)?def {test_name}\(", _test_sources(), re.MULTILINE), (
+        f"no test named {test_name} under tests/"
+    )
+
+
+def test_hook_sections_name_only_real_hooks() -> None:
+    headings = re.findall(r"^## (mcp_runner_\w+)\s*$", _text("hooks.md"), re.MULTILINE)
+    unknown = sorted(set(headings) - set(HOOKS))
+    assert not unknown, f"docs/hooks.md documents hooks that hookspecs.py does not have: {unknown}"
+
+
+def _render_default(info: FieldInfo) -> str:
+    """A default as the configuration tables show it: a TOML literal, `unset` or `required`."""
+    if info.is_required():
+        return "required"
+    value = info.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, str | list):
+        return f"`{json.dumps(value)}`"
+    return f"`{value}`"
+
+
+def _section_rows(text: str, heading: str) -> dict[str, list[str]]:
+    """The table rows under `heading` (up to the next heading), keyed by their `name`."""
+    lines = text.splitlines()
+    assert heading in lines, f"docs/configuration.md has no heading {heading!r}"
+    rows: dict[str, list[str]] = {}
+    for line in lines[lines.index(heading) + 1 :]:
+        if line.startswith("#"):
+            break
+        match = re.match(r"^\| `(\w+)` \|(.*)\|\s*$", line)
+        if match:
+            rows.setdefault(match.group(1), [c.strip() for c in match.group(2).split("|")])
+    return rows
+
+
+SETTINGS_SECTIONS: list[tuple[str, str, str]] = [
+    ("mcp_runner.config", "ServerSettings", "## `[server]`"),
+    ("mcp_runner.config", "HttpSettings", "## `[http]`"),
+    ("mcp_runner.config", "PluginConfig", "## Plugin tables"),
+    ("mcp_runner.auth", "AuthSettings", "### `[auth]`"),
+    ("mcp_runner.auth", "StaticToken", "### `[[auth.tokens]]`"),
+    ("mcp_runner.auth", "JwtSettings", "### `[auth.jwt]`"),
+    ("mcp_runner.auth", "IntrospectionSettings", "### `[auth.introspection]`"),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "model", "heading"), SETTINGS_SECTIONS, ids=[m for _, m, _ in SETTINGS_SECTIONS]
+)
+def test_every_setting_is_documented_with_its_default(
+    module: str, model: str, heading: str
+) -> None:
+    cls: type[BaseModel] = getattr(importlib.import_module(module), model)
+    rows = _section_rows(_text("configuration.md"), heading)
+    problems = []
+    for name, info in cls.model_fields.items():
+        row = rows.get(name)
+        if row is None:
+            problems.append(f"{name}: no table row '| `{name}` | ...'")
+            continue
+        expected = _render_default(info)
+        if row[0] != expected:
+            problems.append(f"{name}: default shown as {row[0]}, the model says {expected}")
+    documented_only = sorted(set(rows) - set(cls.model_fields))
+    if documented_only:
+        problems.append(f"documented but not fields: {', '.join(documented_only)}")
+    assert not problems, f"docs/configuration.md, {heading}: " + "; ".join(problems)
+
+
+def test_server_and_http_fields_are_all_mentioned() -> None:
+    text = _text("configuration.md")
+    for model in (ServerSettings, HttpSettings):
+        for name in model.model_fields:
+            assert f"`{name}`" in text, f"docs/configuration.md does not mention {name}"
+
+
+def test_every_command_is_documented() -> None:
+    from mcp_runner.cli import cli
+
+    text = _text("cli.md")
+    for name, command in cli.commands.items():
+        assert f"## {name}" in text, f"docs/cli.md has no section for `mcp-runner {name}`"
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-") and opt != "--help":
+                    assert opt in text, f"docs/cli.md does not mention {name} {opt}"
+
+
+def test_nav_lists_every_page_it_links() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in re.findall(r":\s*(\S+\.md)\s*$", nav, re.MULTILINE):
+        assert (DOCS / page).is_file(), f"mkdocs.yml lists {page}, which does not exist"

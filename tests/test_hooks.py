@@ -1,0 +1,858 @@
+"""One test per hook in `mcp_runner.hookspecs`, named ``test_hook_<name>``.
+
+Each test registers a small plugin (a `Plugin`, or an object with ``@hookimpl`` methods)
+through ``Runner(plugins={...}, entry_points=False)`` and shows that the hook takes effect.
+tests/test_docs.py checks that every hook has its test here and its section in docs/hooks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import pluggy
+import pytest
+from click.testing import CliRunner
+from mcp_runner import Context, McpError, Middleware, Plugin, Runner, ToolError, hookimpl
+from mcp_runner.config import Settings
+from pydantic import BaseModel, Field
+
+hookspec = pluggy.HookspecMarker("mcp_runner")
+
+LEGACY = "2025-11-25"
+
+
+def start(plugins: dict[str, Any], settings: Settings | None = None) -> Runner:
+    return Runner(settings or Settings(), plugins=plugins, entry_points=False).start()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def echo_plugin(name: str = "echo") -> Plugin:
+    plugin = Plugin(name)
+
+    @plugin.tool
+    def echo(text: str) -> str:
+        """Return the text."""
+        return text
+
+    return plugin
+
+
+def tool_names(runner: Runner) -> set[str]:
+    answer = run(runner.request("tools/list"))
+    return {tool["name"] for tool in answer["result"]["tools"]}
+
+
+def silence_warnings(runner: Runner) -> Runner:
+    runner.host._warn = lambda message: None
+    return runner
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def weather_providers(settings: Any) -> list[str]:  # type: ignore[empty-body]
+    """Forecast providers to try, in order."""
+
+
+# Hook specifications a plugin publishes for plugins of its own (normally a module of theirs).
+WeatherSpecs = types.ModuleType("weather_hookspecs")
+WeatherSpecs.weather_providers = hookspec(weather_providers)  # type: ignore[attr-defined]
+
+
+class PublishesSpecs:
+    def __init__(self) -> None:
+        self.manager: pluggy.PluginManager | None = None
+
+    @hookimpl
+    def mcp_runner_addhooks(self, pluginmanager: pluggy.PluginManager) -> None:
+        self.manager = pluginmanager
+        pluginmanager.add_hookspecs(WeatherSpecs)
+
+
+class ProvidesWeather:
+    @hookimpl
+    def weather_providers(self, settings: Any) -> list[str]:
+        return ["met.no"]
+
+
+def test_hook_addhooks() -> None:
+    """A plugin publishes hook specs through the historic hook; later plugins implement them."""
+    publisher = PublishesSpecs()
+    runner = start({"weather": publisher})
+    host = runner.host
+    assert host.records["weather"].status == "ok"
+    assert "mcp_runner_addhooks" in host.records["weather"].hooks
+    assert host.pm.hook.mcp_runner_addhooks.spec.opts["historic"]
+
+    # What the host owes the hook: one historic call, so that every plugin registered before
+    # and after it publishes its specs.
+    if publisher.manager is None:
+        host.pm.hook.mcp_runner_addhooks.call_historic(kwargs={"pluginmanager": host.pm})
+    assert publisher.manager is host.pm
+    assert host.pm.hook.weather_providers.spec is not None
+
+    host.pm.register(ProvidesWeather(), name="metno")
+    assert publisher.manager.hook.weather_providers(settings=runner.settings) == [["met.no"]]
+
+
+def test_addhooks_is_called_by_the_host() -> None:
+    publisher = PublishesSpecs()
+    runner = start({"weather": publisher, "metno": ProvidesWeather()})
+    assert publisher.manager is runner.host.pm
+    assert runner.host.pm.hook.weather_providers(settings=runner.settings) == [["met.no"]]
+
+
+class ForecastSettings(BaseModel):
+    units: str = Field(default="metric", pattern="^(metric|imperial)$")
+    days: int = Field(default=3, ge=1, le=14)
+
+
+class RetentionSettings(BaseModel):
+    days: int = Field(default=30, ge=1)
+
+
+class AuditHooks:
+    """A module-style plugin declaring its own table and a top-level one."""
+
+    def __init__(self) -> None:
+        self.seen: Any = None
+
+    @hookimpl
+    def mcp_runner_add_config(self, config: Any) -> None:
+        config.add_section("retention", RetentionSettings)
+
+    @hookimpl
+    def mcp_runner_register(self, registry: Any, settings: Any) -> None:
+        self.seen = settings
+
+
+def forecast_plugin() -> Plugin:
+    plugin = Plugin("forecast", settings=ForecastSettings)
+
+    @plugin.tool
+    def settings_in_use(ctx: Context) -> str:
+        return f"{ctx.settings.units} {ctx.settings.days}"
+
+    return plugin
+
+
+def test_hook_add_config() -> None:
+    """Sections are validated by the models plugins declare; a bad field fails that plugin."""
+    settings = Settings(
+        plugins={
+            "forecast": {"units": "imperial", "days": 7, "namespace": "wx", "timeout": 5},
+            "audit": {"path": "/var/log/audit"},
+        },
+        retention={"days": 7},
+    )
+    audit = AuditHooks()
+    runner = start({"forecast": forecast_plugin(), "audit": audit}, settings)
+
+    record = runner.host.records["forecast"]
+    assert record.status == "ok"
+    assert isinstance(record.settings, ForecastSettings)  # the common keys were removed first
+    assert (record.settings.units, record.settings.days) == ("imperial", 7)
+    result = run(runner.call_tool("wx_settings_in_use"))
+    assert result["content"][0]["text"] == "imperial 7"
+
+    assert isinstance(runner.settings.section("retention"), RetentionSettings)
+    assert runner.settings.section("retention").days == 7
+    assert audit.seen == {"path": "/var/log/audit"}  # no model: the raw table
+
+    bad = Settings(plugins={"forecast": {"units": "kelvin"}}, retention={"days": 7})
+    runner = silence_warnings(
+        Runner(
+            bad, plugins={"forecast": forecast_plugin(), "echo": echo_plugin()}, entry_points=False
+        )
+    ).start()
+    record = runner.host.records["forecast"]
+    assert (record.status, record.phase) == ("failed", "config")
+    assert "[plugins.forecast]" in record.error and "units" in record.error
+    assert tool_names(runner) == {"echo"}  # the other plugin serves
+
+    bad_top = Settings(retention={"days": 0})
+    runner = silence_warnings(
+        Runner(bad_top, plugins={"audit": AuditHooks()}, entry_points=False)
+    ).start()
+    record = runner.host.records["audit"]
+    assert (record.status, record.phase) == ("failed", "config")
+    assert record.error.startswith("[retention]: days:")
+
+
+@dataclass
+class FakeEntryPoint:
+    name: str
+    obj: Any
+    value: str = "tests:fake"
+    dist: Any = None
+
+    def load(self) -> Any:
+        return self.obj
+
+
+def test_hook_add_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Plugins add click commands to `mcp-runner`; one failing leaves the CLI working."""
+    from mcp_runner import cli as cli_module
+    from mcp_runner import plugins as plugins_module
+
+    @click.command("weather-cache")
+    @click.option("--clear", is_flag=True, help="Delete every cached forecast.")
+    def weather_cache(clear: bool) -> None:
+        """Show or clear the forecast cache."""
+        click.echo(f"cleared={clear}")
+
+    class Commands:
+        @hookimpl
+        def mcp_runner_add_commands(self, cli: click.Group) -> None:
+            cli.add_command(weather_cache)
+
+    class Broken:
+        @hookimpl
+        def mcp_runner_add_commands(self, cli: click.Group) -> None:
+            raise RuntimeError("no commands today")
+
+    entry_points = [FakeEntryPoint("broken", Broken()), FakeEntryPoint("weather", Commands())]
+    monkeypatch.setattr(plugins_module, "_entry_points", lambda: entry_points)
+    monkeypatch.chdir(tmp_path)  # no mcp-runner.toml
+    for key in [k for k in __import__("os").environ if k.startswith("MCP_RUNNER_")]:
+        monkeypatch.delenv(key)
+    cli = cli_module.cli
+    monkeypatch.setattr(cli, "commands", dict(cli.commands))
+    monkeypatch.setattr(cli, "_plugins_loaded", False)
+
+    result = CliRunner().invoke(cli, ["weather-cache", "--clear"])
+    assert result.exit_code == 0, result.output
+    assert "cleared=True" in result.output
+
+    listing = CliRunner().invoke(cli, ["--help"])
+    assert listing.exit_code == 0
+    assert "weather-cache" in listing.output and "serve" in listing.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Composition
+
+
+def greeting_tool(greeting: str) -> Any:
+    def greet(name: str) -> str:
+        """Greet someone."""
+        return f"{greeting}, {name}!"
+
+    return greet
+
+
+class GreetingHooks:
+    @hookimpl
+    def mcp_runner_register(self, registry: Any, settings: Any) -> None:
+        registry.add_tool(greeting_tool(settings["greeting"]), name="greet")
+
+        def welcome(name: str) -> str:
+            return f"Welcome {name}"
+
+        registry.add_prompt(welcome)
+        registry.instructions = "greetings: be polite."
+
+
+class HalfRegisters:
+    @hookimpl
+    def mcp_runner_register(self, registry: Any, settings: Any) -> None:
+        registry.add_tool(greeting_tool("Hi"), name="half_greet")
+        registry.add_resource(lambda: "x", "half://thing", name="thing")
+        raise RuntimeError("database missing")
+
+
+def test_hook_register() -> None:
+    """Contributions are staged and merged whole: a plugin that raises leaves nothing behind."""
+    settings = Settings(plugins={"greeting": {"greeting": "Hello", "namespace": "g"}})
+    runner = silence_warnings(
+        Runner(
+            settings,
+            plugins={"greeting": GreetingHooks(), "half": HalfRegisters()},
+            entry_points=False,
+        )
+    ).start()
+
+    assert run(runner.call_tool("g_greet", {"name": "Ada"}))["content"][0]["text"] == "Hello, Ada!"
+    assert "g_welcome" in runner.registry.prompts
+    assert runner.host.records["greeting"].tools == 1
+    init = run(
+        runner.request(
+            "initialize", {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {}}
+        )
+    )
+    assert "greetings: be polite." in init["result"]["instructions"]
+
+    half = runner.host.records["half"]
+    assert (half.status, half.phase) == ("failed", "compose")
+    assert half.error == "RuntimeError: database missing"
+    assert "half_greet" not in runner.registry.tools
+    assert "half://thing" not in runner.registry.resources
+    assert tool_names(runner) == {"g_greet"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def test_hook_middleware() -> None:
+    """Middleware sees method and params, runs in band order, can short-circuit and wrap."""
+    trail: list[str] = []
+    seen: list[tuple[str, Any, Any]] = []
+
+    def mark(label: str) -> Any:
+        async def mw(ctx: Any, call_next: Any) -> Any:
+            trail.append(label)
+            return await call_next(ctx)
+
+        return mw
+
+    async def observe(ctx: Any, call_next: Any) -> Any:
+        trail.append("observe")
+        seen.append((ctx.method, ctx.params.get("name"), ctx.plugin))
+        result = await call_next(ctx)
+        if ctx.method == "tools/call":
+            result = {**result, "_meta": {"example.org/wrapped": True}}
+        return result
+
+    async def shout(ctx: Any, call_next: Any) -> Any:  # innermost: rewrites the arguments
+        trail.append("plugin-2")
+        if ctx.method == "tools/call":
+            arguments = dict(ctx.params.get("arguments") or {})
+            arguments["text"] = arguments.get("text", "").upper()
+            ctx.params = {**ctx.params, "arguments": arguments}
+        return await call_next(ctx)
+
+    class Chain:
+        @hookimpl
+        def mcp_runner_middleware(self, settings: Any) -> list[Any]:
+            assert isinstance(settings, Settings)
+            return [  # deliberately out of order: bands and `order` decide
+                Middleware(shout, band="plugin", order=2),
+                Middleware(observe, band="observe"),
+                Middleware(mark("plugin-1"), band="plugin", order=1),
+                Middleware(mark("errors"), band="errors"),
+                Middleware(mark("auth"), band="auth", order=5),
+            ]
+
+    async def gate(ctx: Any, call_next: Any) -> Any:  # a bare callable: the plugin band
+        if ctx.method == "tools/call" and ctx.params.get("name") == "forbidden":
+            return {"content": [{"type": "text", "text": "blocked by policy"}], "isError": True}
+        if ctx.method == "prompts/list":
+            raise McpError(-32001, "prompts are off")
+        return await call_next(ctx)
+
+    class Gate:
+        @hookimpl
+        def mcp_runner_middleware(self) -> Any:  # naming no argument is fine too
+            return gate
+
+    called: list[str] = []
+    plugin = echo_plugin()
+
+    @plugin.tool
+    def forbidden() -> str:
+        called.append("forbidden")
+        return "should not run"
+
+    runner = start({"echo": plugin, "chain": Chain(), "gate": Gate()})
+
+    result = run(runner.call_tool("echo", {"text": "hello"}))
+    assert result["content"][0]["text"] == "HELLO"
+    assert result["_meta"] == {"example.org/wrapped": True}
+    assert trail == ["errors", "observe", "auth", "plugin-1", "plugin-2"]
+    assert seen == [("tools/call", "echo", "echo")]
+
+    blocked = run(runner.call_tool("forbidden"))
+    assert blocked == {
+        "content": [{"type": "text", "text": "blocked by policy"}],
+        "isError": True,
+        "_meta": {"example.org/wrapped": True},
+    }
+    assert called == []
+
+    refused = run(runner.request("prompts/list"))
+    assert refused["error"] == {"code": -32001, "message": "prompts are off"}
+
+    trail.clear()
+    unknown = run(runner.request("no/such/method"))
+    assert unknown["error"]["code"] == -32601
+    assert trail[:2] == ["errors", "observe"]  # every request passes the chain
+
+    mw = [m for m in runner.host.middleware() if m.fn is gate]
+    assert mw and (mw[0].band, mw[0].name) == ("plugin", "gate")
+
+
+@dataclass
+class Caller:
+    subject: str
+    scopes: list[str] = field(default_factory=list)
+
+
+class TokenTable:
+    def __init__(self, tokens: dict[str, Caller]) -> None:
+        self.tokens = tokens
+        self.asked: list[str] = []
+
+    async def verify(self, token: str) -> Caller | None:
+        self.asked.append(token)
+        return self.tokens.get(token)
+
+
+def test_hook_token_verifiers() -> None:
+    """Verifiers reach the host; bearer tokens are checked with them over HTTP."""
+    from mcp_runner import http_app
+    from starlette.testclient import TestClient
+
+    first = TokenTable({"token-of-ada-0123456789": Caller("ada", ["weather:read"])})
+    second = TokenTable({"token-of-bob-0123456789": Caller("bob")})
+
+    class First:
+        @hookimpl
+        def mcp_runner_token_verifiers(self, settings: Any) -> list[Any]:
+            return [first]
+
+    class Second:
+        @hookimpl
+        def mcp_runner_token_verifiers(self, settings: Any) -> Any:
+            return second  # a single verifier needs no list
+
+    class Broken:
+        @hookimpl
+        def mcp_runner_token_verifiers(self, settings: Any) -> Any:
+            raise RuntimeError("no key file")
+
+    plugin = Plugin("whoami")
+
+    @plugin.tool
+    def whoami(ctx: Context) -> str:
+        return ctx.principal.subject if ctx.principal is not None else "nobody"
+
+    runner = silence_warnings(
+        Runner(
+            Settings(),
+            plugins={"whoami": plugin, "first": First(), "second": Second(), "broken": Broken()},
+            entry_points=False,
+        )
+    ).start()
+    verifiers = runner.host.token_verifiers()
+    assert first in verifiers and second in verifiers
+    broken = runner.host.records["broken"]
+    assert (broken.status, broken.phase, broken.error) == (
+        "failed",
+        "token_verifiers",
+        "RuntimeError: no key file",
+    )
+
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    headers = {"accept": "application/json, text/event-stream", "host": "127.0.0.1:8000"}
+    with TestClient(http_app(runner), base_url="http://127.0.0.1:8000") as client:
+        refused = client.post("/mcp", json=init, headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+
+        unknown = client.post(
+            "/mcp", json=init, headers={**headers, "authorization": "Bearer not-a-known-token"}
+        )
+        assert unknown.status_code == 401
+
+        auth = {**headers, "authorization": "Bearer token-of-bob-0123456789"}
+        opened = client.post("/mcp", json=init, headers=auth)
+        assert opened.status_code == 200, opened.text
+        session = {
+            **auth,
+            "mcp-session-id": opened.headers["mcp-session-id"],
+            "mcp-protocol-version": LEGACY,
+        }
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}},
+        }
+        answer = client.post("/mcp", json=call, headers=session)
+        assert answer.json()["result"]["content"][0]["text"] == "bob"
+    assert "token-of-bob-0123456789" in first.asked + second.asked
+
+
+class Unavailable(Exception):
+    pass
+
+
+class QuotaExceeded(Exception):
+    pass
+
+
+def flaky_plugin() -> Plugin:
+    plugin = Plugin("flaky")
+
+    @plugin.tool
+    def fetch() -> str:
+        raise Unavailable("backend down")
+
+    @plugin.tool
+    def crash() -> str:
+        raise KeyError("missing")
+
+    @plugin.tool
+    def refuse() -> str:
+        raise ToolError("not today")
+
+    @plugin.resource("flaky://status")
+    def status() -> str:
+        raise QuotaExceeded()
+
+    return plugin
+
+
+class ErrorMapper:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def mcp_runner_handle_error(self, ctx: Any, exc: BaseException) -> Any:
+        self.seen.append((ctx.method, type(exc).__name__))
+        if isinstance(exc, Unavailable):
+            return f"Try again later: {exc}"
+        if isinstance(exc, QuotaExceeded):
+            return McpError(-32000, "quota used up", {"retryAfter": 5})
+        return None
+
+
+def test_hook_handle_error() -> None:
+    """A plugin maps its exceptions to a tool error text or a JSON-RPC error; None passes on."""
+    mapper = ErrorMapper()
+    runner = start({"flaky": flaky_plugin(), "mapper": mapper})
+
+    fetched = run(runner.call_tool("fetch"))
+    assert fetched == {
+        "content": [{"type": "text", "text": "Try again later: backend down"}],
+        "isError": True,
+    }
+
+    status = run(runner.request("resources/read", {"uri": "flaky://status"}))
+    assert status["error"] == {
+        "code": -32000,
+        "message": "quota used up",
+        "data": {"retryAfter": 5},
+    }
+
+    crashed = run(runner.call_tool("crash"))  # passed on to the builtin last resort
+    assert crashed["isError"] is True
+    text = crashed["content"][0]["text"]
+    assert text.startswith("Tool 'crash' failed: KeyError: 'missing' (error id ")
+
+    refused = run(runner.call_tool("refuse"))  # ToolError never reaches the hook
+    assert refused["content"][0]["text"] == "not today"
+
+    assert mapper.seen == [
+        ("tools/call", "Unavailable"),
+        ("resources/read", "QuotaExceeded"),
+        ("tools/call", "KeyError"),
+    ]
+
+    masked = start({"flaky": flaky_plugin()}, Settings(server={"mask_error_details": True}))
+    text = run(masked.call_tool("crash"))["content"][0]["text"]
+    assert text.startswith("Tool 'crash' failed (error id ") and "KeyError" not in text
+
+
+def test_handle_error_mcp_error_for_a_tool_is_a_jsonrpc_error() -> None:
+    class Mapper:
+        @hookimpl
+        def mcp_runner_handle_error(self, ctx: Any, exc: BaseException) -> Any:
+            return McpError(-32000, "mapped") if isinstance(exc, Unavailable) else None
+
+    runner = start({"flaky": flaky_plugin(), "mapper": Mapper()})
+    answer = run(runner.request("tools/call", {"name": "fetch", "arguments": {}}))
+    assert answer.get("error") == {"code": -32000, "message": "mapped"}
+
+
+def test_handle_error_a_failing_mapper_does_not_lose_the_answer() -> None:
+    class Raises:
+        @hookimpl
+        def mcp_runner_handle_error(self, ctx: Any, exc: BaseException) -> Any:
+            raise RuntimeError("mapper broken")
+
+    runner = silence_warnings(
+        Runner(
+            Settings(), plugins={"flaky": flaky_plugin(), "raises": Raises()}, entry_points=False
+        )
+    ).start()
+    answer = run(runner.request("resources/read", {"uri": "flaky://status"}))
+    assert answer["error"]["code"] == -32603
+
+
+def test_hook_log_processors(capsys: pytest.CaptureFixture[str]) -> None:
+    """Processors reach the host facade and run in the stderr log pipeline before redaction."""
+    import structlog
+    from mcp_runner import log
+
+    def add_deployment(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["deployment"] = "staging"
+        return event
+
+    def leak_token(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["token"] = "s3cret"  # redaction runs after plugin processors
+        return event
+
+    class Enrich:
+        @hookimpl
+        def mcp_runner_log_processors(self, settings: Any) -> list[Any]:
+            return [add_deployment]
+
+    class Leaky:
+        @hookimpl
+        def mcp_runner_log_processors(self, settings: Any) -> Any:
+            return leak_token
+
+    class Broken:
+        @hookimpl
+        def mcp_runner_log_processors(self, settings: Any) -> Any:
+            raise RuntimeError("bad processor config")
+
+    runner = silence_warnings(
+        Runner(
+            Settings(),
+            plugins={"enrich": Enrich(), "leaky": Leaky(), "broken": Broken()},
+            entry_points=False,
+        )
+    ).start()
+    processors = runner.host.log_processors()
+    assert add_deployment in processors and leak_token in processors
+    assert runner.host.records["broken"].phase == "log_processors"
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    try:
+        log.configure("info", "json", processors)
+        structlog.get_logger("test").info("hello", plugin="enrich")
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        structlog.reset_defaults()
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+    event = json.loads(line)
+    assert event["event"] == "hello" and event["deployment"] == "staging"
+    assert event["token"] == "[redacted]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving
+
+
+async def serve_memory(runner: Runner, options: dict[str, Any]) -> None:
+    """A transport over in-memory lists: answers each message of `inbox` into `outbox`."""
+    engine = runner.engine
+    outbox: list[dict[str, Any]] = options["outbox"]
+
+    async def send(message: dict[str, Any]) -> None:
+        outbox.append(message)
+
+    session = engine.session("memory", outbound=send)
+    runner.ready("memory")
+    for message in options["inbox"]:
+        outcome = engine.receive(session, message, send)
+        if isinstance(outcome, dict):
+            await send(outcome)
+        elif outcome is not None:
+            await send(await engine.handle(outcome))
+    session.close()
+
+
+class MemoryTransport:
+    @hookimpl
+    def mcp_runner_register_transports(self, register: Any) -> None:
+        register("memory", serve_memory)
+
+
+class ReadyLog:
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+
+    @hookimpl
+    def mcp_runner_server_ready(self, runner: Runner, transport: str) -> None:
+        self.events.append(("ready", transport, runner.started))
+
+
+def lifespan_plugin(name: str, events: list[Any], fail: bool = False) -> Plugin:
+    plugin = Plugin(name)
+
+    @plugin.tool(name=f"{name}_ping")
+    def ping() -> str:
+        return name
+
+    @plugin.lifespan
+    async def life() -> Any:
+        events.append(f"enter {name}")
+        if fail:
+            raise ConnectionError("database unreachable")
+        yield
+        events.append(f"exit {name}")
+
+    return plugin
+
+
+def test_hook_register_transports() -> None:
+    """A plugin's transport is served by name, inside the lifespans, like stdio and http."""
+    events: list[Any] = []
+    runner = start(
+        {
+            "memory": MemoryTransport(),
+            "ready": ReadyLog(events),
+            "db": lifespan_plugin("db", events),
+            "echo": echo_plugin(),
+        }
+    )
+    assert {"stdio", "http", "memory"} <= set(runner.transports())
+
+    outbox: list[dict[str, Any]] = []
+    inbox = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {}},
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "over memory"}},
+        },
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+    ]
+    run(runner.serve("memory", inbox=inbox, outbox=outbox))
+
+    assert [m["id"] for m in outbox] == [1, 2, 3]
+    assert outbox[0]["result"]["protocolVersion"] == LEGACY
+    assert outbox[1]["result"]["content"][0]["text"] == "over memory"
+    assert events == ["enter db", ("ready", "memory", True), "exit db"]
+
+    with pytest.raises(
+        ValueError, match=r"unknown transport 'carrier-pigeon'; available: .*memory"
+    ):
+        run(runner.serve("carrier-pigeon"))
+
+
+def test_hook_lifespan() -> None:
+    """Lifespans enter before serving in load order and exit in reverse; a failing one leaves
+    only its plugin out."""
+    events: list[Any] = []
+
+    class Raw:
+        @hookimpl
+        def mcp_runner_lifespan(self, runner: Runner, settings: Any) -> Any:
+            @contextlib.asynccontextmanager
+            async def manager() -> Any:
+                events.append(("enter raw", settings, runner.registry is not None))
+                yield
+                events.append("exit raw")
+
+            return manager()
+
+    class Nothing:
+        @hookimpl
+        def mcp_runner_lifespan(self) -> None:
+            return None  # no context manager: nothing to enter
+
+    cfg = Plugin("cfg", settings=ForecastSettings)
+
+    @cfg.lifespan
+    async def with_settings(settings: ForecastSettings) -> Any:
+        events.append(f"enter cfg {settings.units}")
+        yield
+        events.append("exit cfg")
+
+    settings = Settings(plugins={"cfg": {"units": "imperial"}, "raw": {"dsn": "x"}})
+    runner = silence_warnings(
+        Runner(
+            settings,
+            plugins={
+                "a": lifespan_plugin("a", events),
+                "b": lifespan_plugin("b", events, fail=True),
+                "cfg": cfg,
+                "raw": Raw(),
+                "nothing": Nothing(),
+            },
+            entry_points=False,
+        )
+    ).start()
+    assert {"a_ping", "b_ping"} <= set(runner.registry.tools)
+
+    async def serve() -> set[str]:
+        async with runner.lifespan():
+            events.append("serving")
+            return set(runner.registry.tools)
+
+    served = run(serve())
+    assert served == {"a_ping"}
+    assert events == [
+        "enter a",
+        "enter b",
+        "enter cfg imperial",
+        ("enter raw", {"dsn": "x"}, True),
+        "serving",
+        "exit raw",
+        "exit cfg",
+        "exit a",
+    ]
+    record = runner.host.records["b"]
+    assert (record.status, record.phase) == ("failed", "lifespan")
+    assert record.error == "ConnectionError: database unreachable"
+    assert runner.host.records["nothing"].status == "ok"
+
+
+def test_hook_server_ready() -> None:
+    """Called once serving begins, with the transport's name (a plugin's, or http)."""
+    from mcp_runner import http_app
+    from starlette.testclient import TestClient
+
+    events: list[Any] = []
+
+    class Broken:
+        @hookimpl
+        def mcp_runner_server_ready(self, runner: Runner, transport: str) -> None:
+            raise RuntimeError("cannot announce")
+
+    runner = silence_warnings(
+        Runner(
+            Settings(),
+            plugins={"memory": MemoryTransport(), "ready": ReadyLog(events), "broken": Broken()},
+            entry_points=False,
+        )
+    ).start()
+    run(runner.serve("memory", inbox=[], outbox=[]))
+    assert events == [("ready", "memory", True)]
+    assert runner.host.records["broken"].phase == "server_ready"
+    assert runner.host.records["ready"].status == "ok"
+
+    events.clear()
+    runner = start({"ready": ReadyLog(events)})
+    with TestClient(http_app(runner)):
+        assert events == [("ready", "http", True)]
+    assert events == [("ready", "http", True)]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
