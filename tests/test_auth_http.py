@@ -422,7 +422,7 @@ def test_a_session_cannot_be_used_with_another_principals_token(
         srv.client.delete(
             srv.url, headers={"Authorization": f"Bearer {alice}", "Mcp-Session-Id": session}
         ).status_code
-        == 200
+        == 204
     )
 
 

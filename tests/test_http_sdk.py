@@ -142,7 +142,8 @@ def test_resources_fixed_and_templated(server: Any, mode: str) -> None:
 
             with pytest.raises(mcp.MCPError) as caught:
                 await client.read_resource("demo://nothing-here")
-            assert caught.value.error.code == -32602
+            # -32002 up to 2025-11-25; -32602 (SEP-2164) on the 2026-07-28 wire
+            assert caught.value.error.code == (-32002 if mode == "legacy" else -32602)
 
     h.run(scenario())
 

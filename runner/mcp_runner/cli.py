@@ -99,6 +99,10 @@ def serve(config: str | None, extra: tuple[str, ...], strict_plugins: bool | Non
     )
     from . import log
 
+    if transport == "stdio":
+        from .transports.stdio import protect_stdout
+
+        protect_stdout()  # before any plugin is imported: stdout is the protocol's alone
     log.configure(settings.server.log_level, settings.server.log_format)
     runner = _runner(settings, extra, strict_plugins)
     processors = runner.host.log_processors()

@@ -54,22 +54,25 @@ class StdioServer:
         while (end := buffer.find(b"\n", start)) >= 0:
             if self._discarding:
                 self._discarding = False
+            elif end - start > self.max_message:
+                self.write(self._too_large())
             else:
                 self.line(bytes(buffer[start:end]))
             start = end + 1
         del buffer[:start]
         if len(buffer) > self.max_message:
             if not self._discarding:
-                self.write(
-                    error(
-                        None,
-                        -32600,
-                        f"Invalid request: message exceeds the {self.max_message}-byte limit "
-                        "(server.max_message_bytes); it was discarded",
-                    )
-                )
+                self.write(self._too_large())
             self._discarding = True
             buffer.clear()
+
+    def _too_large(self) -> dict[str, Any]:
+        return error(
+            None,
+            -32600,
+            f"Invalid request: message exceeds the {self.max_message}-byte limit "
+            "(server.max_message_bytes); it was discarded",
+        )
 
     def line(self, raw: bytes) -> None:
         raw = raw.strip()
@@ -145,6 +148,9 @@ class StdioServer:
             self.write_bytes(b"[" + b",".join(encode(a) for a in answers) + b"]\n")
 
     def eof(self) -> None:
+        if self._buffer and not self._discarding:  # a last line without its newline
+            line, self._buffer = bytes(self._buffer), bytearray()
+            self.line(line)
         self.done.set()
 
     async def drain(self, grace: float) -> None:
@@ -182,12 +188,21 @@ class _Writer(asyncio.Protocol):
         pass
 
 
+_protected: int | None = None
+
+
 def protect_stdout() -> int:
-    """Move the real stdout to a private fd and point fd 1 (and `sys.stdout`) at stderr."""
-    sys.stdout.flush()
-    private = os.dup(1)
-    os.dup2(2, 1)
-    return private
+    """Move the real stdout to a private fd and point fd 1 (and `sys.stdout`) at stderr.
+
+    Idempotent. The CLI calls it before any plugin is imported, so even a plugin that prints
+    at import time cannot corrupt the protocol stream.
+    """
+    global _protected
+    if _protected is None:
+        sys.stdout.flush()
+        _protected = os.dup(1)
+        os.dup2(2, 1)
+    return _protected
 
 
 async def serve(runner: Runner, options: dict[str, Any]) -> None:

@@ -1,0 +1,927 @@
+"""Shared fixtures for the end-to-end tests: a real `mcp-runner serve` over stdio.
+
+* `McpSchemas` validates every server-to-client message against the official JSON Schema of
+  the session's protocol version (tests/data/schemas/<version>/schema.json).
+* `RawClient` is a small JSON-lines client over the pipes of a `mcp-runner serve` subprocess;
+  every message it reads is parsed and schema-validated before a test sees it.
+* `spawn_server` starts servers (killed at teardown, whatever happens), `run_cli` runs other
+  `mcp-runner` commands, `sdk_stdio` builds official-SDK stdio parameters behind a wiretap.
+
+The test plugins live in tests/fixtures/plugins (loaded with ``--plugin``) and in
+tests/fixtures/dists (real distributions with entry points, installed into the test
+environment with ``pip install tests/fixtures/dists/*``). Because installed test
+distributions are discovered by every `mcp-runner serve`, servers are started with the
+allow list ``MCP_RUNNER_PLUGINS`` unless a test asks otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+FIXTURES_DIR = TESTS_DIR / "fixtures"
+PLUGINS_DIR = FIXTURES_DIR / "plugins"
+DISTS_DIR = FIXTURES_DIR / "dists"
+SCHEMAS_DIR = TESTS_DIR / "data" / "schemas"
+WIRETAP = FIXTURES_DIR / "wiretap.py"
+
+LEGACY_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+LATEST_LEGACY = LEGACY_VERSIONS[-1]
+MODERN_VERSION = "2026-07-28"
+ALL_VERSIONS = (*LEGACY_VERSIONS, MODERN_VERSION)
+
+META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+
+E2E_PLUGINS = ("e2e_alpha", "e2e_beta")
+# distribution -> entry point name (names sort so that test_good composes before its twin)
+TEST_DISTS = {
+    "mcp-runner-test-good": "test_good",
+    "mcp-runner-test-importerror": "test_importerror",
+    "mcp-runner-test-registerfails": "test_registerfails",
+    "mcp-runner-test-collides": "test_good_twin",
+    "mcp-runner-test-badconfig": "test_badconfig",
+    "mcp-runner-test-unknownhook": "test_unknownhook",
+}
+
+DEFAULT_TIMEOUT = 10.0  # seconds to wait for one message (generous; never slept)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema validation
+
+
+# result type of each request method
+RESULT_DEFS = {
+    "initialize": "InitializeResult",
+    "ping": "EmptyResult",
+    "logging/setLevel": "EmptyResult",
+    "resources/subscribe": "EmptyResult",
+    "resources/unsubscribe": "EmptyResult",
+    "tools/list": "ListToolsResult",
+    "tools/call": "CallToolResult",
+    "resources/list": "ListResourcesResult",
+    "resources/templates/list": "ListResourceTemplatesResult",
+    "resources/read": "ReadResourceResult",
+    "prompts/list": "ListPromptsResult",
+    "prompts/get": "GetPromptResult",
+    "completion/complete": "CompleteResult",
+    "server/discover": "DiscoverResult",
+    "subscriptions/listen": "SubscriptionsListenResult",
+}
+NOTIFICATION_DEFS = {
+    "notifications/progress": "ProgressNotification",
+    "notifications/message": "LoggingMessageNotification",
+    "notifications/cancelled": "CancelledNotification",
+    "notifications/tools/list_changed": "ToolListChangedNotification",
+    "notifications/prompts/list_changed": "PromptListChangedNotification",
+    "notifications/resources/list_changed": "ResourceListChangedNotification",
+    "notifications/resources/updated": "ResourceUpdatedNotification",
+    "notifications/elicitation/complete": "ElicitationCompleteNotification",
+    "notifications/subscriptions/acknowledged": "SubscriptionsAcknowledgedNotification",
+}
+SERVER_REQUEST_DEFS = {
+    "ping": "PingRequest",
+    "sampling/createMessage": "CreateMessageRequest",
+    "roots/list": "ListRootsRequest",
+    "elicitation/create": "ElicitRequest",
+}
+# Result members that exist only in the 2026-07-28 era: never in a handshake-era result.
+MODERN_ONLY_RESULT_KEYS = frozenset(
+    {"resultType", "ttlMs", "cacheScope", "inputRequests", "requestState"}
+)
+# JSON-RPC 2.0 §5: when the request id cannot be determined, the error's id is null.
+NULL_ID_ERROR_CODES = frozenset({-32700, -32600})
+
+
+class SchemaViolation(AssertionError):
+    """A server message that does not match the protocol schema of its version."""
+
+
+class McpSchemas:
+    """The MCP JSON Schemas by version, and strict validation of server-to-client messages."""
+
+    def __init__(self, root: Path = SCHEMAS_DIR) -> None:
+        self.root = root
+        self._documents: dict[str, dict[str, Any]] = {}
+        self._validators: dict[tuple[str, str], Any] = {}
+
+    def document(self, version: str) -> dict[str, Any]:
+        if version not in self._documents:
+            path = self.root / version / "schema.json"
+            if not path.is_file():
+                raise SchemaViolation(f"no schema for protocol version {version!r} ({path})")
+            self._documents[version] = json.loads(path.read_text(encoding="utf-8"))
+        return self._documents[version]
+
+    def _defs_key(self, version: str) -> str:
+        return "$defs" if "$defs" in self.document(version) else "definitions"
+
+    def definitions(self, version: str) -> dict[str, Any]:
+        return self.document(version)[self._defs_key(version)]  # type: ignore[no-any-return]
+
+    def has(self, version: str, name: str) -> bool:
+        return name in self.definitions(version)
+
+    def validator(self, version: str, name: str) -> Any:
+        """A validator for one definition, resolving ``#/definitions/...`` / ``#/$defs/...``."""
+        key = (version, name)
+        if key not in self._validators:
+            from jsonschema.validators import validator_for
+            from referencing import Registry, Resource
+
+            document = self.document(version)
+            if name not in self.definitions(version):
+                raise SchemaViolation(f"protocol {version} has no definition {name!r}")
+            cls = validator_for(document)
+            uri = f"urn:mcp-schema:{version}"
+            resource = Resource.from_contents(document)  # its "$schema" picks the draft
+            registry = Registry().with_resource(uri, resource)
+            schema = {"$ref": f"{uri}#/{self._defs_key(version)}/{name}"}
+            self._validators[key] = cls(schema, registry=registry)
+        return self._validators[key]
+
+    def check(self, version: str, name: str, instance: Any, what: str = "") -> None:
+        """Raise `SchemaViolation` unless `instance` matches definition `name` of `version`."""
+        from jsonschema.exceptions import best_match
+
+        errors = list(self.validator(version, name).iter_errors(instance))
+        if errors:
+            worst = best_match(errors)
+            where = "/".join(str(p) for p in worst.absolute_path) or "(root)"
+            raise SchemaViolation(
+                f"{what or 'message'} does not match {name} of protocol {version}: "
+                f"at {where}: {worst.message}\n  message: {_short(instance)}"
+            )
+
+    # -- messages ----------------------------------------------------------------------------
+    def validate(self, message: Any, version: str, method: str | None = None) -> None:
+        """Validate one server-to-client message.
+
+        `version` is the protocol version the message belongs to; `method` is the method of
+        the request a response answers (None when unknown: only a null-id error may then
+        pass). Strict: the JSON-RPC envelope may hold no other members, a result must match
+        its method's result type, a notification or server request must be one the version
+        defines, and handshake-era results may not carry 2026-07-28-only members.
+        """
+        if version not in ALL_VERSIONS:
+            raise SchemaViolation(f"unknown protocol version {version!r}")
+        if not isinstance(message, dict):
+            raise SchemaViolation(f"a message must be a JSON object: {_short(message)}")
+        if message.get("jsonrpc") != "2.0":
+            raise SchemaViolation(f'"jsonrpc" must be "2.0": {_short(message)}')
+        if "method" in message:
+            self._validate_outbound(message, version)
+        elif "result" in message:
+            self._validate_result(message, version, method)
+        elif "error" in message:
+            self._validate_error(message, version)
+        else:
+            raise SchemaViolation(
+                f"neither a request, notification nor response: {_short(message)}"
+            )
+
+    def validate_batch(
+        self, messages: Any, version: str, method_of: Callable[[Any], str | None]
+    ) -> None:
+        if version != "2025-03-26":
+            raise SchemaViolation(
+                f"a JSON-RPC batch response in protocol {version} (only 2025-03-26 has batches)"
+            )
+        self.check(version, "JSONRPCBatchResponse", messages, "batch response")
+        for item in messages:
+            self.validate(
+                item, version, method_of(item.get("id")) if isinstance(item, dict) else None
+            )
+
+    def _validate_outbound(self, message: dict[str, Any], version: str) -> None:
+        method = message["method"]
+        if "id" in message:
+            _only_keys(message, {"jsonrpc", "id", "method", "params"})
+            name = SERVER_REQUEST_DEFS.get(method)
+            if name is None or not self.has(version, name):
+                raise SchemaViolation(
+                    f"server request {method!r} is not defined in protocol {version}"
+                )
+            self.check(version, "JSONRPCRequest", message, f"request {method}")
+        else:
+            _only_keys(message, {"jsonrpc", "method", "params"})
+            name = NOTIFICATION_DEFS.get(method)
+            if name is None or not self.has(version, name):
+                raise SchemaViolation(
+                    f"notification {method!r} is not defined in protocol {version}"
+                )
+            self.check(version, "JSONRPCNotification", message, f"notification {method}")
+        self.check(version, name, message, method)
+
+    def _validate_result(self, message: dict[str, Any], version: str, method: str | None) -> None:
+        _only_keys(message, {"jsonrpc", "id", "result"})
+        envelope = (
+            "JSONRPCResultResponse"
+            if self.has(version, "JSONRPCResultResponse")
+            else "JSONRPCResponse"
+        )
+        self.check(version, envelope, message, "response")
+        if method is None:
+            raise SchemaViolation(f"a result for a request we did not send: {_short(message)}")
+        name = RESULT_DEFS.get(method)
+        if name is None or not self.has(version, name):
+            raise SchemaViolation(f"no result type for {method!r} in protocol {version}")
+        result = message["result"]
+        if (
+            version == MODERN_VERSION
+            and isinstance(result, dict)
+            and result.get("resultType") == "input_required"
+        ):
+            name = "InputRequiredResult"
+        self.check(version, name, result, f"{method} result")
+        if version != MODERN_VERSION and isinstance(result, dict):
+            leaked = sorted(MODERN_ONLY_RESULT_KEYS & result.keys())
+            if leaked:
+                raise SchemaViolation(
+                    f"{method} result in a {version} session carries "
+                    f"2026-07-28-only members {leaked}"
+                )
+
+    def _validate_error(self, message: dict[str, Any], version: str) -> None:
+        _only_keys(message, {"jsonrpc", "id", "error"})
+        new_style = self.has(version, "JSONRPCErrorResponse")
+        envelope = "JSONRPCErrorResponse" if new_style else "JSONRPCError"
+        if "id" in message and message["id"] is None:
+            # JSON-RPC 2.0 requires `"id": null` when the id could not be read (parse error,
+            # invalid request). The MCP schemas have no null id: 2025-11-25+ say "omit it",
+            # older ones require a string or integer. Accept null for exactly those errors and
+            # validate the rest of the message.
+            error = message.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            if code not in NULL_ID_ERROR_CODES:
+                raise SchemaViolation(f"error with a null id but code {code!r}: {_short(message)}")
+            if new_style:
+                self.check(
+                    version, envelope, {k: v for k, v in message.items() if k != "id"}, "error"
+                )
+            else:
+                schema_error = self.definitions(version)[envelope]["properties"]["error"]
+                self.check_inline(version, schema_error, error, "error object")
+            return
+        if "id" not in message and not new_style:
+            raise SchemaViolation(
+                f"error response without an id in protocol {version}: {_short(message)}"
+            )
+        self.check(version, envelope, message, "error response")
+
+    def check_inline(self, version: str, schema: dict[str, Any], instance: Any, what: str) -> None:
+        from jsonschema.validators import validator_for
+
+        cls = validator_for(self.document(version))
+        errors = list(cls(schema).iter_errors(instance))
+        if errors:
+            raise SchemaViolation(f"{what} does not match protocol {version}: {errors[0].message}")
+
+
+def _only_keys(message: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(message) - allowed)
+    if extra:
+        raise SchemaViolation(f"JSON-RPC message has unexpected members {extra}: {_short(message)}")
+
+
+def _short(value: Any, limit: int = 1500) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@cache
+def _schemas() -> McpSchemas:
+    return McpSchemas()
+
+
+@pytest.fixture(scope="session")
+def mcp_schemas() -> McpSchemas:
+    return _schemas()
+
+
+# ---------------------------------------------------------------------------------------------
+# Spawning the runner
+
+
+def runner_command() -> list[str]:
+    """`mcp-runner` of the interpreter running the tests."""
+    script = Path(sys.executable).with_name("mcp-runner")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("mcp-runner")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "from mcp_runner.cli import main; main()"]
+
+
+def server_env(allow: Iterable[str] | None = E2E_PLUGINS, **extra: str) -> dict[str, str]:
+    """The environment of a spawned runner: no inherited MCP_RUNNER_* settings, the fixture
+    plugins importable, and (unless `allow` is None) the allow list `MCP_RUNNER_PLUGINS`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
+    paths = [str(PLUGINS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    if allow is not None:
+        env["MCP_RUNNER_PLUGINS"] = ",".join(allow)
+    env.update(extra)
+    return env
+
+
+def serve_args(plugins: Iterable[str] = E2E_PLUGINS, *extra: str) -> list[str]:
+    return [*runner_command(), "serve", *(f"--plugin={p}" for p in plugins), *extra]
+
+
+class ServerGone(AssertionError):
+    """The server closed stdout while a message was expected."""
+
+
+@dataclass
+class _Pending:
+    method: str
+    version: str | None  # the request's own version (2026-07-28 envelope), else the session's
+
+
+class RawClient:
+    """A JSON-lines MCP client on the pipes of a server subprocess.
+
+    Every line the server writes must be one JSON-RPC message valid for the session's
+    protocol version; anything else fails the test at once (`SchemaViolation`).
+    """
+
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, schemas: McpSchemas
+    ) -> None:
+        self.args = args
+        self.schemas = schemas
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+        )
+        self.version: str | None = None  # negotiated by initialize
+        self.fallback_version = LATEST_LEGACY  # for messages outside a session
+        self.received: list[Any] = []  # every message read, in order (validated)
+        self.notifications: list[dict[str, Any]] = []  # notifications not yet taken
+        self._responses: dict[Any, dict[str, Any]] = {}
+        self._pending: dict[Any, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self._stderr = bytearray()
+        self._stdout_closed = False
+        self._readers = [
+            threading.Thread(target=self._pump_stdout, daemon=True),
+            threading.Thread(target=self._pump_stderr, daemon=True),
+        ]
+        for thread in self._readers:
+            thread.start()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in iter(self.proc.stdout.readline, b""):
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for chunk in iter(lambda: self.proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
+            self._stderr += chunk
+
+    @property
+    def stderr(self) -> str:
+        return self._stderr.decode("utf-8", errors="replace")
+
+    def wait_stderr(self, text: str, timeout: float = 5.0) -> str:
+        """Wait until `text` shows up on the server's stderr; returns all of stderr."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{text!r} not on stderr within {timeout} s:\n{self.stderr[-3000:]}"
+                )
+            time.sleep(0.01)
+        return self.stderr
+
+    @property
+    def session_version(self) -> str:
+        return self.version or self.fallback_version
+
+    # -- sending -------------------------------------------------------------------------------
+    def send(self, message: Any) -> None:
+        """Send one JSON value as a line; remember requests so their answers can be checked."""
+        for item in message if isinstance(message, list) else [message]:
+            if isinstance(item, dict) and "id" in item:
+                self.track(item)
+        self.send_raw(json.dumps(message).encode() + b"\n")
+
+    def track(self, message: dict[str, Any]) -> None:
+        """Remember a request sent with `send_raw`, so its answer is validated for its method."""
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
+        method = message.get("method")
+        if _hashable(message["id"]) and message["id"] is not None:
+            self._pending[message["id"]] = _Pending(
+                method if isinstance(method, str) else "", version
+            )
+
+    def send_raw(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def next_id(self) -> int:
+        return next(self._ids) + 1000
+
+    def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+
+    def start(self, method: str, params: dict[str, Any] | None = None, *, id: Any = None) -> Any:
+        """Send a request without waiting; returns its id."""
+        request_id = self.next_id() if id is None else id
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        return request_id
+
+    def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        id: Any = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, Any]:
+        """Send a request and return its response (result or error), collecting notifications."""
+        return self.wait_response(self.start(method, params, id=id), timeout)
+
+    def call(self, method: str, params: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """`request` that must succeed: returns the result."""
+        answer = self.request(method, params, **kw)
+        assert "result" in answer, f"{method} failed: {answer}"
+        return answer["result"]  # type: ignore[no-any-return]
+
+    def initialize(
+        self, version: str = LATEST_LEGACY, capabilities: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        result = self.call(
+            "initialize",
+            {
+                "protocolVersion": version,
+                "capabilities": capabilities or {},
+                "clientInfo": {"name": "mcp-runner-e2e", "version": "0.0.1"},
+            },
+        )
+        self.notify("notifications/initialized")
+        return result
+
+    # -- receiving -----------------------------------------------------------------------------
+    def _read_line(self, timeout: float) -> bytes:
+        if self._stdout_closed:
+            raise ServerGone(f"the server closed stdout; stderr:\n{self.stderr[-3000:]}")
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no message from the server within {timeout} s") from None
+        if line is None:
+            self._stdout_closed = True
+            raise ServerGone(f"the server closed stdout; stderr:\n{self.stderr[-3000:]}")
+        return line
+
+    def recv(self, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        """The next message the server writes, parsed and validated."""
+        line = self._read_line(timeout)
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            raise SchemaViolation(f"stdout line is not JSON ({exc}): {line[:500]!r}") from None
+        self._validate(message)
+        self.received.append(message)
+        return message
+
+    def _validate(self, message: Any) -> None:
+        if isinstance(message, list):
+            self.schemas.validate_batch(message, self.session_version, self._method_of)
+            for item in message:
+                if isinstance(item, dict):
+                    self._pending.pop(item.get("id"), None)
+            return
+        if (
+            isinstance(message, dict)
+            and "method" not in message
+            and ("result" in message or "error" in message)
+        ):
+            pending = (
+                self._pending.pop(message.get("id"), None) if _hashable(message.get("id")) else None
+            )
+            method = (pending.method or None) if pending else None
+            version = (pending.version if pending else None) or self.session_version
+            if (
+                method == "initialize"
+                and "result" in message
+                and pending
+                and pending.version is None
+            ):
+                negotiated = (
+                    message["result"].get("protocolVersion")
+                    if isinstance(message["result"], dict)
+                    else None
+                )
+                if negotiated not in LEGACY_VERSIONS:
+                    raise SchemaViolation(
+                        f"initialize answered with unsupported version {negotiated!r}"
+                    )
+                self.version = version = negotiated
+            if pending is None and message.get("id") is not None:
+                raise SchemaViolation(
+                    f"a response to an id we never sent (or answered twice): {_short(message)}"
+                )
+            self.schemas.validate(message, version, method)
+            return
+        self.schemas.validate(message, self.session_version)
+
+    def _method_of(self, request_id: Any) -> str | None:
+        pending = self._pending.get(request_id) if _hashable(request_id) else None
+        return pending.method if pending else None
+
+    def wait_response(self, request_id: Any, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+        """Wait for the response to `request_id`, keeping notifications and other responses."""
+        deadline = time.monotonic() + timeout
+        while request_id not in self._responses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no response to request {request_id!r} within {timeout} s")
+            self._dispatch(self.recv(remaining))
+        return self._responses.pop(request_id)
+
+    def _dispatch(self, message: Any) -> None:
+        if isinstance(message, list):
+            for item in message:
+                self._dispatch(item)
+        elif "method" in message and "id" not in message:
+            self.notifications.append(message)
+        elif "method" in message:
+            raise AssertionError(f"unexpected server request: {message}")
+        else:
+            self._responses[message.get("id")] = message
+
+    def take_notifications(self, method: str | None = None) -> list[dict[str, Any]]:
+        """Notifications received so far (of `method`), removed from the client."""
+        taken = [n for n in self.notifications if method is None or n["method"] == method]
+        self.notifications = [n for n in self.notifications if n not in taken]
+        return taken
+
+    def expect_silence(self, seconds: float) -> None:
+        """Assert that the server writes nothing for `seconds`."""
+        try:
+            line = self._lines.get(timeout=seconds)
+        except queue.Empty:
+            return
+        self._lines.put(line)  # keep it for a later recv (order is kept: nothing else arrived)
+        raise AssertionError(f"expected no message for {seconds} s, got: {line[:500]!r}")
+
+    # -- ending --------------------------------------------------------------------------------
+    def close_stdin(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+
+    def drain(self, timeout: float = DEFAULT_TIMEOUT) -> list[Any]:
+        """Read (and validate) every remaining message until the server closes stdout."""
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                message = self.recv(max(0.01, deadline - time.monotonic()))
+            except ServerGone:
+                return out
+            out.append(message)
+            self._dispatch(message)
+
+    def wait_exit(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a kill ends it; never hang here
+            self.proc.wait(timeout=5)
+        for thread in self._readers:
+            thread.join(timeout=2)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+
+    def finish(self, grace: float = 3.0) -> None:
+        """End the session politely (stdin EOF), validating everything still in the pipe."""
+        if self.proc.poll() is None:
+            self.close_stdin()
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if not self._stdout_closed:
+            self.drain(timeout=grace)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+class ServerPool:
+    """Starts `mcp-runner serve` subprocesses and ends them all (see `spawn_server`)."""
+
+    def __init__(self, cwd: Path, schemas: McpSchemas) -> None:
+        self.cwd = cwd
+        self.schemas = schemas
+        self.clients: list[RawClient] = []
+
+    def spawn(
+        self,
+        *args: str,
+        plugins: Iterable[str] = E2E_PLUGINS,
+        allow: Iterable[str] | str | None = "plugins",
+        env: dict[str, str] | None = None,
+    ) -> RawClient:
+        plugins = tuple(plugins)
+        allowed = plugins if allow == "plugins" else allow
+        client = RawClient(
+            serve_args(plugins, *args),
+            server_env(allowed, **(env or {})),  # type: ignore[arg-type]
+            self.cwd,
+            self.schemas,
+        )
+        self.clients.append(client)
+        return client
+
+    def close(self) -> None:
+        """stdin EOF to each server, validate the rest of its output, kill it if still alive."""
+        problems = []
+        for client in self.clients:
+            try:
+                client.finish()
+            except AssertionError as exc:
+                problems.append(exc)
+            finally:
+                client.kill()
+        if problems:
+            raise problems[0]
+
+
+@pytest.fixture
+def spawn_server(tmp_path: Path, mcp_schemas: McpSchemas) -> Iterator[Callable[..., RawClient]]:
+    """Start `mcp-runner serve` subprocesses: ``spawn_server(*args, plugins=, allow=, env=)``.
+
+    `allow` is the allow list (default: the plugins given; None: no allow list, so every
+    installed plugin is discovered). At teardown each server gets stdin EOF, the rest of its
+    output is validated, and it is killed if it has not exited.
+    """
+    pool = ServerPool(tmp_path, mcp_schemas)
+    yield pool.spawn
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def shared_session(
+    tmp_path_factory: pytest.TempPathFactory, mcp_schemas: McpSchemas
+) -> Iterator[RawClient]:
+    """One initialized server for a whole module, for stateless checks (errors, lookups):
+    each test also shows that the server keeps answering after what the previous one sent."""
+    pool = ServerPool(tmp_path_factory.mktemp("shared"), mcp_schemas)
+    client = pool.spawn()
+    client.initialize(LATEST_LEGACY)
+    yield client
+    pool.close()
+
+
+@pytest.fixture
+def server(spawn_server: Callable[..., RawClient]) -> RawClient:
+    """A server with the two fixture plugins, not yet initialized."""
+    return spawn_server()
+
+
+@pytest.fixture
+def session(server: RawClient) -> RawClient:
+    """A server with the two fixture plugins, initialized at the latest handshake version."""
+    server.initialize(LATEST_LEGACY)
+    return server
+
+
+# ---------------------------------------------------------------------------------------------
+# Other commands, the installed test distributions, the SDK
+
+
+@dataclass
+class CliResult:
+    returncode: int | None
+    stdout: str
+    stderr: str
+    duration: float = 0.0
+    args: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """Run ``mcp-runner ARGS`` to completion: ``run_cli("plugins", "--json", env={...})``."""
+
+    def run(
+        *args: str,
+        allow: Iterable[str] | None = None,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        stdin_open: bool = False,
+        timeout: float = 30.0,
+    ) -> CliResult:
+        """`stdin_open`: keep stdin open (a `serve` that went on serving would not exit);
+        on timeout the process is killed and `returncode` is None."""
+        command = [*runner_command(), *args]
+        started = time.monotonic()
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=server_env(allow, **(env or {})),
+            cwd=tmp_path,
+        ) as proc:
+            try:
+                if stdin_open:
+                    out, err = _communicate_keeping_stdin(proc, timeout)
+                else:
+                    out, err = proc.communicate((input or "").encode(), timeout=timeout)
+                code: int | None = proc.returncode
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                code = None
+        return CliResult(
+            code,  # type: ignore[arg-type]
+            out.decode("utf-8", errors="replace"),
+            err.decode("utf-8", errors="replace"),
+            time.monotonic() - started,
+            command,
+        )
+
+    return run
+
+
+def _communicate_keeping_stdin(
+    proc: subprocess.Popen[bytes], timeout: float
+) -> tuple[bytes, bytes]:
+    chunks: dict[str, bytes] = {}
+
+    def read(name: str, stream: Any) -> None:
+        chunks[name] = stream.read()
+
+    readers = [
+        threading.Thread(target=read, args=("out", proc.stdout), daemon=True),
+        threading.Thread(target=read, args=("err", proc.stderr), daemon=True),
+    ]
+    for thread in readers:
+        thread.start()
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+    for thread in readers:
+        thread.join(timeout=5)
+    return chunks.get("out", b""), chunks.get("err", b"")
+
+
+@pytest.fixture(scope="session")
+def test_dists_installed() -> dict[str, str]:
+    """The test distributions (tests/fixtures/dists) must be installed: tox does it."""
+    missing = []
+    for dist in TEST_DISTS:
+        try:
+            metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+    if missing:
+        pytest.fail(
+            f"test distributions not installed: {', '.join(missing)}; run "
+            f"`pip install {DISTS_DIR}/*` in the test environment",
+            pytrace=False,
+        )
+    return dict(TEST_DISTS)
+
+
+class WireLog:
+    """The traffic recorded by tests/fixtures/wiretap.py, validated message by message."""
+
+    def __init__(self, path: Path, schemas: McpSchemas) -> None:
+        self.path = path
+        self.schemas = schemas
+
+    def entries(self) -> list[tuple[str, str]]:
+        if not self.path.exists():
+            return []
+        rows = [
+            json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line
+        ]
+        return [(row["dir"], row["line"]) for row in rows if row["line"].strip()]
+
+    def client_messages(self) -> list[Any]:
+        return [json.loads(line) for direction, line in self.entries() if direction == "c2s"]
+
+    def server_messages(self) -> list[Any]:
+        return [json.loads(line) for direction, line in self.entries() if direction == "s2c"]
+
+    def validate(self) -> list[tuple[str, Any]]:
+        """Validate every server message against the schema of its request's (or the
+        session's) protocol version; returns ``[(version, message), ...]``."""
+        pending: dict[Any, _Pending] = {}
+        session: str | None = None
+        checked = []
+        for direction, line in self.entries():
+            try:
+                message = json.loads(line)
+            except ValueError as exc:
+                raise SchemaViolation(
+                    f"{direction} line is not JSON ({exc}): {line[:500]!r}"
+                ) from None
+            if direction == "c2s":
+                if isinstance(message, dict) and "method" in message and "id" in message:
+                    params = message.get("params")
+                    meta = params.get("_meta") if isinstance(params, dict) else None
+                    version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
+                    pending[message["id"]] = _Pending(message["method"], version)
+                continue
+            if isinstance(message, dict) and "method" not in message:
+                request = pending.pop(message.get("id"), None)
+                version = (request.version if request else None) or session or LATEST_LEGACY
+                if request and request.method == "initialize" and "result" in message:
+                    session = version = message["result"].get("protocolVersion")
+                self.schemas.validate(message, version, request.method if request else None)
+            else:
+                version = session or MODERN_VERSION
+                self.schemas.validate(message, version)
+            checked.append((version, message))
+        return checked
+
+
+@dataclass
+class SdkServer:
+    params: Any  # mcp.StdioServerParameters
+    wire: WireLog
+
+
+@pytest.fixture
+def sdk_stdio(tmp_path: Path, mcp_schemas: McpSchemas) -> Callable[..., SdkServer]:
+    """`StdioServerParameters` for the official SDK client: `mcp-runner serve` behind the
+    wiretap, with the fixture plugins. Validate the traffic with ``.wire.validate()``."""
+    from mcp import StdioServerParameters
+
+    counter = itertools.count()
+
+    def make(
+        plugins: Iterable[str] = E2E_PLUGINS,
+        *,
+        allow: Iterable[str] | str | None = "plugins",
+        env: dict[str, str] | None = None,
+    ) -> SdkServer:
+        plugins = tuple(plugins)
+        allowed = plugins if allow == "plugins" else allow
+        log = tmp_path / f"wire-{next(counter)}.jsonl"
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=[str(WIRETAP), str(log), "--", *serve_args(plugins)],
+            env=server_env(allowed, **(env or {})),  # type: ignore[arg-type]
+            cwd=str(tmp_path),
+        )
+        return SdkServer(params, WireLog(log, mcp_schemas))
+
+    return make
