@@ -2,8 +2,8 @@
 Streamable HTTP (legacy, auto and modern era) and over stdio (`mcp-runner serve` as the command).
 
 Needs Node and an installed Inspector; nothing is downloaded here. The Inspector is looked up
-in ``$MCP_INSPECTOR`` (path to its ``mcp-inspector`` launcher), then in
-``/work/cache/inspector/node_modules/.bin/mcp-inspector``. Otherwise the module is skipped.
+in ``$MCP_INSPECTOR`` (path to its ``mcp-inspector`` launcher; the tox ``tests`` env installs
+it from the npm registry). Otherwise the module is skipped.
 """
 
 from __future__ import annotations
@@ -35,11 +35,8 @@ def _load_helpers() -> Any:
 
 h = _load_helpers()
 
-CANDIDATES = [
-    os.environ.get("MCP_INSPECTOR", ""),
-    "/work/cache/inspector/node_modules/.bin/mcp-inspector",
-]
-LAUNCHER = next((Path(p).resolve() for p in CANDIDATES if p and Path(p).is_file()), None)
+_configured = os.environ.get("MCP_INSPECTOR", "")
+LAUNCHER = Path(_configured).resolve() if _configured and Path(_configured).is_file() else None
 NODE = shutil.which("node")
 CALL_TIMEOUT = 60
 
@@ -50,8 +47,8 @@ pytestmark = [
     ),
     pytest.mark.skipif(
         LAUNCHER is None,
-        reason="MCP Inspector CLI not installed (set MCP_INSPECTOR to its mcp-inspector launcher, "
-        "or install @modelcontextprotocol/inspector@2.12.0 under /work/cache/inspector)",
+        reason="MCP Inspector CLI not installed: set MCP_INSPECTOR to the mcp-inspector launcher "
+        "of @modelcontextprotocol/inspector@2.12.0 (the tox `tests` env installs it)",
     ),
 ]
 
