@@ -123,7 +123,9 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
         adapter: TypeAdapter[Any] = TypeAdapter(arguments)
         schema = adapter.json_schema()
     except Exception as exc:
-        raise DefinitionError(f"{fn.__qualname__}: no JSON Schema for its arguments: {exc}") from exc
+        raise DefinitionError(
+            f"{fn.__qualname__}: no JSON Schema for its arguments: {exc}"
+        ) from exc
     schema.pop("title", None)
     for name, prop in schema.get("properties", {}).items():
         if prop.get("title") == name.replace("_", " ").title():
@@ -191,9 +193,8 @@ def to_content(value: Any) -> list[dict[str, Any]]:
 
 
 def _is_content_like(value: Any) -> bool:
-    return (
-        isinstance(value, (str, bytes, bytearray, *_CONTENT_CLASSES))
-        or (isinstance(value, dict) and value.get("type") in CONTENT_TYPES)
+    return isinstance(value, (str, bytes, bytearray, *_CONTENT_CLASSES)) or (
+        isinstance(value, dict) and value.get("type") in CONTENT_TYPES
     )
 
 
@@ -234,7 +235,10 @@ def _holds_blocks(annotation: Any) -> bool:
 
 def _output_schema(annotation: Any) -> tuple[TypeAdapter[Any] | None, dict[str, Any] | None, bool]:
     """(adapter, outputSchema, wrapped) for a return annotation; no schema for content returns."""
-    if annotation in (inspect.Signature.empty, None, type(None), Any) or annotation in _UNSTRUCTURED:
+    if (
+        annotation in (inspect.Signature.empty, None, type(None), Any)
+        or annotation in _UNSTRUCTURED
+    ):
         return None, None, False
     if _mentions_content(annotation):
         return None, None, False
@@ -293,7 +297,7 @@ class Tool(Component):
         description: str | None = None,
         annotations: dict[str, Any] | None = None,
         input_schema: dict[str, Any] | None = None,
-        output_schema: dict[str, Any] | None | Literal[False] = None,
+        output_schema: dict[str, Any] | Literal[False] | None = None,
         scopes: typing.Iterable[str] = (),
         timeout: float | None = None,
         meta: dict[str, Any] | None = None,
@@ -307,9 +311,13 @@ class Tool(Component):
         adapter, schema, wrapped = (None, None, False)
         if output_schema is None:
             try:
-                adapter, schema, wrapped = _output_schema(sig.hints.get("return", inspect.Signature.empty))
+                adapter, schema, wrapped = _output_schema(
+                    sig.hints.get("return", inspect.Signature.empty)
+                )
             except Exception as exc:
-                raise DefinitionError(f"{tool_name}: no JSON Schema for its return type: {exc}") from exc
+                raise DefinitionError(
+                    f"{tool_name}: no JSON Schema for its return type: {exc}"
+                ) from exc
         elif output_schema is not False:
             schema = output_schema
         if annotations is not None and hasattr(annotations, "model_dump"):
@@ -388,7 +396,10 @@ class Tool(Component):
             return {"content": [{"type": "text", "text": text}], "structuredContent": structured}
         if self.output_schema is not None:  # declared by hand: the value is the structure
             data = pydantic_core.to_jsonable_python(value, fallback=str)
-            return {"content": [{"type": "text", "text": to_json_text(data)}], "structuredContent": data}
+            return {
+                "content": [{"type": "text", "text": to_json_text(data)}],
+                "structuredContent": data,
+            }
         return {"content": to_content(value)}
 
 
@@ -425,7 +436,8 @@ class Resource(Component):
             kwargs = sig.adapter.validate_python(arguments)
         except ValidationError as exc:
             raise McpError(
-                INVALID_PARAMS, f"Invalid resource URI {uri!r}: {describe_validation_error(exc)}",
+                INVALID_PARAMS,
+                f"Invalid resource URI {uri!r}: {describe_validation_error(exc)}",
                 {"uri": uri},
             ) from exc
         if sig.context_param:
@@ -563,7 +575,9 @@ def make_resource(
             )
         return Resource(size=size, **common)  # type: ignore[arg-type]
     pattern, variables, exploded = compile_template(uri)
-    missing = [p for p, param in sig.params.items() if p not in variables and param.default is param.empty]
+    missing = [
+        p for p, param in sig.params.items() if p not in variables and param.default is param.empty
+    ]
     unknown = [v for v in variables if v not in sig.params]
     if missing or unknown:
         raise DefinitionError(

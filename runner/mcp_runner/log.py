@@ -19,7 +19,9 @@ def redact_secrets(logger: Any, method: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
-def configure(level: str = "warning", fmt: str = "auto", processors: list[Any] | None = None) -> None:
+def configure(
+    level: str = "warning", fmt: str = "auto", processors: list[Any] | None = None
+) -> None:
     import structlog
 
     if fmt == "auto":

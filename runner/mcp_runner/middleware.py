@@ -28,7 +28,9 @@ class Middleware:
 
     def __post_init__(self) -> None:
         if self.band not in BANDS:
-            raise ValueError(f"middleware band must be one of {', '.join(BANDS)}, not {self.band!r}")
+            raise ValueError(
+                f"middleware band must be one of {', '.join(BANDS)}, not {self.band!r}"
+            )
 
 
 def build_chain(middlewares: list[Middleware], core: Handler) -> Handler:

@@ -51,7 +51,9 @@ class PluginRegistry:
         self.tools.append(self._own(tool))
         return tool
 
-    def add_resource(self, fn: Callable[..., Any] | Resource, uri: str | None = None, **options: Any) -> Resource:
+    def add_resource(
+        self, fn: Callable[..., Any] | Resource, uri: str | None = None, **options: Any
+    ) -> Resource:
         if isinstance(fn, Resource):
             resource = fn
         else:
@@ -157,7 +159,9 @@ class Registry:
     # -- run-time changes ----------------------------------------------------------------------
     def add_tool(self, tool: Tool, plugin: str = "") -> None:
         if tool.name in self.tools:
-            raise CompositionError(_collision("tool", tool.name, plugin, self.tools[tool.name].plugin))
+            raise CompositionError(
+                _collision("tool", tool.name, plugin, self.tools[tool.name].plugin)
+            )
         tool.plugin = tool.plugin or plugin
         self.tools[tool.name] = tool
         self._changed("tools")
@@ -274,6 +278,6 @@ def decode_cursor(cursor: Any) -> int:
 def _collision(kind: str, name: str, plugin: str, other: str) -> str:
     return (
         f"{kind} {name!r} of plugin {plugin!r} collides with the one of plugin {other!r}: "
-        f"give one a namespace ([plugins.{plugin}] namespace = \"{plugin}\"), set "
-        f"[server] on_conflict = \"prefix\", or disable one of them"
+        f'give one a namespace ([plugins.{plugin}] namespace = "{plugin}"), set '
+        f'[server] on_conflict = "prefix", or disable one of them'
     )

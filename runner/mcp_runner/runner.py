@@ -158,7 +158,9 @@ class Runner:
         self.registry.add_prompt(prompt, plugin)
         return prompt
 
-    def add_resource(self, fn: Callable[..., Any], uri: str, *, plugin: str = "", **options: Any) -> Resource:
+    def add_resource(
+        self, fn: Callable[..., Any], uri: str, *, plugin: str = "", **options: Any
+    ) -> Resource:
         resource = make_resource(fn, uri, **options)
         self.registry.add_resource(resource, plugin)
         return resource

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_PYPROJECT = '''[build-system]
+_PYPROJECT = """[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
 
@@ -24,7 +24,7 @@ test = ["pytest"]
 
 [tool.setuptools]
 packages = ["{module}"]
-'''
+"""
 
 _MODULE = '''"""{name}: an mcp-runner plugin."""
 
@@ -56,7 +56,7 @@ def introduce(topic: str) -> str:
     return f"Give a short introduction to {{topic}}."
 '''
 
-_TEST = '''import asyncio
+_TEST = """import asyncio
 
 from mcp_runner import Runner
 
@@ -67,9 +67,9 @@ def test_hello():
     runner = Runner(plugins={{"{ep}": plugin}}, entry_points=False).start()
     result = asyncio.run(runner.call_tool("hello", {{"name": "Ada"}}))
     assert result["content"][0]["text"] == "Hello, Ada!"
-'''
+"""
 
-_README = '''# mcp-runner-{dist}
+_README = """# mcp-runner-{dist}
 
 An [mcp-runner](https://pypi.org/project/mcp-runner/) plugin.
 
@@ -77,7 +77,7 @@ An [mcp-runner](https://pypi.org/project/mcp-runner/) plugin.
     mcp-runner tools            # shows `hello`
     mcp-runner call hello name=Ada
     pip install -e '.[test]' && pytest
-'''
+"""
 
 
 def write_plugin(name: str, directory: Path | None = None) -> Path:

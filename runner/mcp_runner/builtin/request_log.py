@@ -44,7 +44,9 @@ def mcp_runner_middleware(settings: Any) -> Middleware | None:
             logger.info(
                 "request",
                 method=ctx.method,
-                target=getattr(target, "name", None) or ctx.params.get("name") or ctx.params.get("uri"),
+                target=getattr(target, "name", None)
+                or ctx.params.get("name")
+                or ctx.params.get("uri"),
                 plugin=ctx.plugin,
                 outcome=outcome,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),

@@ -30,7 +30,7 @@ class McpClientError(Exception):
         )
 
 
-class ConnectionClosed(Exception):  # noqa: N818 - reads naturally: `except ConnectionClosed`
+class ConnectionClosed(Exception):
     """The connection to the server ended (process exited, HTTP session gone, unreachable)."""
 
 

@@ -259,4 +259,6 @@ class ServerInfo:
     def from_wire(cls, raw: Any) -> ServerInfo:
         if not isinstance(raw, dict):
             return cls()
-        return cls(str(raw.get("name", "")), str(raw.get("version", "")), _get(raw, "title", str), raw)
+        return cls(
+            str(raw.get("name", "")), str(raw.get("version", "")), _get(raw, "title", str), raw
+        )

@@ -41,7 +41,12 @@ ErrorMapper = Callable[[Request, BaseException], Any]
 
 LIST_TTL_MS = 60_000
 # HTTP statuses the 2026-07-28 transport gives these errors, whoever raises them.
-MODERN_STATUS = {HEADER_MISMATCH: 400, MISSING_CAPABILITY: 400, UNSUPPORTED_VERSION: 400, METHOD_NOT_FOUND: 404}
+MODERN_STATUS = {
+    HEADER_MISMATCH: 400,
+    MISSING_CAPABILITY: 400,
+    UNSUPPORTED_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
 LEGACY_ONLY = frozenset(
     {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
 )
@@ -53,7 +58,7 @@ _CAPABILITY_OF = {
 }
 
 
-class InputRequired(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class InputRequired(BaseException):
     """Raised inside a 2026-07-28 request that needs answers from the client first."""
 
     def __init__(self, requests: dict[str, dict[str, Any]], answers: dict[str, Any]) -> None:
@@ -137,14 +142,18 @@ class Engine:
     # ------------------------------------------------------------------------------------------
     # Receiving messages
 
-    def session(self, transport: str, outbound: Send | None = None, id: str | None = None) -> Session:
+    def session(
+        self, transport: str, outbound: Send | None = None, id: str | None = None
+    ) -> Session:
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
         session = Session(self, transport, outbound, id)
         self.sessions.add(session)
         return session
 
-    def receive(self, session: Session, message: Any, send: Send) -> Request | dict[str, Any] | None:
+    def receive(
+        self, session: Session, message: Any, send: Send
+    ) -> Request | dict[str, Any] | None:
         """Classify one decoded message: a `Request` to run, an error to answer, or None."""
         if not isinstance(message, dict):
             return invalid_request(None, "a JSON-RPC message must be an object")
@@ -157,7 +166,9 @@ class Engine:
             if has_id and ("result" in message or "error" in message):
                 session.resolve(message)
                 return None
-            return invalid_request(_safe_id(msg_id), 'a message needs a "method", or a "result" or "error"')
+            return invalid_request(
+                _safe_id(msg_id), 'a message needs a "method", or a "result" or "error"'
+            )
         if not isinstance(method, str):
             return invalid_request(_safe_id(msg_id), '"method" must be a string')
         params = message.get("params", {})
@@ -255,7 +266,9 @@ class Engine:
         if req.modern and req.method in LEGACY_ONLY:
             why = f"Method not found: {req.method} was removed in protocol {req.version}"
         elif not req.modern and req.method in self.modern_methods:
-            why = f"Method not found: {req.method} needs protocol {versions.LATEST} (_meta envelope)"
+            why = (
+                f"Method not found: {req.method} needs protocol {versions.LATEST} (_meta envelope)"
+            )
         else:
             why = f"Method not found: {req.method}"
         req.status = 404 if req.modern else 200
@@ -385,7 +398,8 @@ class Engine:
         tag = {versions.META_SUBSCRIPTION_ID: req.id}
         await req.send(
             notification(
-                "notifications/subscriptions/acknowledged", {"_meta": tag, "notifications": honoured}
+                "notifications/subscriptions/acknowledged",
+                {"_meta": tag, "notifications": honoured},
             )
         )
         key = id(req)
@@ -402,7 +416,11 @@ class Engine:
 
     def _composition_changed(self, kind: str) -> None:
         method = f"notifications/{kind}/list_changed"
-        flag = {"tools": "toolsListChanged", "prompts": "promptsListChanged", "resources": "resourcesListChanged"}[kind]
+        flag = {
+            "tools": "toolsListChanged",
+            "prompts": "promptsListChanged",
+            "resources": "resourcesListChanged",
+        }[kind]
         for session in list(self.sessions):
             if session.initialized and session.outbound is not None:
                 self._spawn(session.notify(method))
@@ -523,9 +541,17 @@ class Engine:
         if not isinstance(ref, dict) or not isinstance(argument, dict):
             raise invalid_params("completion/complete: ref and argument must be objects")
         kind = ref.get("type")
-        key = ref.get("name") if kind == "ref/prompt" else ref.get("uri") if kind == "ref/resource" else None
+        key = (
+            ref.get("name")
+            if kind == "ref/prompt"
+            else ref.get("uri")
+            if kind == "ref/resource"
+            else None
+        )
         if not isinstance(key, str):
-            raise invalid_params("completion/complete: ref must be a ref/prompt with a name or a ref/resource with a uri")
+            raise invalid_params(
+                "completion/complete: ref must be a ref/prompt with a name or a ref/resource with a uri"
+            )
         name, value = argument.get("name"), argument.get("value", "")
         if not isinstance(name, str) or not isinstance(value, str):
             raise invalid_params("completion/complete: argument needs a string name and value")
@@ -533,7 +559,13 @@ class Engine:
         context_args = context.get("arguments") or {} if isinstance(context, dict) else {}
         completer, choices = self.registry.completer(key, name)
         values = await complete(completer, choices, value, context_args, req)
-        return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
+        return {
+            "completion": {
+                "values": values[:100],
+                "total": len(values),
+                "hasMore": len(values) > 100,
+            }
+        }
 
     # ------------------------------------------------------------------------------------------
     # Helpers
@@ -655,4 +687,4 @@ def _default_error(req: Request, exc: BaseException) -> Any:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["Engine", "InputRequired", "Request", "Session", "error", "response", "INVALID_REQUEST"]
+__all__ = ["INVALID_REQUEST", "Engine", "InputRequired", "Request", "Session", "error", "response"]

@@ -30,6 +30,7 @@ class Session:
 
     __slots__ = (
         "__weakref__",
+        "_ids",
         "client_capabilities",
         "client_info",
         "closed",
@@ -45,7 +46,6 @@ class Session:
         "subscriptions",
         "transport",
         "version",
-        "_ids",
     )
 
     def __init__(
@@ -122,6 +122,8 @@ class Request:
         "cancelled_by_client",
         "client_capabilities",
         "close_stream",
+        "handler",
+        "headers",
         "id",
         "input_responses",
         "log_threshold",
@@ -138,8 +140,6 @@ class Request:
         "session",
         "state",
         "status",
-        "handler",
-        "headers",
         "target",
         "task",
         "version",
@@ -209,7 +209,9 @@ class Request:
     ) -> dict[str, Any]:
         """A request to the client on behalf of this request (elicitation, sampling, roots)."""
         if self.modern:
-            return await self.session.server.input_required(self, {key or _auto_key(self): (method, params)}, one=True)
+            return await self.session.server.input_required(
+                self, {key or _auto_key(self): (method, params)}, one=True
+            )
         self.require_capability(capability, method)
         return await self.session.request(method, params, self.send)
 

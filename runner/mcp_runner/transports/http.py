@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..protocol import versions
-from ..protocol.errors import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, McpError
+from ..protocol.errors import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    McpError,
+)
 from ..protocol.jsonrpc import encode, error, loads
 from ..protocol.session import Request, Session
 
@@ -108,7 +114,7 @@ class Stream:
 
 
 class LegacySession(Session):
-    __slots__ = ("standalone", "streams", "stream_ids")
+    __slots__ = ("standalone", "stream_ids", "streams")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,9 +126,21 @@ class LegacySession(Session):
 class _Exchange:
     """One POSTed request's answer: plain JSON until something must stream first."""
 
-    __slots__ = ("app", "headers", "legacy", "request", "send", "session", "sse", "status", "stream")
+    __slots__ = (
+        "app",
+        "headers",
+        "legacy",
+        "request",
+        "send",
+        "session",
+        "sse",
+        "status",
+        "stream",
+    )
 
-    def __init__(self, app: McpHttpApp, send: AsgiSend, session: Session, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self, app: McpHttpApp, send: AsgiSend, session: Session, headers: list[tuple[bytes, bytes]]
+    ) -> None:
         self.app = app
         self.send = send
         self.session = session
@@ -135,7 +153,9 @@ class _Exchange:
 
     async def start_sse(self) -> None:
         self.sse = True
-        await self.send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self.headers})
+        await self.send(
+            {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self.headers}
+        )
         if self.legacy:
             session = self.session
             assert isinstance(session, LegacySession)
@@ -154,7 +174,13 @@ class _Exchange:
         if self.stream is not None:
             await self.stream.emit(message)
         else:
-            await self.send({"type": "http.response.body", "body": b"data: " + encode(message) + b"\n\n", "more_body": True})
+            await self.send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + encode(message) + b"\n\n",
+                    "more_body": True,
+                }
+            )
 
     async def close_stream(self) -> None:
         """Drop the connection now; the rest of the stream waits for a resume."""
@@ -176,7 +202,13 @@ class _Exchange:
     async def finish(self, answer: dict[str, Any], status: int) -> None:
         if not self.sse:
             body = encode(answer)
-            await self.send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS + self.headers})
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": JSON_HEADERS + self.headers,
+                }
+            )
             await self.send({"type": "http.response.body", "body": body})
             return
         stream = self.stream
@@ -189,7 +221,13 @@ class _Exchange:
                 session.streams.pop(stream.id, None)
             await stream.detach()
             return
-        await self.send({"type": "http.response.body", "body": b"data: " + encode(answer) + b"\n\n", "more_body": False})
+        await self.send(
+            {
+                "type": "http.response.body",
+                "body": b"data: " + encode(answer) + b"\n\n",
+                "more_body": False,
+            }
+        )
 
 
 class McpHttpApp:
@@ -219,9 +257,16 @@ class McpHttpApp:
             principal = None
             if self.auth is not None:
                 try:
-                    principal = await self.auth.authenticate(headers, query=scope.get("query_string", b""))
+                    principal = await self.auth.authenticate(
+                        headers, query=scope.get("query_string", b"")
+                    )
                 except McpError as exc:
-                    await _json(send, exc.http_status or 401, error(None, exc.code, exc.message, exc.data), exc.http_headers)
+                    await _json(
+                        send,
+                        exc.http_status or 401,
+                        error(None, exc.code, exc.message, exc.data),
+                        exc.http_headers,
+                    )
                     return
             if method == "POST":
                 await self._post(scope, headers, receive, send, principal)
@@ -248,45 +293,83 @@ class McpHttpApp:
         bound_local = self.settings.host in LOCAL_HOSTS
         if allowed_hosts or bound_local:
             name = _host_name(host)
-            if not (host in allowed_hosts or name in allowed_hosts or (bound_local and name in LOCAL_HOSTS)):
-                raise HttpError(421, INVALID_REQUEST, f"Misdirected request: Host {host!r} is not allowed")
+            if not (
+                host in allowed_hosts
+                or name in allowed_hosts
+                or (bound_local and name in LOCAL_HOSTS)
+            ):
+                raise HttpError(
+                    421, INVALID_REQUEST, f"Misdirected request: Host {host!r} is not allowed"
+                )
         origin = headers.get("origin")
         if origin is not None:
             allowed = self.settings.allowed_origins
             name = _host_name(urlsplit(origin).netloc) if "://" in origin else ""
             if not (origin in allowed or "*" in allowed or (bound_local and name in LOCAL_HOSTS)):
-                raise HttpError(403, INVALID_REQUEST, f"Forbidden: Origin {origin!r} is not allowed")
+                raise HttpError(
+                    403, INVALID_REQUEST, f"Forbidden: Origin {origin!r} is not allowed"
+                )
 
     # -- POST -----------------------------------------------------------------------------------
-    async def _post(self, scope: Scope, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any) -> None:
+    async def _post(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        receive: Receive,
+        send: AsgiSend,
+        principal: Any,
+    ) -> None:
         content_type = headers.get("content-type", "")
         if not content_type.startswith("application/json"):
-            raise HttpError(415, INVALID_REQUEST, "Unsupported Media Type: POST a JSON-RPC message as application/json")
+            raise HttpError(
+                415,
+                INVALID_REQUEST,
+                "Unsupported Media Type: POST a JSON-RPC message as application/json",
+            )
         body = await _read_body(receive, self.max_body)
         try:
             message = loads(body)
         except ValueError as exc:
             raise HttpError(400, PARSE_ERROR, f"Parse error: {exc}") from None
         if isinstance(message, list):
-            raise HttpError(400, INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported over HTTP")
+            raise HttpError(
+                400,
+                INVALID_REQUEST,
+                "Invalid request: JSON-RPC batches are not supported over HTTP",
+            )
         if not isinstance(message, dict):
-            raise HttpError(400, INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object")
+            raise HttpError(
+                400, INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object"
+            )
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
         header_version = headers.get("mcp-protocol-version")
         body_modern = isinstance(meta, dict) and versions.META_PROTOCOL_VERSION in meta
-        if body_modern or (header_version is not None and versions.is_modern(header_version.strip())):
+        if body_modern or (
+            header_version is not None and versions.is_modern(header_version.strip())
+        ):
             await self._post_modern(message, headers, receive, send, principal)
         else:
             await self._post_legacy(message, headers, send, principal)
 
-    async def _post_modern(self, message: dict[str, Any], headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any) -> None:
+    async def _post_modern(
+        self,
+        message: dict[str, Any],
+        headers: dict[str, str],
+        receive: Receive,
+        send: AsgiSend,
+        principal: Any,
+    ) -> None:
         session = Session(self.engine, "http")
         session.principal = principal
         outcome = self.engine.receive(session, message, _nowhere)
         if outcome is None:
             if "method" not in message:
-                raise HttpError(400, INVALID_REQUEST, "Invalid request: clients do not POST responses on the 2026-07-28 wire")
+                raise HttpError(
+                    400,
+                    INVALID_REQUEST,
+                    "Invalid request: clients do not POST responses on the 2026-07-28 wire",
+                )
             await _accepted(send)
             return
         if isinstance(outcome, dict):
@@ -302,12 +385,20 @@ class McpHttpApp:
         req.send = exchange.message
         await self._run(req, exchange, receive, cancel_on_disconnect=True)
 
-    def _check_modern_headers(self, req: Request, headers: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+    def _check_modern_headers(
+        self, req: Request, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]] | None:
         meta = req.meta
         version = meta.get(versions.META_PROTOCOL_VERSION)
-        if not isinstance(version, str) or not isinstance(meta.get(versions.META_CLIENT_CAPABILITIES), dict):
+        if not isinstance(version, str) or not isinstance(
+            meta.get(versions.META_CLIENT_CAPABILITIES), dict
+        ):
             missing = "protocolVersion" if not isinstance(version, str) else "clientCapabilities"
-            return 400, error(req.id, INVALID_PARAMS, f"Invalid params: _meta needs io.modelcontextprotocol/{missing}")
+            return 400, error(
+                req.id,
+                INVALID_PARAMS,
+                f"Invalid params: _meta needs io.modelcontextprotocol/{missing}",
+            )
 
         def mismatch(why: str) -> tuple[int, dict[str, Any]]:
             return 400, error(req.id, HEADER_MISMATCH, f"Header mismatch: {why}")
@@ -316,16 +407,22 @@ class McpHttpApp:
         if header is None:
             return mismatch("the MCP-Protocol-Version header is missing")
         if header != version:
-            return mismatch(f"MCP-Protocol-Version header {header!r} does not match the body's {version!r}")
+            return mismatch(
+                f"MCP-Protocol-Version header {header!r} does not match the body's {version!r}"
+            )
         if version not in versions.MODERN_VERSIONS:
             return 400, error(
-                req.id, -32022, f"Unsupported protocol version: {version}",
+                req.id,
+                -32022,
+                f"Unsupported protocol version: {version}",
                 {"supported": list(versions.SUPPORTED_VERSIONS), "requested": version},
             )
         method_header = _ows(headers.get("mcp-method"))
         if method_header != req.method:
             what = "missing" if method_header is None else f"{method_header!r}"
-            return mismatch(f"Mcp-Method header {what} does not match the body's method {req.method!r}")
+            return mismatch(
+                f"Mcp-Method header {what} does not match the body's method {req.method!r}"
+            )
         field = NAMED_METHODS.get(req.method)
         if field is not None:
             expected = req.params.get(field)
@@ -336,7 +433,9 @@ class McpHttpApp:
             if got is None:
                 return mismatch("the Mcp-Name header has invalid base64")
             if got != expected:
-                return mismatch(f"Mcp-Name header {got!r} does not match params.{field} {expected!r}")
+                return mismatch(
+                    f"Mcp-Name header {got!r} does not match params.{field} {expected!r}"
+                )
         if req.method == "tools/call":
             tool = self.engine.registry.tools.get(req.params.get("name"))  # type: ignore[arg-type]
             if tool is not None:
@@ -347,35 +446,55 @@ class McpHttpApp:
                     if value is None:
                         continue
                     if raw is None:
-                        return mismatch(f"the Mcp-Param-{name} header is missing (argument {prop!r} is set)")
+                        return mismatch(
+                            f"the Mcp-Param-{name} header is missing (argument {prop!r} is set)"
+                        )
                     got = _decode_header(raw)
                     if got is None:
                         return mismatch(f"the Mcp-Param-{name} header has invalid base64")
                     if got != _header_text(value):
-                        return mismatch(f"Mcp-Param-{name} header {got!r} does not match argument {prop!r}")
+                        return mismatch(
+                            f"Mcp-Param-{name} header {got!r} does not match argument {prop!r}"
+                        )
         return None
 
     def _mirrored(self, tool: Any) -> list[tuple[str, str]]:
         found = self._header_params.get(id(tool))
         if found is None:
             props = tool.input_schema.get("properties", {})
-            found = [(p, s["x-mcp-header"]) for p, s in props.items() if isinstance(s, dict) and isinstance(s.get("x-mcp-header"), str)]
+            found = [
+                (p, s["x-mcp-header"])
+                for p, s in props.items()
+                if isinstance(s, dict) and isinstance(s.get("x-mcp-header"), str)
+            ]
             self._header_params[id(tool)] = found
         return found
 
-    async def _post_legacy(self, message: dict[str, Any], headers: dict[str, str], send: AsgiSend, principal: Any) -> None:
+    async def _post_legacy(
+        self, message: dict[str, Any], headers: dict[str, str], send: AsgiSend, principal: Any
+    ) -> None:
         header_version = _ows(headers.get("mcp-protocol-version"))
         if header_version is not None and header_version not in versions.LEGACY_VERSIONS:
-            raise HttpError(400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}")
+            raise HttpError(
+                400,
+                INVALID_REQUEST,
+                f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}",
+            )
         session_id = headers.get("mcp-session-id")
         if message.get("method") == "initialize" and "id" in message:
             if session_id is not None:
-                raise HttpError(400, INVALID_REQUEST, "Bad Request: initialize must not carry an Mcp-Session-Id")
+                raise HttpError(
+                    400, INVALID_REQUEST, "Bad Request: initialize must not carry an Mcp-Session-Id"
+                )
             session = self._new_session()
             session.principal = principal
         else:
             if session_id is None:
-                raise HttpError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header (send initialize first)")
+                raise HttpError(
+                    400,
+                    INVALID_REQUEST,
+                    "Bad Request: missing Mcp-Session-Id header (send initialize first)",
+                )
             session = self._session_for(headers, principal)
         session.last_active = time.monotonic()
         exchange = _Exchange(self, send, session, [(b"mcp-session-id", session.id.encode())])  # type: ignore[union-attr]
@@ -385,7 +504,9 @@ class McpHttpApp:
             return
         if isinstance(outcome, dict):
             if session.id not in self.sessions:
-                raise HttpError(400, outcome["error"]["code"], outcome["error"]["message"], outcome.get("id"))
+                raise HttpError(
+                    400, outcome["error"]["code"], outcome["error"]["message"], outcome.get("id")
+                )
             await _json(send, 200, outcome)
             return
         req = outcome
@@ -393,14 +514,37 @@ class McpHttpApp:
         if req.method == "initialize":
             self.sessions[session.id] = session  # type: ignore[index]
         if req.id in session.in_flight:
-            await _json(send, 200, error(req.id, INVALID_REQUEST, f"Invalid request: request id {req.id!r} is already in flight"))
+            await _json(
+                send,
+                200,
+                error(
+                    req.id,
+                    INVALID_REQUEST,
+                    f"Invalid request: request id {req.id!r} is already in flight",
+                ),
+            )
             return
         if len(session.in_flight) >= self.max_in_flight:
-            await _json(send, 200, error(req.id, SESSION_BUSY, f"Server busy: {self.max_in_flight} requests already in flight in this session"))
+            await _json(
+                send,
+                200,
+                error(
+                    req.id,
+                    SESSION_BUSY,
+                    f"Server busy: {self.max_in_flight} requests already in flight in this session",
+                ),
+            )
             return
         await self._run(req, exchange, None, cancel_on_disconnect=False)
 
-    async def _run(self, req: Request, exchange: _Exchange, receive: Receive | None, *, cancel_on_disconnect: bool) -> None:
+    async def _run(
+        self,
+        req: Request,
+        exchange: _Exchange,
+        receive: Receive | None,
+        *,
+        cancel_on_disconnect: bool,
+    ) -> None:
         session = req.session
         req.close_stream = exchange.close_stream
         exchange.request = req
@@ -426,21 +570,36 @@ class McpHttpApp:
             if watcher is not None:
                 watcher.cancel()
         if req.response_headers:
-            exchange.headers = exchange.headers + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in req.response_headers.items()]
+            exchange.headers = exchange.headers + [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in req.response_headers.items()
+            ]
         await exchange.finish(answer, req.status if "error" in answer else 200)
 
     # -- GET: the standalone stream, or a resumed one -------------------------------------------
-    async def _get(self, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any) -> None:
+    async def _get(
+        self, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any
+    ) -> None:
         if "text/event-stream" not in headers.get("accept", "text/event-stream"):
-            raise HttpError(406, INVALID_REQUEST, "Not Acceptable: GET opens an SSE stream (Accept: text/event-stream)")
+            raise HttpError(
+                406,
+                INVALID_REQUEST,
+                "Not Acceptable: GET opens an SSE stream (Accept: text/event-stream)",
+            )
         session = self._session_for(headers, principal)
         last = headers.get("last-event-id")
-        base = {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + [(b"mcp-session-id", session.id.encode())]}  # type: ignore[union-attr]
+        base = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": SSE_HEADERS + [(b"mcp-session-id", session.id.encode())],
+        }  # type: ignore[union-attr]
         if last is not None:
             stream_id, _, seq = last.strip().rpartition("_")
             stream = session.streams.get(stream_id) if stream_id else None
             if stream is None or not seq.isdigit():
-                raise HttpError(404, INVALID_REQUEST, f"Unknown Last-Event-ID {last!r}: nothing to resume")
+                raise HttpError(
+                    404, INVALID_REQUEST, f"Unknown Last-Event-ID {last!r}: nothing to resume"
+                )
             await send(base)
             await stream.attach(send, int(seq))
             if not stream.done:
@@ -452,7 +611,9 @@ class McpHttpApp:
                 await _end(send)
             return
         if session.standalone is not None and session.standalone.connection is not None:
-            raise HttpError(409, INVALID_REQUEST, "Conflict: this session already has an open GET stream")
+            raise HttpError(
+                409, INVALID_REQUEST, "Conflict: this session already has an open GET stream"
+            )
         session.stream_ids += 1
         stream = Stream(f"g{session.stream_ids}", self.settings.sse_buffer, session.version)
         session.standalone = stream
@@ -484,7 +645,11 @@ class McpHttpApp:
             raise HttpError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
         session = self.sessions.get(session_id)
         if session is None or _subject(session.principal) != _subject(principal):
-            raise HttpError(404, INVALID_REQUEST, "Session not found: it ended or never existed; initialize again")
+            raise HttpError(
+                404,
+                INVALID_REQUEST,
+                "Session not found: it ended or never existed; initialize again",
+            )
         session.principal = principal  # the current token's scopes apply (same subject)
         session.last_active = time.monotonic()
         return session
@@ -494,7 +659,11 @@ class McpHttpApp:
         if len(self.sessions) >= self.settings.max_sessions:
             self.reap()
             if len(self.sessions) >= self.settings.max_sessions:
-                raise HttpError(503, SESSION_BUSY, f"Service unavailable: {self.settings.max_sessions} sessions are open (http.max_sessions)")
+                raise HttpError(
+                    503,
+                    SESSION_BUSY,
+                    f"Service unavailable: {self.settings.max_sessions} sessions are open (http.max_sessions)",
+                )
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(self._reap_forever())
         session = LegacySession(self.engine, "http", None, secrets.token_urlsafe(24))
@@ -505,7 +674,11 @@ class McpHttpApp:
         """End sessions idle for longer than http.session_idle_timeout."""
         deadline = time.monotonic() - self.settings.session_idle_timeout
         for sid, session in list(self.sessions.items()):
-            if session.last_active < deadline and not session.in_flight and (session.standalone is None or session.standalone.connection is None):
+            if (
+                session.last_active < deadline
+                and not session.in_flight
+                and (session.standalone is None or session.standalone.connection is None)
+            ):
                 del self.sessions[sid]
                 session.close()
 
@@ -583,13 +756,19 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise HttpError(413, INVALID_REQUEST, f"Payload too large: the body exceeds {limit} bytes (server.max_message_bytes)")
+            raise HttpError(
+                413,
+                INVALID_REQUEST,
+                f"Payload too large: the body exceeds {limit} bytes (server.max_message_bytes)",
+            )
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
 
 
-async def _json(send: AsgiSend, status: int, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+async def _json(
+    send: AsgiSend, status: int, message: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
     extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS + extra})
     await send({"type": "http.response.body", "body": encode(message)})
@@ -602,7 +781,13 @@ async def _accepted(send: AsgiSend) -> None:
 
 async def _refuse(send: AsgiSend, exc: HttpError) -> None:
     if exc.code is None:
-        await send({"type": "http.response.start", "status": exc.status, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": exc.status,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
         await send({"type": "http.response.body", "body": exc.message.encode()})
         return
     await _json(send, exc.status, error(exc.id, exc.code, exc.message))
@@ -705,7 +890,9 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         elif scope["type"] == "http" and scope["path"].startswith(WELL_KNOWN):
             await endpoint.metadata(scope, receive, send)
         elif scope["type"] == "http":
-            await _refuse(send, HttpError(404, None, f"Not found: the MCP endpoint is {settings.path}"))
+            await _refuse(
+                send, HttpError(404, None, f"Not found: the MCP endpoint is {settings.path}")
+            )
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)
 
@@ -726,7 +913,11 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         for s in server.servers:
             for sock in s.sockets:
                 host, port = sock.getsockname()[:2]
-                print(f"mcp-runner: serving http://{_url_host(host)}:{port}{settings.path}", file=sys.stderr, flush=True)
+                print(
+                    f"mcp-runner: serving http://{_url_host(host)}:{port}{settings.path}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         runner.ready("http")
 
     announcer = asyncio.ensure_future(announce())

@@ -101,7 +101,11 @@ class StdioServer:
             return
         if len(in_flight) >= self.max_in_flight:
             self.write(
-                error(req.id, SERVER_BUSY, f"Server busy: {self.max_in_flight} requests already in flight")
+                error(
+                    req.id,
+                    SERVER_BUSY,
+                    f"Server busy: {self.max_in_flight} requests already in flight",
+                )
             )
             return
         in_flight[req.id] = req
@@ -269,7 +273,11 @@ async def _principal(runner: Runner) -> Any:
     try:
         return await runner.authenticator.principal_from_environment()
     except McpError as exc:
-        print(f"mcp-runner: error: MCP_RUNNER_TOKEN was refused: {exc.message}", file=sys.stderr, flush=True)
+        print(
+            f"mcp-runner: error: MCP_RUNNER_TOKEN was refused: {exc.message}",
+            file=sys.stderr,
+            flush=True,
+        )
         raise SystemExit(1) from None
 
 
