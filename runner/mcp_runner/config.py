@@ -52,6 +52,7 @@ class ServerSettings(BaseModel):
     max_in_flight: int = Field(default=1024, ge=1)
     tool_timeout: float | None = Field(default=None, gt=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
+    worker_threads: int = Field(default=64, ge=1)
     state_secret: SecretStr | None = None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -107,6 +109,9 @@ class Runner:
             raise ValueError(
                 f"unknown transport {transport!r}; available: {', '.join(sorted(self.transports()))}"
             )
+        loop = asyncio.get_running_loop()
+        workers = self.settings.server.worker_threads
+        loop.set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="mcp-runner-worker"))
         async with self.lifespan():
             await serve(self, options)
 

@@ -40,6 +40,9 @@ Method = Callable[[Request], Awaitable[dict[str, Any]]]
 ErrorMapper = Callable[[Request, BaseException], Any]
 
 LIST_TTL_MS = 60_000
+# What a plugin's code may raise; SystemExit and KeyboardInterrupt from a tool must not end
+# the server (signals reach it through the transport's handlers, not as exceptions here).
+PLUGIN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
 # HTTP statuses the 2026-07-28 transport gives these errors, whoever raises them.
 MODERN_STATUS = {
     HEADER_MISMATCH: 400,
@@ -175,7 +178,7 @@ class Engine:
         if not isinstance(params, dict):
             if not has_id:
                 return None
-            return invalid_request(msg_id, '"params" must be an object')
+            return invalid_request(_safe_id(msg_id), '"params" must be an object')
         if not has_id:
             self.notification(session, method, params)
             return None
@@ -207,7 +210,8 @@ class Engine:
         if method == "notifications/initialized":
             session.initialized = True
         elif method == "notifications/cancelled":
-            request = session.in_flight.get(params.get("requestId"))
+            target = params.get("requestId")
+            request = session.in_flight.get(target) if isinstance(target, str | int) else None
             if request is not None and request.task is not None:
                 request.cancelled_by_client = True
                 request.task.cancel()
@@ -242,9 +246,9 @@ class Engine:
             return {"jsonrpc": "2.0", "id": req.id, "error": exc.to_error()}
         except InputRequired as needed:
             return response(req.id, self._input_required_result(req, needed))
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             mapped = self.map_error(req, exc)
             err = mapped if isinstance(mapped, McpError) else McpError(INTERNAL_ERROR, str(mapped))
             return {"jsonrpc": "2.0", "id": req.id, "error": err.to_error()}
@@ -300,7 +304,7 @@ class Engine:
         level = meta.get(META_LOG_LEVEL)
         if level is None:
             req.log_threshold = NO_LOGS
-        elif level in LEVEL_RANK:
+        elif isinstance(level, str) and level in LEVEL_RANK:
             req.log_threshold = LEVEL_RANK[level]
         else:
             req.status = 400
@@ -354,7 +358,7 @@ class Engine:
 
     async def _set_level(self, req: Request) -> dict[str, Any]:
         level = req.params.get("level")
-        if level not in LEVEL_RANK:
+        if not isinstance(level, str) or level not in LEVEL_RANK:
             raise invalid_params(
                 f"logging/setLevel: level must be one of {', '.join(LEVEL_RANK)}, not {level!r}"
             )
@@ -483,10 +487,10 @@ class Engine:
             if timeout is not None and _timed_out(exc):
                 return _error_result(f"Tool {tool.name!r} timed out after {_seconds(timeout)}")
             return self._tool_error(req, exc)
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             return self._tool_error(req, exc)
 
-    def _tool_error(self, req: Request, exc: Exception) -> dict[str, Any]:
+    def _tool_error(self, req: Request, exc: BaseException) -> dict[str, Any]:
         """A tool's exception as an isError result, or the JSON-RPC error a mapper chose."""
         mapped = self.map_error(req, exc)
         if isinstance(mapped, McpError):

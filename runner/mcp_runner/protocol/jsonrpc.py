@@ -7,11 +7,29 @@ from typing import Any
 
 from .errors import INVALID_REQUEST, PARSE_ERROR
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+).encode
+_encode_ascii = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False).encode
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return _encode(message).encode()
+    """UTF-8 JSON; raises ValueError for what JSON cannot carry (NaN, Infinity)."""
+    text = _encode(message)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (from a "\\ud800" escape): keep it escaped
+        return _encode_ascii(message).encode()
+
+
+def unencodable(message: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    """The error that replaces a message that cannot be written as JSON."""
+    msg_id = message.get("id")
+    return error(
+        msg_id if isinstance(msg_id, str | int) else None,
+        -32603,
+        f"Internal error: the answer could not be encoded as JSON ({exc})",
+    )
 
 
 def loads(data: bytes | str) -> Any:

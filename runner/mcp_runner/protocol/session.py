@@ -98,7 +98,10 @@ class Session:
 
     def resolve(self, message: dict[str, Any]) -> bool:
         """Hand a client's response to the request waiting for it."""
-        future = self.pending.get(message.get("id"))
+        msg_id = message.get("id")
+        if not isinstance(msg_id, str | int):
+            return False
+        future = self.pending.get(msg_id)
         if future is None or future.done():
             return False
         future.set_result(message)
@@ -164,7 +167,9 @@ class Request:
         self.modern = modern
         meta = params.get("_meta")
         self.meta: dict[str, Any] = meta if isinstance(meta, dict) else {}
-        self.progress_token = self.meta.get("progressToken")
+        token = self.meta.get("progressToken")
+        # string or integer (spec); anything else is ignored rather than echoed
+        self.progress_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
         self.log_threshold = session.log_threshold
         self.client_capabilities = session.client_capabilities
         self.target: Any = None

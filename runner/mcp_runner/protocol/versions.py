@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # The legacy era: an `initialize` handshake opens a session.
 LEGACY_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_LEGACY = LEGACY_VERSIONS[-1]
@@ -26,4 +28,8 @@ def negotiate(requested: object) -> str:
 
 
 def is_modern(version: str) -> bool:
-    return version >= MODERN_VERSIONS[0]
+    """Whether a version string names the stateless era (a date from 2026-07-28 on)."""
+    return _DATE.fullmatch(version) is not None and version >= MODERN_VERSIONS[0]
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -15,6 +15,7 @@ import binascii
 import collections
 import contextlib
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -130,6 +131,7 @@ class _Exchange:
         "app",
         "headers",
         "legacy",
+        "opening",
         "request",
         "send",
         "session",
@@ -150,6 +152,7 @@ class _Exchange:
         self.stream: Stream | None = None
         self.status = 200
         self.request: Request | None = None
+        self.opening = False  # answering `initialize`: the session exists only if it succeeds
 
     async def start_sse(self) -> None:
         self.sse = True
@@ -200,6 +203,14 @@ class _Exchange:
             await _accepted(self.send)
 
     async def finish(self, answer: dict[str, Any], status: int) -> None:
+        if self.opening:
+            session = self.session
+            assert isinstance(session, LegacySession) and session.id is not None
+            if "result" in answer:
+                self.app.sessions[session.id] = session
+            else:
+                self.headers = []  # no session was opened
+                session.close()
         if not self.sse:
             body = encode(answer)
             await self.send(
@@ -243,6 +254,7 @@ class McpHttpApp:
         self._header_params: dict[int, list[tuple[str, str]]] = {}
         self._reaper: asyncio.Task[None] | None = None
         self.auth = runner.authenticator
+        self._listening: set[Request] = set()
 
     # ------------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
@@ -486,7 +498,7 @@ class McpHttpApp:
                 raise HttpError(
                     400, INVALID_REQUEST, "Bad Request: initialize must not carry an Mcp-Session-Id"
                 )
-            session = self._new_session()
+            session = self._new_session(message.get("id"))
             session.principal = principal
         else:
             if session_id is None:
@@ -512,7 +524,7 @@ class McpHttpApp:
         req = outcome
         req.headers = headers
         if req.method == "initialize":
-            self.sessions[session.id] = session  # type: ignore[index]
+            exchange.opening = True
         if req.id in session.in_flight:
             await _json(
                 send,
@@ -554,19 +566,23 @@ class McpHttpApp:
         if cancel_on_disconnect and receive is not None and task is not None:
             watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, req, task))
         session.in_flight[req.id] = req
+        if req.method == "subscriptions/listen":
+            self._listening.add(req)
         try:
             answer = await self.engine.handle(req)
         except asyncio.CancelledError:
-            if not req.cancelled_by_client:
-                raise
-            # The client withdrew the request (notifications/cancelled, or it hung up on the
-            # 2026-07-28 wire): no JSON-RPC answer, just a clean end of the HTTP exchange.
             if task is not None:
                 task.uncancel()
-            await exchange.abandon()
-            return
+            if req.cancelled_by_client:
+                # The client withdrew the request (notifications/cancelled, or it hung up on
+                # the 2026-07-28 wire): no JSON-RPC answer, just a clean end of the exchange.
+                await exchange.abandon()
+                return
+            answer = error(req.id, -32603, "Request cancelled: the server is shutting down")
         finally:
             session.in_flight.pop(req.id, None)
+            self._listening.discard(req)
+            session.last_active = time.monotonic()
             if watcher is not None:
                 watcher.cancel()
         if req.response_headers:
@@ -655,7 +671,7 @@ class McpHttpApp:
         return session
 
     # -- sessions -------------------------------------------------------------------------------
-    def _new_session(self) -> LegacySession:
+    def _new_session(self, request_id: Any = None) -> LegacySession:
         if len(self.sessions) >= self.settings.max_sessions:
             self.reap()
             if len(self.sessions) >= self.settings.max_sessions:
@@ -663,6 +679,7 @@ class McpHttpApp:
                     503,
                     SESSION_BUSY,
                     f"Service unavailable: {self.settings.max_sessions} sessions are open (http.max_sessions)",
+                    request_id if isinstance(request_id, str | int) else None,
                 )
         if self._reaper is None:
             self._reaper = asyncio.ensure_future(self._reap_forever())
@@ -687,6 +704,15 @@ class McpHttpApp:
         while True:
             await asyncio.sleep(interval)
             self.reap()
+
+    def end_streams(self) -> None:
+        """Shutting down: end GET streams and subscriptions; requests in flight go on."""
+        for session in self.sessions.values():
+            if session.standalone is not None:
+                session.standalone.finish()
+        for req in list(self._listening):
+            if req.task is not None:
+                req.task.cancel()  # the listen request then answers its final result
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -903,11 +929,15 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         log_level="warning",
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=int(runner.settings.server.shutdown_grace) or None,
+        timeout_graceful_shutdown=max(runner.settings.server.shutdown_grace, 0.01),
     )
-    server = uvicorn.Server(config)
+    server = _server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, server.stop)
 
-    async def announce() -> None:
+    async def watch() -> None:
         while not server.started:
             await asyncio.sleep(0.01)
         for s in server.servers:
@@ -919,13 +949,36 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
                     flush=True,
                 )
         runner.ready("http")
+        while not server.should_exit:
+            await asyncio.sleep(0.05)
+        endpoint.end_streams()  # open SSE streams end now, not at the end of the grace
 
-    announcer = asyncio.ensure_future(announce())
+    watcher = asyncio.ensure_future(watch())
     try:
         await server.serve()
     finally:
-        announcer.cancel()
+        watcher.cancel()
         await endpoint.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+def _server(config: Any) -> Any:
+    """uvicorn's server with signals left to us: a signal ends serving, and the runner then
+    exits the plugins' lifespans (uvicorn itself would re-raise the signal and skip them)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def capture_signals(self) -> Any:
+            return contextlib.nullcontext()
+
+        def stop(self) -> None:
+            if self.should_exit:  # a second signal: stop waiting for connections
+                self.force_exit = True
+            self.should_exit = True
+
+    return Server(config)
 
 
 async def _lifespan(receive: Receive, send: AsgiSend) -> None:

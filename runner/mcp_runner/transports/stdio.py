@@ -15,7 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import INTERNAL_ERROR
-from ..protocol.jsonrpc import encode, error, invalid_request, loads, parse_error
+from ..protocol.jsonrpc import encode, error, invalid_request, loads, parse_error, unencodable
 from ..protocol.session import Request
 
 if TYPE_CHECKING:
@@ -37,11 +37,16 @@ class StdioServer:
         self.done = asyncio.Event()
         self._buffer = bytearray()
         self._discarding = False
+        self._batches: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()
 
     # -- output ---------------------------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
-        self.write_bytes(encode(message) + b"\n")
+        try:
+            data = encode(message)
+        except ValueError as exc:  # e.g. a non-finite number a plugin put in its result
+            data = encode(unencodable(message, exc))
+        self.write_bytes(data + b"\n")
 
     async def send(self, message: dict[str, Any]) -> None:
         self.write(message)
@@ -57,7 +62,10 @@ class StdioServer:
             elif end - start > self.max_message:
                 self.write(self._too_large())
             else:
-                self.line(bytes(buffer[start:end]))
+                try:
+                    self.line(bytes(buffer[start:end]))
+                except Exception as exc:  # never let one message jam the connection
+                    self.write(error(None, INTERNAL_ERROR, f"Internal error: {exc!r}"))
             start = end + 1
         del buffer[:start]
         if len(buffer) > self.max_message:
@@ -110,6 +118,8 @@ class StdioServer:
             return
         in_flight[req.id] = req
         req.task = self._loop.create_task(self.run(req))
+        # Cancelled before it ever ran, run() would not clear its slot: this callback does.
+        req.task.add_done_callback(lambda _: in_flight.pop(req.id, None) if in_flight.get(req.id) is req else None)
 
     async def run(self, req: Request) -> None:
         try:
@@ -119,7 +129,8 @@ class StdioServer:
                 return  # the client withdrew it: no response (spec)
             answer = error(req.id, INTERNAL_ERROR, "Request cancelled: the server is shutting down")
         finally:
-            self.session.in_flight.pop(req.id, None)
+            if self.session.in_flight.get(req.id) is req:
+                del self.session.in_flight[req.id]
         self.write(answer)
 
     def batch(self, messages: list[Any]) -> None:
@@ -136,20 +147,34 @@ class StdioServer:
         if not messages:
             self.write(invalid_request(None, "empty batch"))
             return
-        self._loop.create_task(self._run_batch(messages))
+        task = self._loop.create_task(self._run_batch(messages))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
 
     async def _run_batch(self, messages: list[Any]) -> None:
-        jobs = []
+        in_flight = self.session.in_flight
+        requests: list[Request] = []
         answers: list[dict[str, Any]] = []
         for message in messages:
             outcome = self.engine.receive(self.session, message, self.send)
-            if isinstance(outcome, Request):
-                jobs.append(self.engine.handle(outcome))
-            elif isinstance(outcome, dict):
+            if isinstance(outcome, dict):
                 answers.append(outcome)
-        answers += await asyncio.gather(*jobs)
+            elif isinstance(outcome, Request):
+                if outcome.id in in_flight:
+                    answers.append(invalid_request(outcome.id, f"request id {outcome.id!r} is already in flight"))
+                elif len(in_flight) >= self.max_in_flight:
+                    answers.append(error(outcome.id, SERVER_BUSY, f"Server busy: {self.max_in_flight} requests already in flight"))
+                else:
+                    in_flight[outcome.id] = outcome
+                    requests.append(outcome)
+        try:
+            answers += await asyncio.gather(*(self.engine.handle(r) for r in requests))
+        finally:
+            for req in requests:
+                if in_flight.get(req.id) is req:
+                    del in_flight[req.id]
         if answers:
-            self.write_bytes(b"[" + b",".join(encode(a) for a in answers) + b"]\n")
+            self.write_bytes(b"[" + b",".join(_encode_safely(a) for a in answers) + b"]\n")
 
     def eof(self) -> None:
         if self._buffer and not self._discarding:  # a last line without its newline
@@ -160,6 +185,7 @@ class StdioServer:
     async def drain(self, grace: float) -> None:
         """Let in-flight requests finish for `grace` seconds, then cancel the rest."""
         tasks = [r.task for r in self.session.in_flight.values() if r.task is not None]
+        tasks += list(self._batches)
         for req in list(self.session.in_flight.values()):
             if req.method == "subscriptions/listen" and req.task is not None:
                 req.task.cancel()  # never ends by itself: answer it now
@@ -279,6 +305,13 @@ async def _principal(runner: Runner) -> Any:
             flush=True,
         )
         raise SystemExit(1) from None
+
+
+def _encode_safely(message: dict[str, Any]) -> bytes:
+    try:
+        return encode(message)
+    except ValueError as exc:
+        return encode(unencodable(message, exc))
 
 
 def _read_blocking(stream: Any, server: StdioServer, loop: asyncio.AbstractEventLoop) -> None:
