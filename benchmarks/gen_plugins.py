@@ -27,14 +27,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "servers"))
-from _common import generated_tool_names, generated_tool_source  # noqa: E402
+from _common import generated_tool_names, generated_tool_source
 
 
 def plugin_source(plugin_name: str, tool_names: list[str]) -> str:
     parts = [
         f'"""Generated mcp-runner benchmark plugin {plugin_name}."""\n',
         "from mcp_runner import Plugin\n",
-        f'plugin = Plugin("{plugin_name}", description="Generated benchmark plugin {plugin_name}")\n',
+        f'plugin = Plugin("{plugin_name}", '
+        f'description="Generated benchmark plugin {plugin_name}")\n',
     ]
     for name in tool_names:
         parts.append("@plugin.tool\n" + generated_tool_source(name))
@@ -76,26 +77,34 @@ def write_plugins(
             info = dest / f"{module}-0.0.0.dist-info"
             info.mkdir(exist_ok=True)
             (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.0.0\n")
-            (info / "entry_points.txt").write_text(f"[mcp_runner]\n{plugin_name} = {module}:plugin\n")
+            (info / "entry_points.txt").write_text(
+                f"[mcp_runner]\n{plugin_name} = {module}:plugin\n"
+            )
             (info / "top_level.txt").write_text(f"{module}\n")
     return refs
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dest", type=Path)
     parser.add_argument("--prefix", default="g")
     parser.add_argument("--plugins", type=int, default=20)
     parser.add_argument("--per-plugin", type=int, default=2)
     parser.add_argument("--loading", choices=["args", "entry-points", "projects"], default="args")
-    parser.add_argument("--pip-install", metavar="PYTHON", help="pip-install the projects into PYTHON")
+    parser.add_argument(
+        "--pip-install", metavar="PYTHON", help="pip-install the projects into PYTHON"
+    )
     args = parser.parse_args()
     if args.pip_install:
         args.loading = "projects"
     refs = write_plugins(args.dest, args.prefix, args.plugins, args.per_plugin, args.loading)
     if args.pip_install:
         projects = sorted(str(p) for p in args.dest.iterdir() if (p / "pyproject.toml").exists())
-        subprocess.run([args.pip_install, "-m", "pip", "install", "--no-deps", *projects], check=True)
+        subprocess.run(
+            [args.pip_install, "-m", "pip", "install", "--no-deps", *projects], check=True
+        )
     for ref in refs:
         print(ref)
 

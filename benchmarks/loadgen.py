@@ -14,6 +14,7 @@ Traffic goes only to 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -33,6 +34,13 @@ MODERN_META = {
 CLIENT_INFO = {"name": "mcp-runner-bench", "version": "0"}
 LINE_LIMIT = 64 * 1024 * 1024  # tools/list with 1,000 tools is one long line
 GRACE = 30.0  # seconds allowed for in-flight requests after a deadline
+SERVER_CPUS: set[int] | None = None  # when set (run.py --pin), servers are pinned to these CPUs
+
+
+def pin_server(pid: int) -> None:
+    if SERVER_CPUS:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, SERVER_CPUS)
 
 
 class BenchError(RuntimeError):
@@ -91,7 +99,11 @@ def initialize_body(i: int = 0) -> bytes:
             "jsonrpc": "2.0",
             "id": i,
             "method": "initialize",
-            "params": {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
+            "params": {
+                "protocolVersion": LEGACY_VERSION,
+                "capabilities": {},
+                "clientInfo": CLIENT_INFO,
+            },
         }
     )
 
@@ -99,8 +111,10 @@ def initialize_body(i: int = 0) -> bytes:
 INITIALIZED = _dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
 
-def tools_list_body(i: int, era: str = "legacy") -> bytes:
-    params = {"_meta": MODERN_META} if era == "modern" else {}
+def tools_list_body(i: int, era: str = "legacy", cursor: str | None = None) -> bytes:
+    params: dict = {"_meta": MODERN_META} if era == "modern" else {}
+    if cursor is not None:
+        params["cursor"] = cursor
     return _dumps({"jsonrpc": "2.0", "id": i, "method": "tools/list", "params": params})
 
 
@@ -114,6 +128,7 @@ class RunResult:
     latencies: list[float] = field(default_factory=list)  # seconds, when recorded
     loadgen_cpu: float = 0.0  # CPU seconds this process spent during the run
     server_cpu: float = 0.0  # CPU seconds the server process tree spent during the run
+    other_cpu: float = 0.0  # CPU seconds every other process on the machine spent meanwhile
     hit_deadline: bool = False
 
     @property
@@ -127,13 +142,14 @@ class RunResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class _Meter:
-    """Wall time, this process's CPU time and the server's CPU time over a run."""
+class Meter:
+    """Wall time and CPU time over a run: this process's, the server's, everybody else's."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
 
-    def __enter__(self) -> _Meter:
+    def __enter__(self) -> Meter:
+        self.m0 = machine_busy_seconds()
         self.t0 = time.perf_counter()
         self.c0 = time.process_time()
         self.s0 = cpu_seconds(self.pid) if self.pid else 0.0
@@ -143,9 +159,12 @@ class _Meter:
         self.wall = time.perf_counter() - self.t0
         self.cpu = time.process_time() - self.c0
         self.server_cpu = (cpu_seconds(self.pid) - self.s0) if self.pid else 0.0
+        busy = machine_busy_seconds() - self.m0
+        self.other_cpu = max(0.0, busy - self.cpu - self.server_cpu)
 
     def fill(self, result: RunResult) -> RunResult:
         result.wall, result.loadgen_cpu, result.server_cpu = self.wall, self.cpu, self.server_cpu
+        result.other_cpu = self.other_cpu
         return result
 
 
@@ -182,6 +201,17 @@ def rss_bytes(pid: int) -> int:
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs of the machine spent busy since boot (/proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    # user nice system idle iowait irq softirq steal (guest time is inside user)
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICK
 
 
 def cpu_seconds(pid: int) -> float:
@@ -221,12 +251,14 @@ async def astop_process(proc: asyncio.subprocess.Process, grace: float = 5.0) ->
         await asyncio.wait_for(proc.wait(), grace)
     except ProcessLookupError:
         pass
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
 
 
-def cold_start(argv: Sequence[str], env: dict, cwd: str | Path, stderr_path: Path, timeout: float = 60.0) -> float:
+def cold_start(
+    argv: Sequence[str], env: dict, cwd: str | Path, stderr_path: Path, timeout: float = 60.0
+) -> float:
     """Seconds from spawning a stdio server to reading its initialize response."""
     with open(stderr_path, "ab") as err:
         t0 = time.perf_counter()
@@ -234,6 +266,7 @@ def cold_start(argv: Sequence[str], env: dict, cwd: str | Path, stderr_path: Pat
             list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd
         )
         assert proc.stdin is not None and proc.stdout is not None
+        pin_server(proc.pid)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -247,10 +280,8 @@ def cold_start(argv: Sequence[str], env: dict, cwd: str | Path, stderr_path: Pat
             msg = json.loads(line)
         except ValueError:
             msg = None
-        try:
+        with contextlib.suppress(OSError):
             proc.stdin.close()
-        except OSError:
-            pass
         try:
             proc.wait(3)
         except subprocess.TimeoutExpired:
@@ -288,7 +319,9 @@ class StdioServer:
         self._next_id = 1_000_000_000  # ids for control requests, far from the load's ids
 
     @classmethod
-    async def start(cls, argv: Sequence[str], env: dict, cwd: str | Path, stderr_path: Path) -> StdioServer:
+    async def start(
+        cls, argv: Sequence[str], env: dict, cwd: str | Path, stderr_path: Path
+    ) -> StdioServer:
         with open(stderr_path, "ab") as err:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -299,6 +332,7 @@ class StdioServer:
                 cwd=cwd,
                 limit=LINE_LIMIT,
             )
+        pin_server(proc.pid)
         return cls(proc)
 
     async def rpc_raw(self, body_for_id, timeout: float = 60.0) -> tuple[dict, int, float]:
@@ -336,11 +370,15 @@ class StdioServer:
         """One tools/call at a time until ``total`` or ``deadline`` seconds."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         reqs = Requests()
-        write, readline, drain = self.proc.stdin.write, self.proc.stdout.readline, self.proc.stdin.drain
+        write, readline, drain = (
+            self.proc.stdin.write,
+            self.proc.stdout.readline,
+            self.proc.stdin.drain,
+        )
         result = RunResult()
         lat = result.latencies
         perf = time.perf_counter
-        with _Meter(self.pid) as meter:
+        with Meter(self.pid) as meter:
             end = perf() + deadline
             for i in range(total):
                 t0 = perf()
@@ -372,7 +410,7 @@ class StdioServer:
         write, readline = self.proc.stdin.write, self.proc.stdout.readline
         result = RunResult()
         perf = time.perf_counter
-        with _Meter(self.pid) as meter:
+        with Meter(self.pid) as meter:
             end = perf() + deadline
             sent = min(window, total)
             write(b"".join(reqs.body(i) + b"\n" for i in range(sent)))
@@ -409,7 +447,7 @@ class StdioServer:
             try:
                 self.proc.stdin.close()
                 await asyncio.wait_for(self.proc.wait(), 5)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 pass
         await astop_process(self.proc)
 
@@ -447,12 +485,22 @@ class HttpConn:
         self, method: bytes, extra_headers: bytes, body: bytes
     ) -> tuple[int, dict[bytes, bytes], bytes]:
         """(status, lower-cased headers, body) for one request on this connection."""
-        if self.writer is None:
-            await self.connect()
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(self.head(method, extra_headers, len(body)) + body)
-        reader = self.reader
-        raw = await reader.readuntil(b"\r\n\r\n")
+        for attempt in (0, 1):
+            if self.writer is None or self.reader is None or self.reader.at_eof():
+                await (
+                    self.connect()
+                )  # first use, or the server closed an idle keep-alive connection
+            assert self.reader is not None and self.writer is not None
+            self.writer.write(self.head(method, extra_headers, len(body)) + body)
+            reader = self.reader
+            try:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                break
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                # Closed before answering (idle timeout racing our request): retry once, fresh.
+                if attempt or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                    raise
+                self.close()
         lines = raw[:-4].split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
         headers = {}
@@ -491,7 +539,9 @@ def decode_reply(headers: dict[bytes, bytes], data: bytes, want_id: int | None =
             if not payload:
                 continue
             msg = json.loads(payload)
-            if ("result" in msg or "error" in msg) and (want_id is None or msg.get("id") == want_id):
+            if ("result" in msg or "error" in msg) and (
+                want_id is None or msg.get("id") == want_id
+            ):
                 return msg
         raise BenchError(f"no JSON-RPC reply in SSE stream: {data[:300]!r}")
     return json.loads(data)
@@ -506,7 +556,10 @@ class Session:
 
     def headers(self, method: str, name: str | None = None) -> bytes:
         if self.era == "modern":
-            h = b"MCP-Protocol-Version: %s\r\nMcp-Method: %s\r\n" % (MODERN_VERSION.encode(), method.encode())
+            h = b"MCP-Protocol-Version: %s\r\nMcp-Method: %s\r\n" % (
+                MODERN_VERSION.encode(),
+                method.encode(),
+            )
             if name is not None:
                 h += b"Mcp-Name: %s\r\n" % name.encode()
             return h
@@ -526,7 +579,9 @@ async def open_session(conn: HttpConn) -> Session:
         raise BenchError(f"initialize failed: {msg}")
     sid = headers.get(b"mcp-session-id")
     session = Session("legacy", sid)
-    status, _, data = await conn.request(b"POST", session.headers("notifications/initialized"), INITIALIZED)
+    status, _, data = await conn.request(
+        b"POST", session.headers("notifications/initialized"), INITIALIZED
+    )
     if status not in (200, 202, 204):
         raise BenchError(f"notifications/initialized: HTTP {status} {data[:200]!r}")
     return session
@@ -539,7 +594,9 @@ async def delete_session(conn: HttpConn, session: Session) -> int:
 
 async def http_call(conn: HttpConn, session: Session, reqs: Requests, i: int) -> None:
     name = reqs.names[i % len(reqs.names)]
-    status, headers, data = await conn.request(b"POST", session.headers("tools/call", name), reqs.body(i))
+    status, headers, data = await conn.request(
+        b"POST", session.headers("tools/call", name), reqs.body(i)
+    )
     if status != 200:
         if session.era == "modern" and status in (400, 404, 405, 406):
             raise NotSupported(f"2026-07-28 request refused: HTTP {status} {data[:200]!r}")
@@ -550,7 +607,9 @@ async def http_call(conn: HttpConn, session: Session, reqs: Requests, i: int) ->
     reqs.check(i, msg)
 
 
-async def http_rpc(conn: HttpConn, session: Session, method: str, body: bytes, rid: int) -> tuple[dict, int]:
+async def http_rpc(
+    conn: HttpConn, session: Session, method: str, body: bytes, rid: int
+) -> tuple[dict, int]:
     status, headers, data = await conn.request(b"POST", session.headers(method), body)
     if status != 200:
         raise BenchError(f"{method}: HTTP {status} {data[:200]!r}")
@@ -585,11 +644,16 @@ async def http_load(
                 lat.append(perf() - t0)
                 result.count += 1
 
-        with _Meter(pid) as meter:
+        with Meter(pid) as meter:
             end = perf() + deadline
             await asyncio.wait_for(
-                asyncio.gather(*(client(c, s) for c, s in zip(conns, sessions))), deadline + GRACE
+                asyncio.gather(*(client(c, s) for c, s in zip(conns, sessions, strict=True))),
+                deadline + GRACE,
             )
+        if era == "legacy":  # leave no sessions behind for the next measurement
+            for conn, session in zip(conns, sessions, strict=True):
+                with contextlib.suppress(BenchError, OSError, EOFError):
+                    await delete_session(conn, session)
         return meter.fill(result)
     finally:
         for c in conns:
@@ -616,7 +680,9 @@ async def open_sessions(port: int, n: int, deadline: float, conns: int = 8) -> l
     return sessions
 
 
-async def delete_sessions(port: int, sessions: list[Session], deadline: float, conns: int = 8) -> dict[int, int]:
+async def delete_sessions(
+    port: int, sessions: list[Session], deadline: float, conns: int = 8
+) -> dict[int, int]:
     """DELETE each session; {HTTP status: count}."""
     statuses: dict[int, int] = {}
     end = time.perf_counter() + deadline
@@ -637,7 +703,9 @@ async def delete_sessions(port: int, sessions: list[Session], deadline: float, c
     return statuses
 
 
-async def wait_http_ready(port: int, proc: asyncio.subprocess.Process, timeout: float = 60.0) -> float:
+async def wait_http_ready(
+    port: int, proc: asyncio.subprocess.Process, timeout: float = 60.0
+) -> float:
     """Seconds until the port accepts connections (fails early if the process died)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:

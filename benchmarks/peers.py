@@ -54,7 +54,10 @@ def _ok(found: dict[str, str] | None) -> bool:
 
 
 def has_modules(python: Path | str, modules: list[str]) -> bool:
-    code = "import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) for m in sys.argv[1:]) else 1)"
+    code = (
+        "import importlib.util as u, sys\n"
+        "sys.exit(0 if all(u.find_spec(m) for m in sys.argv[1:]) else 1)"
+    )
     return subprocess.run([str(python), "-c", code, *modules], capture_output=True).returncode == 0
 
 
@@ -66,7 +69,9 @@ def _pip(python: Path, *args: str) -> bool:
         text=True,
     )
     if out.returncode != 0:
-        tail = "\n".join(line for line in out.stderr.splitlines() if "is ignored" not in line)[-1500:]
+        tail = "\n".join(line for line in out.stderr.splitlines() if "is ignored" not in line)[
+            -1500:
+        ]
         _log(f"pip failed ({out.returncode}):\n{tail}")
     return out.returncode == 0
 
@@ -80,7 +85,10 @@ def ensure_peers(venv: Path = VENV, *, fast: bool = False) -> Path:
             # The base interpreter of the one running (a venv's python makes a venv of its base).
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         if not _pip(python, FASTMCP_PIN):
-            _log("plain install failed; using the fallback recipe (--no-deps + peers-requirements.txt)")
+            _log(
+                "plain install failed; "
+                "using the fallback recipe (--no-deps + peers-requirements.txt)"
+            )
             if not (_pip(python, "--no-deps", *FALLBACK) and _pip(python, "-r", str(REQUIREMENTS))):
                 raise RuntimeError("could not install the peers; see the pip output above")
         found = versions(python)
@@ -92,7 +100,9 @@ def ensure_peers(venv: Path = VENV, *, fast: bool = False) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--venv", type=Path, default=VENV)
     parser.add_argument("--fast", action="store_true", help="also install uvloop and httptools")
     args = parser.parse_args()

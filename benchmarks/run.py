@@ -44,6 +44,7 @@ RESULTS_DIR = HERE / "results"
 GROUPS = ("cold", "stdio", "http", "list", "memory")
 ALL_SERVERS = ("mcp-runner", "fastmcp", "sdk", "bare")
 RUNNER = "mcp-runner"
+DASH, TIMES = "\u2013", "\u00d7"  # en dash and multiplication sign, for the report
 MiB = 1024 * 1024
 
 
@@ -64,6 +65,7 @@ class Profile:
     memory_deadline: float
     sessions: int
     sessions_deadline: float
+    settle: float  # seconds to wait before reading RSS
 
 
 FULL = Profile(
@@ -82,6 +84,7 @@ FULL = Profile(
     memory_deadline=300.0,
     sessions=1_000,
     sessions_deadline=120.0,
+    settle=1.0,
 )
 QUICK = Profile(
     reps=1,
@@ -99,6 +102,7 @@ QUICK = Profile(
     memory_deadline=20.0,
     sessions=20,
     sessions_deadline=10.0,
+    settle=0.1,
 )
 WINDOW = 64  # stdio requests in flight
 CLIENTS = 32  # concurrent HTTP clients
@@ -121,7 +125,14 @@ ROWS = [
     Row("import", "cold", "import time (mcp_runner / fastmcp / mcp.server)", "ms", "lower", 1e3),
     Row("import_modules", "cold", "modules loaded by that import", "", "lower"),
     Row("cold_1", "cold", "spawn → initialize response, 1 plugin (2 tools)", "ms", "lower", 1e3),
-    Row("cold_n", "cold", "spawn → initialize response, +{n} plugins ({t} tools)", "ms", "lower", 1e3),
+    Row(
+        "cold_n",
+        "cold",
+        "spawn → initialize response, +{n} plugins ({t} tools)",
+        "ms",
+        "lower",
+        1e3,
+    ),
     Row("stdio_seq", "stdio", "sequential tools/call", "calls/s", "higher"),
     Row("stdio_seq_p50", "stdio", "sequential round trip p50", "ms", "lower", 1e3),
     Row("stdio_pipe", "stdio", f"{WINDOW} requests in flight", "calls/s", "higher"),
@@ -130,24 +141,43 @@ ROWS = [
     Row("http_legacy_p50", "http", f"{CLIENTS} clients, legacy: latency p50", "ms", "lower", 1e3),
     Row("http_legacy_p99", "http", f"{CLIENTS} clients, legacy: latency p99", "ms", "lower", 1e3),
     Row("http_modern", "http", f"{CLIENTS} clients, 2026-07-28 stateless", "calls/s", "higher"),
-    Row("http_modern_p50", "http", f"{CLIENTS} clients, 2026-07-28: latency p50", "ms", "lower", 1e3),
-    Row("http_modern_p99", "http", f"{CLIENTS} clients, 2026-07-28: latency p99", "ms", "lower", 1e3),
+    Row(
+        "http_modern_p50", "http", f"{CLIENTS} clients, 2026-07-28: latency p50", "ms", "lower", 1e3
+    ),
+    Row(
+        "http_modern_p99", "http", f"{CLIENTS} clients, 2026-07-28: latency p99", "ms", "lower", 1e3
+    ),
     Row("list_start", "list", "spawn → initialize response with {t} tools", "ms", "lower", 1e3),
-    Row("list_p50", "list", "tools/list ({t} tools), median call", "ms", "lower", 1e3),
-    Row("list_max", "list", "tools/list ({t} tools), slowest call", "ms", "lower", 1e3),
-    Row("list_size", "list", "tools/list response size", "KiB", "lower", 1 / 1024),
+    Row("list_p50", "list", "tools/list ({t} tools, all pages), median", "ms", "lower", 1e3),
+    Row("list_max", "list", "tools/list ({t} tools, all pages), slowest", "ms", "lower", 1e3),
+    Row("list_size", "list", "tools/list answer size (all pages)", "KiB", "lower", 1 / 1024),
     Row("rss_start", "memory", "RSS after start (stdio, initialized)", "MiB", "lower", 1 / MiB),
     Row("rss_calls_1", "memory", "RSS after {c1} calls", "MiB", "lower", 1 / MiB),
     Row("rss_calls_2", "memory", "RSS after {c2} calls", "MiB", "lower", 1 / MiB),
     Row("rss_http_start", "memory", "RSS, HTTP server after start", "MiB", "lower", 1 / MiB),
     Row("rss_session", "memory", "RSS per idle HTTP session ({s} open)", "KiB", "lower", 1 / 1024),
-    Row("rss_returned", "memory", "RSS returned after DELETE of all sessions", "MiB", "higher", 1 / MiB),
+    Row(
+        "rss_returned",
+        "memory",
+        "RSS returned after DELETE of all sessions",
+        "MiB",
+        "higher",
+        1 / MiB,
+    ),
     Row("rss_returned_pct", "memory", "share of the sessions' RSS returned", "%", "higher", 100),
+    Row(
+        "rss_reopen",
+        "memory",
+        "RSS growth per session, {s} opened again after DELETE",
+        "KiB",
+        "lower",
+        1 / 1024,
+    ),
 ]
 GROUP_TITLES = {
     "cold": "Cold start (stdio, spawn → first initialize response; warm file cache)",
     "stdio": "stdio (newline-delimited JSON-RPC)",
-    "http": f"Streamable HTTP (127.0.0.1, one uvicorn worker, keep-alive connections)",
+    "http": "Streamable HTTP (127.0.0.1, one uvicorn worker, keep-alive connections)",
     "list": "tools/list with 1,000 tools over 10 plugins (stdio)",
     "memory": "Memory (RSS of the server process)",
 }
@@ -164,7 +194,9 @@ class Results:
     def add(self, row: str, server: str, value: float) -> None:
         self.samples.setdefault(row, {}).setdefault(server, []).append(value)
 
-    def fail(self, rows: list[str], server: str, exc: BaseException, logs: Path | None = None) -> None:
+    def fail(
+        self, rows: list[str], server: str, exc: BaseException, logs: Path | None = None
+    ) -> None:
         if isinstance(exc, NotSupported):
             for row in rows:
                 self.na.setdefault(row, {})[server] = "n/a"
@@ -191,6 +223,7 @@ class Results:
                 "rate": r.rate,
                 "loadgen_cpu": r.loadgen_cpu,
                 "server_cpu": r.server_cpu,
+                "other_cpu": r.other_cpu,
                 "hit_deadline": r.hit_deadline,
             }
         )
@@ -201,7 +234,7 @@ class Results:
 
 @dataclass
 class ToolSet:
-    """Extra generated tools: a directory of mcp-runner plugins and the same tools for the others."""
+    """Extra generated tools: mcp-runner plugins in a directory, the same tools for the others."""
 
     directory: Path
     refs: list[str]
@@ -220,13 +253,18 @@ class ServerDef:
     stack: str = "default"
     extra_http: list[str] = field(default_factory=list)
 
-    def _env(self, tools: ToolSet | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    def env(self, tools: ToolSet | None) -> dict[str, str]:
+        # Servers start as installed software does: with bytecode caching (tox sets
+        # PYTHONDONTWRITEBYTECODE, which would make every cold start compile its plugins).
+        drop = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+        env = {k: v for k, v in os.environ.items() if k not in drop}
         if tools is not None and self.runner_cmd is not None:
             env["PYTHONPATH"] = str(tools.directory)
         return env
 
-    def argv(self, transport: str, port: int | None = None, tools: ToolSet | None = None) -> tuple[list[str], dict]:
+    def argv(
+        self, transport: str, port: int | None = None, tools: ToolSet | None = None
+    ) -> tuple[list[str], dict]:
         if self.runner_cmd is not None:
             argv = [*self.runner_cmd, "serve"]
             if transport == "http":
@@ -234,15 +272,22 @@ class ServerDef:
             if tools is not None and tools.loading == "args":
                 for ref in tools.refs:
                     argv += ["--plugin", ref]
-            return argv, self._env(tools)
+            return argv, self.env(tools)
         script = self.http_script if transport == "http" and self.http_script else self.script
         assert script is not None
-        argv = [self.python, str(SERVERS_DIR / script), "--transport", transport, "--stack", self.stack]
+        argv = [
+            self.python,
+            str(SERVERS_DIR / script),
+            "--transport",
+            transport,
+            "--stack",
+            self.stack,
+        ]
         if transport == "http":
             argv += ["--port", str(port), *self.extra_http]
         if tools is not None:
             argv += ["--tools", tools.spec]
-        return argv, self._env(tools)
+        return argv, self.env(tools)
 
 
 def free_port() -> int:
@@ -252,7 +297,9 @@ def free_port() -> int:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, profile: Profile, servers: list[ServerDef], work: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, profile: Profile, servers: list[ServerDef], work: Path
+    ) -> None:
         self.args = args
         self.p = profile
         self.servers = servers
@@ -273,16 +320,28 @@ class Bench:
         if key not in self._toolsets:
             directory = self.work / f"plugins-{prefix}-{loading}"
             refs = gen_plugins.write_plugins(directory, prefix, plugins, per_plugin, loading)
-            self._toolsets[key] = ToolSet(directory, refs, loading, f"{prefix}:{plugins}x{per_plugin}", plugins * per_plugin)
+            self._toolsets[key] = ToolSet(
+                directory, refs, loading, f"{prefix}:{plugins}x{per_plugin}", plugins * per_plugin
+            )
         return self._toolsets[key]
 
-    async def guarded(self, rows: list[str], server: ServerDef, scenario: str, fn: Callable[[], Awaitable[None]]) -> bool:
+    async def guarded(
+        self, rows: list[str], server: ServerDef, scenario: str, fn: Callable[[], Awaitable[None]]
+    ) -> bool:
         if any(self.r.na.get(row, {}).get(server.name) for row in rows):
             return False  # it already failed on an earlier repeat
         try:
             await fn()
             return True
-        except (BenchError, OSError, asyncio.TimeoutError, ValueError, KeyError, AssertionError) as exc:
+        except (
+            BenchError,
+            TimeoutError,
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+            AssertionError,
+        ) as exc:
             self.r.fail(rows, server.name, exc, self.logfile(server.name, scenario))
             return False
 
@@ -298,7 +357,7 @@ class Bench:
                     continue
 
                 async def one(s: ServerDef = s, rep: int = rep) -> None:
-                    seconds, modules = loadgen.import_time(s.python, imports[s.name], s._env(None))
+                    seconds, modules = loadgen.import_time(s.python, imports[s.name], s.env(None))
                     if rep:  # the first round warms the bytecode and file caches
                         r.add("import", s.name, seconds)
                         r.add("import_modules", s.name, modules)
@@ -310,35 +369,93 @@ class Bench:
             for rep in range(p.cold_reps + 1):
                 for s in self.servers:
 
-                    async def one(s: ServerDef = s, rep: int = rep, row: str = row, tools: ToolSet | None = tools) -> None:
+                    async def one(
+                        s: ServerDef = s,
+                        rep: int = rep,
+                        row: str = row,
+                        tools: ToolSet | None = tools,
+                    ) -> None:
                         argv, env = s.argv("stdio", tools=tools)
-                        seconds = loadgen.cold_start(argv, env, SERVERS_DIR, self.logfile(s.name, row))
+                        seconds = loadgen.cold_start(
+                            argv, env, SERVERS_DIR, self.logfile(s.name, row)
+                        )
                         if rep:
                             r.add(row, s.name, seconds)
 
                     await self.guarded([row], s, row, one)
+            if tools is not None:  # once: the extra plugins really load (their tools are listed)
+                for s in self.servers:
+
+                    async def verify(
+                        s: ServerDef = s, tools: ToolSet = tools, row: str = row
+                    ) -> None:
+                        srv = await self.start_stdio(s, row, tools)
+                        try:
+                            await self.check_tools(srv, s, tools.tools + 2)
+                        finally:
+                            await srv.close()
+
+                    await self.guarded([row], s, row, verify)
 
     # ----------------------------------------------------------------------- stdio
 
-    async def start_stdio(self, s: ServerDef, scenario: str, tools: ToolSet | None = None) -> loadgen.StdioServer:
+    async def start_stdio(
+        self, s: ServerDef, scenario: str, tools: ToolSet | None = None
+    ) -> loadgen.StdioServer:
         argv, env = s.argv("stdio", tools=tools)
-        srv = await loadgen.StdioServer.start(argv, env, SERVERS_DIR, self.logfile(s.name, scenario))
-        await srv.initialize()
+        srv = await loadgen.StdioServer.start(
+            argv, env, SERVERS_DIR, self.logfile(s.name, scenario)
+        )
+        try:
+            await srv.initialize()
+        except BaseException:
+            await srv.close()
+            raise
         return srv
 
+    @staticmethod
+    async def list_all(srv: loadgen.StdioServer) -> dict:
+        """Every page of tools/list, following nextCursor: seconds, bytes, pages, names."""
+        cursor: str | None = None
+        out = {"seconds": 0.0, "size": 0, "pages": 0, "names": []}
+        while True:
+            msg, size, seconds = await srv.rpc_raw(
+                lambda i, c=cursor: loadgen.tools_list_body(i, cursor=c)
+            )
+            result = msg.get("result")
+            if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+                raise BenchError(f"tools/list failed: {str(msg)[:300]}")
+            out["seconds"] += seconds
+            out["size"] += size
+            out["pages"] += 1
+            out["names"] += [t.get("name") for t in result["tools"]]
+            cursor = result.get("nextCursor")
+            if not cursor:
+                return out
+            if out["pages"] >= 100:
+                raise BenchError("tools/list pagination did not end within 100 pages")
+
     async def check_tools(self, srv: loadgen.StdioServer, s: ServerDef, expect: int) -> dict:
-        msg, size, _ = await srv.rpc_raw(loadgen.tools_list_body)
-        tools = (msg.get("result") or {}).get("tools")
-        if not isinstance(tools, list):
-            raise BenchError(f"tools/list failed: {str(msg)[:300]}")
-        names = {t.get("name") for t in tools}
-        if not {"echo", "add"} <= names:
-            raise BenchError(f"echo/add missing from tools/list ({len(tools)} tools: {sorted(names)[:10]})")
-        if len(tools) != expect:
-            self.r.notes.append(f"{s.name}: tools/list has {len(tools)} tools, expected {expect}")
-        if msg["result"].get("nextCursor"):
-            self.r.notes.append(f"{s.name}: tools/list is paginated; only the first page was timed")
-        return {"size": size, "count": len(tools)}
+        info = await self.list_all(srv)
+        names = info["names"]
+        if not {"echo", "add"} <= set(names):
+            raise BenchError(
+                f"echo/add missing from tools/list ({len(names)} tools: {sorted(names)[:10]})"
+            )
+        if len(names) < expect:
+            raise BenchError(
+                f"tools/list has {len(names)} tools, expected {expect}: some plugins did not load"
+            )
+        if len(names) > expect:
+            self.r.notes.append(f"{s.name}: tools/list has {len(names)} tools, expected {expect}")
+        if info["pages"] > 1:
+            note = (
+                f"{s.name}: tools/list of {len(names):,} tools comes in {info['pages']} pages; "
+                "timed and sized over all of them"
+            )
+            if note not in self.r.notes:
+                self.r.notes.append(note)
+        return info
 
     async def stdio(self) -> None:
         p, r = self.p, self.r
@@ -386,13 +503,21 @@ class Bench:
 
     # ----------------------------------------------------------------------- http
 
-    async def start_http(self, s: ServerDef, scenario: str) -> tuple[asyncio.subprocess.Process, int]:
+    async def start_http(
+        self, s: ServerDef, scenario: str
+    ) -> tuple[asyncio.subprocess.Process, int]:
         port = free_port()
         argv, env = s.argv("http", port=port)
         with open(self.logfile(s.name, scenario), "ab") as err:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=SERVERS_DIR
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                env=env,
+                cwd=SERVERS_DIR,
             )
+        loadgen.pin_server(proc.pid)
         try:
             await loadgen.wait_http_ready(port, proc)
         except BaseException:
@@ -406,9 +531,27 @@ class Bench:
         targets = list(self.servers)
         raw = next((s for s in self.servers if s.name == "bare"), None)
         if raw is not None:  # the raw asyncio server: the load generator's own ceiling
-            targets.append(ServerDef("bare-raw", raw.python, "bare_http.py", stack=raw.stack, extra_http=["--impl", "asyncio"]))
-        running: dict[str, tuple[asyncio.subprocess.Process, int, loadgen.HttpConn, loadgen.Session]] = {}
-        all_rows = ["http_seq", "http_legacy", "http_legacy_p50", "http_legacy_p99", "http_modern", "http_modern_p50", "http_modern_p99"]
+            targets.append(
+                ServerDef(
+                    "bare-raw",
+                    raw.python,
+                    "bare_http.py",
+                    stack=raw.stack,
+                    extra_http=["--impl", "asyncio"],
+                )
+            )
+        running: dict[
+            str, tuple[asyncio.subprocess.Process, int, loadgen.HttpConn, loadgen.Session]
+        ] = {}
+        all_rows = [
+            "http_seq",
+            "http_legacy",
+            "http_legacy_p50",
+            "http_legacy_p99",
+            "http_modern",
+            "http_modern_p50",
+            "http_modern_p99",
+        ]
         try:
             for s in targets:
 
@@ -434,7 +577,7 @@ class Bench:
                         reqs = loadgen.Requests()
                         res = loadgen.RunResult()
                         end = time.perf_counter() + p.deadline
-                        with loadgen._Meter(proc.pid) as meter:
+                        with loadgen.Meter(proc.pid) as meter:
                             for i in range(p.http_seq):
                                 if time.perf_counter() > end:
                                     res.hit_deadline = True
@@ -455,9 +598,13 @@ class Bench:
                         if s.name not in running:
                             continue
 
-                        async def load(s: ServerDef = s, era: str = era, rows: list[str] = rows) -> None:
+                        async def load(
+                            s: ServerDef = s, era: str = era, rows: list[str] = rows
+                        ) -> None:
                             proc, port, _, _ = running[s.name]
-                            res = await loadgen.http_load(port, CLIENTS, era, p.http_conc, p.deadline, proc.pid)
+                            res = await loadgen.http_load(
+                                port, CLIENTS, era, p.http_conc, p.deadline, proc.pid
+                            )
                             r.add(rows[0], s.name, res.rate)
                             r.add(rows[1], s.name, res.percentile(0.5))
                             r.add(rows[2], s.name, res.percentile(0.99))
@@ -479,8 +626,9 @@ class Bench:
         maxima: dict[str, float] = {}
         try:
             for s in self.servers:
-                # mcp-runner loads these by --plugin mod:attr (no install); the others get the same tools.
-                tools = self.toolset("t", plugins, per, "args")
+                # mcp-runner loads these by --plugin mod:attr (or entry points); the others
+                # register the same tools.
+                tools = self.toolset("t", plugins, per, self.args.runner_plugin_loading)
                 self.log(f"tools/list: starting {s.name} with {tools.tools + 2} tools")
 
                 async def start(s: ServerDef = s, tools: ToolSet = tools) -> None:
@@ -490,7 +638,7 @@ class Bench:
                     running[s.name] = srv
                     info = await self.check_tools(srv, s, tools.tools + 2)
                     r.add("list_size", s.name, info["size"])
-                    await srv.rpc_raw(loadgen.tools_list_body)
+                    await self.list_all(srv)
 
                 await self.guarded(rows, s, "list", start)
             for rep in range(p.reps):
@@ -505,10 +653,7 @@ class Bench:
                         for _ in range(p.list_calls):
                             if time.perf_counter() > end:
                                 break
-                            msg, _, seconds = await running[s.name].rpc_raw(loadgen.tools_list_body)
-                            lat.append(seconds)
-                            if "result" not in msg:
-                                raise BenchError(f"tools/list failed: {str(msg)[:300]}")
+                            lat.append((await self.list_all(running[s.name]))["seconds"])
                         r.add("list_p50", s.name, statistics.median(lat))
                         maxima[s.name] = max(maxima.get(s.name, 0.0), max(lat))
 
@@ -530,7 +675,7 @@ class Bench:
             async def calls(s: ServerDef = s) -> None:
                 srv = await self.start_stdio(s, "memory")
                 try:
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(p.settle)
                     r.add("rss_start", s.name, loadgen.rss_bytes(srv.pid))
                     done = 0
                     end = time.perf_counter() + p.memory_deadline
@@ -539,8 +684,11 @@ class Bench:
                         res = await srv.pipelined(target - done, WINDOW, left)
                         done += res.count
                         if done < target:
-                            r.notes.append(f"{s.name}: memory run stopped at {done:,} calls (time limit), not {target:,}")
-                        await asyncio.sleep(0.5)
+                            r.notes.append(
+                                f"{s.name}: memory run stopped at {done:,} calls "
+                                f"(time limit), not {target:,}"
+                            )
+                        await asyncio.sleep(p.settle)
                         r.add(row, s.name, loadgen.rss_bytes(srv.pid))
                 finally:
                     await srv.close()
@@ -559,27 +707,43 @@ class Bench:
                         await loadgen.http_call(conn, warm, reqs, i)
                     await loadgen.delete_session(conn, warm)
                     conn.close()
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(p.settle)
                     before = loadgen.rss_bytes(proc.pid)
                     r.add("rss_http_start", s.name, before)
                     opened = await loadgen.open_sessions(port, p.sessions, p.sessions_deadline)
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(p.settle)
                     peak = loadgen.rss_bytes(proc.pid)
                     if len(opened) < p.sessions:
-                        r.notes.append(f"{s.name}: only {len(opened):,} sessions opened in the time limit")
+                        r.notes.append(
+                            f"{s.name}: only {len(opened):,} sessions opened in the time limit"
+                        )
                     r.add("rss_session", s.name, (peak - before) / max(1, len(opened)))
                     statuses = await loadgen.delete_sessions(port, opened, p.sessions_deadline)
                     if set(statuses) - {200, 202, 204}:
                         r.notes.append(f"{s.name}: DELETE answered {statuses}")
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(p.settle)
                     after = loadgen.rss_bytes(proc.pid)
                     r.add("rss_returned", s.name, peak - after)
                     if peak > before:
                         r.add("rss_returned_pct", s.name, (peak - after) / (peak - before))
+                    # Freed but kept by the allocator, or leaked? Reused memory does not grow again.
+                    again = await loadgen.open_sessions(port, p.sessions, p.sessions_deadline)
+                    await asyncio.sleep(p.settle)
+                    r.add(
+                        "rss_reopen",
+                        s.name,
+                        (loadgen.rss_bytes(proc.pid) - after) / max(1, len(again)),
+                    )
+                    await loadgen.delete_sessions(port, again, p.sessions_deadline)
                 finally:
                     await loadgen.astop_process(proc)
 
-            await self.guarded(["rss_http_start", "rss_session", "rss_returned", "rss_returned_pct"], s, "sessions", sessions)
+            await self.guarded(
+                ["rss_http_start", "rss_session", "rss_returned", "rss_returned_pct", "rss_reopen"],
+                s,
+                "sessions",
+                sessions,
+            )
 
 
 # --------------------------------------------------------------------------- report
@@ -588,6 +752,8 @@ class Bench:
 def fmt(value: float, unit: str) -> str:
     if value != value:  # NaN
         return "—"
+    if abs(value) < 0.005:
+        value = 0.0
     if unit == "calls/s":
         return f"{value:,.0f}"
     if unit == "":
@@ -601,23 +767,29 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.2f}"
 
 
+def fmt_clean(value: float, unit: str) -> str:
+    text = fmt(value, unit)
+    return text[1:] if text.startswith("-") and text.strip("-0.") == "" else text  # no "-0"
+
+
 def cell(samples: list[float] | None, row: Row) -> str:
     if not samples:
         return "—"
     shown = [v * row.scale for v in samples]
-    med = fmt(statistics.median(shown), row.unit)
+    med = fmt_clean(statistics.median(shown), row.unit)
     if len(shown) == 1:
         return med
-    return f"{med} ({fmt(min(shown), row.unit)}–{fmt(max(shown), row.unit)})"
+    low, high = fmt_clean(min(shown), row.unit), fmt_clean(max(shown), row.unit)
+    return f"{med} ({low}{DASH}{high})"
 
 
 def ratio(a: list[float] | None, b: list[float] | None) -> str:
     if not a or not b:
         return "—"
-    mb = statistics.median(b)
-    if mb == 0:
+    ma, mb = statistics.median(a), statistics.median(b)
+    if ma <= 0 or mb <= 0:  # a ratio of nothing (or of a negative) says nothing
         return "—"
-    return f"{statistics.median(a) / mb:.2f}×"
+    return f"{ma / mb:.2f}{TIMES}"
 
 
 def render(bench: Bench, env_lines: list[str], groups: list[str], elapsed: float) -> str:
@@ -638,10 +810,17 @@ def render(bench: Bench, env_lines: list[str], groups: list[str], elapsed: float
         "c2": f"{p.memory_calls[1]:,}",
         "s": f"{p.sessions:,}",
     }
-    out = [f"# mcp-runner benchmarks ({'quick' if p is QUICK else 'full'} run, {dt.datetime.now():%Y-%m-%d %H:%M})", ""]
+    out = [
+        f"# mcp-runner benchmarks ({'quick' if p is QUICK else 'full'} run, "
+        f"{dt.datetime.now():%Y-%m-%d %H:%M})",
+        "",
+    ]
+    if busy(bench):
+        out += [f"**{BUSY_WARNING}** (see Load generator below).", ""]
     out += [f"- {line}" for line in env_lines]
     out += [
-        f"- each value: median (min–max) of {p.reps} repeats ({p.cold_reps} for cold starts), the servers taking turns; "
+        f"- each value: median (min{DASH}max) of {p.reps} repeats ({p.cold_reps} for cold starts), "
+        "the servers taking turns; "
         f"ratios are of medians, {' and '.join(f'{a}/{b}' for a, b in ratio_cols) or 'none'}",
         f"- total run time {elapsed:.0f} s",
         "",
@@ -655,13 +834,19 @@ def render(bench: Bench, env_lines: list[str], groups: list[str], elapsed: float
             if row.group != group:
                 continue
             if row.key == "cold_n":
-                label = row.label.format(n=p.cold_plugins, t=2 * p.cold_plugins + 2) + "; the others: the same tools"
+                label = (
+                    row.label.format(n=p.cold_plugins, t=2 * p.cold_plugins + 2)
+                    + "; the others: the same tools"
+                )
             else:
                 label = row.label.format(**subst)
             data = r.samples.get(row.key, {})
             marks = r.na.get(row.key, {})
             cells = [marks.get(n) or cell(data.get(n), row) for n in names]
-            ratios = [ratio(data.get(a), data.get(b)) if not (marks.get(a) or marks.get(b)) else "—" for a, b in ratio_cols]
+            ratios = [
+                ratio(data.get(a), data.get(b)) if not (marks.get(a) or marks.get(b)) else "—"
+                for a, b in ratio_cols
+            ]
             arrow = {"higher": " ↑", "lower": " ↓"}.get(row.better, "")
             out.append("| " + " | ".join([label + arrow, row.unit, *cells, *ratios]) + " |")
         out.append("")
@@ -687,14 +872,19 @@ def loadgen_lines(bench: Bench) -> list[str]:
         runs = by.get((scenario, server))
         return max(runs, key=lambda m: m["rate"]) if runs else None
 
-    for scenario, what in (("stdio_pipe", f"stdio, {WINDOW} in flight"), ("http_legacy", f"HTTP, {CLIENTS} clients")):
+    for scenario, what in (
+        ("stdio_pipe", f"stdio, {WINDOW} in flight"),
+        ("http_legacy", f"HTTP, {CLIENTS} clients"),
+    ):
         for server in ("bare-raw", "bare"):
             m = best(scenario, server)
             if m and m["loadgen_cpu"]:
                 lines.append(
-                    f"- ceiling, {what}: {m['rate']:,.0f} calls/s against {server} with the generator at "
-                    f"{m['loadgen_cpu'] / m['wall']:.0%} of a core; its own cost is "
-                    f"{m['loadgen_cpu'] / max(1, m['count']) * 1e6:.0f} µs per call, i.e. ≈{m['count'] / m['loadgen_cpu']:,.0f} calls/s alone"
+                    f"- ceiling, {what}: {m['rate']:,.0f} calls/s against {server} "
+                    f"with the generator at {m['loadgen_cpu'] / m['wall']:.0%} of a core; "
+                    "its own cost is "
+                    f"{m['loadgen_cpu'] / max(1, m['count']) * 1e6:.0f} µs per call, "
+                    f"i.e. ≈{m['count'] / m['loadgen_cpu']:,.0f} calls/s alone"
                 )
                 break
     worst = {}
@@ -712,14 +902,39 @@ def loadgen_lines(bench: Bench) -> list[str]:
         )
     srv = {}
     for m in bench.r.meters:
-        if m["wall"]:
+        if m["wall"] and m["scenario"] in ("stdio_pipe", "http_legacy", "http_modern"):
             srv.setdefault(m["server"], []).append(m["server_cpu"] / m["wall"])
     if srv:
         lines.append(
-            "- server CPU during load (median over runs, one core = 100%): "
+            f"- server CPU under concurrent load ({WINDOW} in flight / {CLIENTS} clients; "
+            "median over runs, one core = 100%): "
             + ", ".join(f"{k} {statistics.median(v):.0%}" for k, v in srv.items())
         )
+    others = other_cpu_shares(bench)
+    if others:
+        lines.append(
+            f"- other processes on the machine during the load runs: median "
+            f"{statistics.median(others):.0%}, max {max(others):.0%} of a core"
+            + (f" -- {BUSY_WARNING}" if busy(bench) else "")
+        )
     return lines
+
+
+def other_cpu_shares(bench: Bench) -> list[float]:
+    """Other processes' CPU share per load run (runs under 0.5 s are too coarse for /proc)."""
+    runs = [m for m in bench.r.meters if m["wall"] >= 0.5] or [
+        m for m in bench.r.meters if m["wall"]
+    ]
+    return [m["other_cpu"] / m["wall"] for m in runs]
+
+
+BUSY_WARNING = "WARNING: the machine was busy with other work; the numbers are low and noisy"
+
+
+def busy(bench: Bench) -> bool:
+    """Did other processes take more than 15% of a core, on median, during the load runs?"""
+    others = other_cpu_shares(bench)
+    return bool(others) and statistics.median(others) > 0.15
 
 
 # --------------------------------------------------------------------------- setup
@@ -734,7 +949,9 @@ def runner_command() -> list[str] | None:
 
 
 def runner_ready() -> tuple[bool, str]:
-    out = subprocess.run([sys.executable, "-c", "import mcp_runner"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import mcp_runner"], capture_output=True, text=True
+    )
     if out.returncode != 0:
         return False, out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "import failed"
     if runner_command() is None:
@@ -743,16 +960,30 @@ def runner_ready() -> tuple[bool, str]:
 
 
 def ensure_bench_plugin() -> None:
-    """Install benchmarks/plugins (entry point mcp_runner:bench) into this interpreter if missing."""
-    code = "import importlib.metadata as m; print(' '.join(e.name for e in m.entry_points(group='mcp_runner')))"
-    names = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    """Install benchmarks/plugins (entry point mcp_runner:bench) here if it is missing."""
+    code = (
+        "import importlib.metadata as m\n"
+        "print(' '.join(e.name for e in m.entry_points(group='mcp_runner')))"
+    )
+    names = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    ).stdout.split()
     if "bench" in names:
         return
-    print("[bench] installing the benchmark plugin (benchmarks/plugins) into this interpreter", file=sys.stderr)
+    print(
+        "[bench] installing the benchmark plugin (benchmarks/plugins) into this interpreter",
+        file=sys.stderr,
+    )
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps"]
-    with tempfile.TemporaryDirectory() as build:  # build from a copy: no build/ or egg-info in the tree
+    with (
+        tempfile.TemporaryDirectory() as build
+    ):  # build from a copy: no build/ or egg-info in the tree
         src = Path(build) / "plugins"
-        shutil.copytree(HERE / "plugins", src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        shutil.copytree(
+            HERE / "plugins",
+            src,
+            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+        )
         if subprocess.run([*cmd, str(src)]).returncode != 0:  # isolated build first, then without
             subprocess.run([*cmd, "--no-build-isolation", str(src)], check=True)
 
@@ -760,17 +991,26 @@ def ensure_bench_plugin() -> None:
 def module_flags(python: str) -> str:
     code = (
         "import importlib.util as u, sys\n"
-        "print(' '.join(f'{m}={\"yes\" if u.find_spec(m) else \"no\"}' for m in ('uvloop', 'httptools')))"
+        "flags = [f'{m}=' + ('yes' if u.find_spec(m) else 'no') for m in ('uvloop', 'httptools')]\n"
+        "print(' '.join(flags))"
     )
     return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
 
 
 def python_version(python: str) -> str:
-    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def distribution_version(python: str, dist: str) -> str:
-    code = f"import importlib.metadata as m\ntry: print(m.version({dist!r}))\nexcept Exception: print('-')"
+    code = (
+        f"import importlib.metadata as m\n"
+        f"try: print(m.version({dist!r}))\n"
+        f"except Exception: print('-')"
+    )
     return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
 
 
@@ -785,18 +1025,29 @@ def cpu_model() -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="CI smoke mode: tiny counts, one repeat, seconds")
-    parser.add_argument("--only", default=",".join(GROUPS), help=f"comma list of groups: {','.join(GROUPS)}")
-    parser.add_argument("--servers", default=",".join(ALL_SERVERS), help=f"comma list: {','.join(ALL_SERVERS)}")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="CI smoke mode: tiny counts, one repeat, seconds"
+    )
+    parser.add_argument(
+        "--only", default=",".join(GROUPS), help=f"comma list of groups: {','.join(GROUPS)}"
+    )
+    parser.add_argument(
+        "--servers", default=",".join(ALL_SERVERS), help=f"comma list: {','.join(ALL_SERVERS)}"
+    )
     parser.add_argument("--reps", type=int, help="override the number of repeats")
-    parser.add_argument("--peers-venv", type=Path, default=peers.VENV, help="virtualenv for fastmcp + mcp")
+    parser.add_argument(
+        "--peers-venv", type=Path, default=peers.VENV, help="virtualenv for fastmcp + mcp"
+    )
     parser.add_argument(
         "--stack",
         choices=["auto", "default", "fast"],
         default="auto",
-        help="event loop + HTTP parser for peers and bare: default = asyncio + h11, fast = uvloop + "
-        "httptools; auto = fast when mcp-runner's interpreter has both (so all servers share one stack)",
+        help="event loop + HTTP parser for peers and bare: default = asyncio + h11, "
+        "fast = uvloop + httptools; auto = fast when mcp-runner's interpreter has both "
+        "(so all servers share one stack)",
     )
     parser.add_argument(
         "--peers-sse",
@@ -804,12 +1055,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run the peers' HTTP in their default mode (POSTs answered as SSE streams) "
         "instead of plain JSON responses",
     )
+    parser.add_argument(
+        "--runner-plugin-loading",
+        choices=["args", "entry-points"],
+        default="args",
+        help="how mcp-runner gets the 10 generated plugins of the tools/list case: "
+        "--plugin mod:attr arguments, or entry points of distributions on PYTHONPATH "
+        "(the 20-plugin cold start always uses entry points)",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the load generator to CPU 0 and every server to CPU 1 "
+        "(default: the OS schedules; "
+        "see README: pinning changes stdio round trips a lot, in both directions)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.md")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' stderr logs")
     args = parser.parse_args(argv)
     args.only = [g.strip() for g in args.only.split(",") if g.strip()]
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    bad = [g for g in args.only if g not in GROUPS] + [s for s in args.servers if s not in ALL_SERVERS]
+    bad = [g for g in args.only if g not in GROUPS] + [
+        s for s in args.servers if s not in ALL_SERVERS
+    ]
     if bad:
         parser.error(f"unknown: {', '.join(bad)}")
     return args
@@ -818,6 +1086,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def amain(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     profile = QUICK if args.quick else FULL
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            print("[bench] --pin needs two CPUs", file=sys.stderr)
+            return 2
+        os.sched_setaffinity(0, {cpus[0]})
+        loadgen.SERVER_CPUS = {cpus[1]}
     if args.reps:
         profile = Profile(**{**profile.__dict__, "reps": args.reps, "cold_reps": max(args.reps, 1)})
 
@@ -854,37 +1129,66 @@ async def amain(args: argparse.Namespace) -> int:
         if name == RUNNER:
             servers.append(ServerDef(RUNNER, sys.executable, runner_cmd=runner_command()))
         elif name == "bare":
-            servers.append(ServerDef("bare", bare_python, "bare_stdio.py", "bare_http.py", stack=stack))
+            servers.append(
+                ServerDef("bare", bare_python, "bare_stdio.py", "bare_http.py", stack=stack)
+            )
         else:
             extra = ["--sse"] if args.peers_sse else []
             assert peers_python is not None
-            servers.append(ServerDef(name, peers_python, f"{name}_server.py", stack=stack, extra_http=extra))
+            servers.append(
+                ServerDef(name, peers_python, f"{name}_server.py", stack=stack, extra_http=extra)
+            )
     env_lines = [
         f"machine: {os.cpu_count()} CPUs ({cpu_model()}), Linux {platform.release()}",
         f"mcp-runner interpreter: {sys.executable} (Python {platform.python_version()}; "
-        f"mcp-runner {distribution_version(sys.executable, 'mcp-runner')}; {module_flags(sys.executable)})",
+        f"mcp-runner {distribution_version(sys.executable, 'mcp-runner')}; "
+        f"{module_flags(sys.executable)})",
     ]
     if peers_python:
         env_lines.append(
-            f"peers: fastmcp {distribution_version(peers_python, 'fastmcp')}, mcp {distribution_version(peers_python, 'mcp')} "
+            f"peers: fastmcp {distribution_version(peers_python, 'fastmcp')}, "
+            f"mcp {distribution_version(peers_python, 'mcp')} "
             f"(Python {python_version(peers_python)}, {peers_python}); HTTP answers: "
-            + ("SSE streams (their default)" if args.peers_sse else "plain JSON (json_response=True, their fastest)")
+            + (
+                "SSE streams (their default)"
+                if args.peers_sse
+                else "plain JSON (json_response=True, their fastest)"
+            )
         )
     env_lines.append(
         f"stack for peers and bare: {'uvloop + httptools' if stack == 'fast' else 'asyncio + h11'} "
         f"(mcp-runner chooses its own); bare runs on {bare_python}"
     )
     env_lines.append(
+        "CPU placement: "
+        + ("generator pinned to one CPU, servers to another" if args.pin else "left to the OS")
+    )
+    env_lines.append(
         "bare: stdio = blocking read/answer/write loop; HTTP = raw ASGI callable on uvicorn "
         "(bare-raw, used for the generator's ceiling = hand-written asyncio HTTP/1.1, no uvicorn)"
     )
 
+    b0 = loadgen.machine_busy_seconds()
+    await asyncio.sleep(1.0)
+    env_lines.append(
+        f"CPU used by other processes just before the run: "
+        f"{loadgen.machine_busy_seconds() - b0:.0%} of a core (load average "
+        f"{Path('/proc/loadavg').read_text().split()[0]})"
+    )
+    if args.quick:
+        env_lines.insert(0, "QUICK run: tiny counts for a smoke test; the numbers mean little")
     work = Path(tempfile.mkdtemp(prefix="mcp-runner-bench-"))
     bench = Bench(args, profile, servers, work)
     groups = [g for g in GROUPS if g in args.only]
     try:
         for group in groups:
-            runner = {"cold": bench.cold, "stdio": bench.stdio, "http": bench.http, "list": bench.tools_list, "memory": bench.memory}[group]
+            runner = {
+                "cold": bench.cold,
+                "stdio": bench.stdio,
+                "http": bench.http,
+                "list": bench.tools_list,
+                "memory": bench.memory,
+            }[group]
             try:
                 await runner()
             except Exception as exc:  # a bug here must not lose the other groups' numbers
@@ -897,8 +1201,14 @@ async def amain(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report)
-        raw = {"samples": bench.r.samples, "na": bench.r.na, "notes": bench.r.notes, "meters": bench.r.meters,
-               "profile": profile.__dict__, "environment": env_lines}
+        raw = {
+            "samples": bench.r.samples,
+            "na": bench.r.na,
+            "notes": bench.r.notes,
+            "meters": bench.r.meters,
+            "profile": profile.__dict__,
+            "environment": env_lines,
+        }
         args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
         if args.keep_logs:
             print(f"[bench] server logs kept in {work / 'logs'}", file=sys.stderr)

@@ -35,7 +35,9 @@ def tool_catalogue(spec: str | None) -> list[dict]:
         {
             "name": "add",
             "description": "Add two integers.",
-            "inputSchema": _schema({"a": {"type": "integer"}, "b": {"type": "integer"}}, ["a", "b"]),
+            "inputSchema": _schema(
+                {"a": {"type": "integer"}, "b": {"type": "integer"}}, ["a", "b"]
+            ),
             "outputSchema": _schema({"result": {"type": "integer"}}, ["result"]),
         },
     ]
@@ -78,7 +80,11 @@ class Answerer:
             elif name in self.names:
                 value = text = args["text"]
             else:
-                return {"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": "Unknown tool"}}
+                return {
+                    "jsonrpc": "2.0",
+                    "id": mid,
+                    "error": {"code": -32602, "message": "Unknown tool"},
+                }
             result = {
                 "content": [{"type": "text", "text": text}],
                 "structuredContent": {"result": value},
@@ -96,10 +102,15 @@ class Answerer:
         elif method == "ping":
             result = {}
         else:
-            return {"jsonrpc": "2.0", "id": mid, "error": {"code": -32601, "message": "Method not found"}}
-        if method != "initialize" and params.get("_meta", {}).get(
-            "io.modelcontextprotocol/protocolVersion"
-        ) == MODERN:
+            return {
+                "jsonrpc": "2.0",
+                "id": mid,
+                "error": {"code": -32601, "message": "Method not found"},
+            }
+        if (
+            method != "initialize"
+            and params.get("_meta", {}).get("io.modelcontextprotocol/protocolVersion") == MODERN
+        ):
             result["resultType"] = "complete"
         return {"jsonrpc": "2.0", "id": mid, "result": result}
 

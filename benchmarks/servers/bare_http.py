@@ -23,7 +23,13 @@ from _bare import MODERN, Answerer
 from _common import server_args
 
 JSON_CT = (b"content-type", b"application/json")
-REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed"}
+REASONS = {
+    200: b"OK",
+    202: b"Accepted",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+}
 
 
 class Endpoint:
@@ -45,7 +51,11 @@ class Endpoint:
         try:
             msg = json.loads(body)
         except ValueError:
-            return 400, [JSON_CT], b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'
+            return (
+                400,
+                [JSON_CT],
+                b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}',
+            )
         if not isinstance(msg, dict):
             return 400, [], b""
         extra: list[tuple[bytes, bytes]] = []
@@ -55,7 +65,9 @@ class Endpoint:
                 return 400, [], b""
         elif msg.get("method") == "initialize":
             sid = uuid.uuid4().hex.encode()
-            self.sessions[sid] = {"protocolVersion": (msg.get("params") or {}).get("protocolVersion")}
+            self.sessions[sid] = {
+                "protocolVersion": (msg.get("params") or {}).get("protocolVersion")
+            }
             extra.append((b"mcp-session-id", sid))
         else:
             sid = headers.get(b"mcp-session-id")
@@ -88,7 +100,9 @@ def asgi_app(endpoint: Endpoint):
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        status, headers, out = endpoint.handle(scope["method"], scope["path"], dict(scope["headers"]), body)
+        status, headers, out = endpoint.handle(
+            scope["method"], scope["path"], dict(scope["headers"]), body
+        )
         headers.append((b"content-length", str(len(out)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
@@ -125,7 +139,10 @@ class RawHTTP(asyncio.Protocol):
             self.buf = self.buf[end + 4 + length :]
             method, path, _ = head[0].split(b" ", 2)
             status, extra, out = self.endpoint.handle(method.decode(), path.decode(), headers, body)
-            lines = [b"HTTP/1.1 %d %s" % (status, REASONS.get(status, b"")), b"content-length: %d" % len(out)]
+            lines = [
+                b"HTTP/1.1 %d %s" % (status, REASONS.get(status, b"")),
+                b"content-length: %d" % len(out),
+            ]
             lines += [b"%s: %s" % kv for kv in extra]
             assert self.transport is not None
             self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + out)

@@ -12,9 +12,9 @@ from functools import partial
 os.environ.setdefault("FASTMCP_SHOW_SERVER_BANNER", "false")
 os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
 
-import anyio  # noqa: E402
-from _common import backend_options, generated_tools, server_args, uvicorn_http  # noqa: E402
-from fastmcp import FastMCP  # noqa: E402
+import anyio
+from _common import backend_options, generated_tools, server_args, uvicorn_http
+from fastmcp import FastMCP
 
 mcp = FastMCP("bench")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import enum
 import functools
 import inspect
@@ -131,10 +132,8 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
         if prop.get("title") == name.replace("_", " ").title():
             del prop["title"]
         if name in defaults:
-            try:
+            with contextlib.suppress(pydantic_core.PydanticSerializationError):
                 prop["default"] = pydantic_core.to_jsonable_python(defaults[name])
-            except pydantic_core.PydanticSerializationError:
-                pass
     schema.setdefault("properties", {})
     return Signature(
         fn, is_async, context_param, params, adapter, schema, description, param_docs, hints

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .components import Prompt, Resource, Tool, make_resource
@@ -111,7 +111,9 @@ class Runner:
             )
         loop = asyncio.get_running_loop()
         workers = self.settings.server.worker_threads
-        loop.set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="mcp-runner-worker"))
+        loop.set_default_executor(
+            ThreadPoolExecutor(workers, thread_name_prefix="mcp-runner-worker")
+        )
         async with self.lifespan():
             await serve(self, options)
 

@@ -22,6 +22,14 @@ def encode(message: dict[str, Any]) -> bytes:
         return _encode_ascii(message).encode()
 
 
+def encode_safely(message: dict[str, Any]) -> bytes:
+    """`encode`, or the error that replaces a message JSON cannot carry."""
+    try:
+        return encode(message)
+    except ValueError as exc:
+        return encode(unencodable(message, exc))
+
+
 def unencodable(message: dict[str, Any], exc: Exception) -> dict[str, Any]:
     """The error that replaces a message that cannot be written as JSON."""
     msg_id = message.get("id")

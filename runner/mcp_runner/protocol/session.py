@@ -146,6 +146,7 @@ class Request:
         "target",
         "task",
         "version",
+        "watcher",
     )
 
     def __init__(
@@ -169,7 +170,9 @@ class Request:
         self.meta: dict[str, Any] = meta if isinstance(meta, dict) else {}
         token = self.meta.get("progressToken")
         # string or integer (spec); anything else is ignored rather than echoed
-        self.progress_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
+        self.progress_token = (
+            token if isinstance(token, str | int) and not isinstance(token, bool) else None
+        )
         self.log_threshold = session.log_threshold
         self.client_capabilities = session.client_capabilities
         self.target: Any = None
@@ -184,6 +187,7 @@ class Request:
         self.headers: dict[str, str] | None = None  # the HTTP request's headers (None on stdio)
         self.response_headers: dict[str, str] | None = None  # extra HTTP headers for the answer
         self.task: asyncio.Task[Any] | None = None
+        self.watcher: asyncio.Task[Any] | None = None  # HTTP: watches for the client hanging up
         self.close_stream: Callable[[], Awaitable[None]] | None = None
         self._correlation_id: str | None = None
 

@@ -30,7 +30,7 @@ from ..protocol.errors import (
     PARSE_ERROR,
     McpError,
 )
-from ..protocol.jsonrpc import encode, error, loads
+from ..protocol.jsonrpc import encode, encode_safely, error, loads
 from ..protocol.session import Request, Session
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ KEEPALIVE_SECONDS = 15.0
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 SESSION_BUSY = -32000
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+WATCH_AFTER = 0.005  # seconds before a 2026-07-28 call starts watching for a hang-up
 
 
 class HttpError(Exception):
@@ -212,14 +213,9 @@ class _Exchange:
                 self.headers = []  # no session was opened
                 session.close()
         if not self.sse:
-            body = encode(answer)
-            await self.send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": JSON_HEADERS + self.headers,
-                }
-            )
+            body = encode_safely(answer)
+            headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *self.headers]
+            await self.send({"type": "http.response.start", "status": status, "headers": headers})
             await self.send({"type": "http.response.body", "body": body})
             return
         stream = self.stream
@@ -562,9 +558,13 @@ class McpHttpApp:
         exchange.request = req
         task = asyncio.current_task()
         req.task = task
-        watcher = None
+        watcher: Any = None
         if cancel_on_disconnect and receive is not None and task is not None:
-            watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, req, task))
+            # Most calls end within a few milliseconds: only those still running then get a
+            # task that watches for the client hanging up (which cancels them).
+            watcher = asyncio.get_running_loop().call_later(
+                WATCH_AFTER, _watch_disconnect, receive, req, task
+            )
         session.in_flight[req.id] = req
         if req.method == "subscriptions/listen":
             self._listening.add(req)
@@ -585,6 +585,8 @@ class McpHttpApp:
             session.last_active = time.monotonic()
             if watcher is not None:
                 watcher.cancel()
+                if req.watcher is not None:
+                    req.watcher.cancel()
         if req.response_headers:
             exchange.headers = exchange.headers + [
                 (k.lower().encode("latin-1"), v.encode("latin-1"))
@@ -607,7 +609,7 @@ class McpHttpApp:
         base = {
             "type": "http.response.start",
             "status": 200,
-            "headers": SSE_HEADERS + [(b"mcp-session-id", session.id.encode())],
+            "headers": [*SSE_HEADERS, (b"mcp-session-id", session.id.encode())],
         }  # type: ignore[union-attr]
         if last is not None:
             stream_id, _, seq = last.strip().rpartition("_")
@@ -795,9 +797,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 async def _json(
     send: AsgiSend, status: int, message: dict[str, Any], headers: dict[str, str] | None = None
 ) -> None:
+    body = encode_safely(message)
     extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS + extra})
-    await send({"type": "http.response.body", "body": encode(message)})
+    length = [(b"content-length", str(len(body)).encode())]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": JSON_HEADERS + length + extra}
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _accepted(send: AsgiSend) -> None:
@@ -822,6 +828,10 @@ async def _refuse(send: AsgiSend, exc: HttpError) -> None:
 async def _end(send: AsgiSend) -> None:
     with contextlib.suppress(OSError):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _watch_disconnect(receive: Receive, req: Request, task: asyncio.Task[Any]) -> None:
+    req.watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, req, task))
 
 
 async def _cancel_on_disconnect(receive: Receive, req: Request, task: asyncio.Task[Any]) -> None:

@@ -8,6 +8,7 @@ never corrupt the stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import INTERNAL_ERROR
-from ..protocol.jsonrpc import encode, error, invalid_request, loads, parse_error, unencodable
+from ..protocol.jsonrpc import encode_safely, error, invalid_request, loads, parse_error
 from ..protocol.session import Request
 
 if TYPE_CHECKING:
@@ -42,11 +43,8 @@ class StdioServer:
 
     # -- output ---------------------------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
-        try:
-            data = encode(message)
-        except ValueError as exc:  # e.g. a non-finite number a plugin put in its result
-            data = encode(unencodable(message, exc))
-        self.write_bytes(data + b"\n")
+        # encode_safely: e.g. a non-finite number a plugin put in its result becomes an error
+        self.write_bytes(encode_safely(message) + b"\n")
 
     async def send(self, message: dict[str, Any]) -> None:
         self.write(message)
@@ -119,7 +117,9 @@ class StdioServer:
         in_flight[req.id] = req
         req.task = self._loop.create_task(self.run(req))
         # Cancelled before it ever ran, run() would not clear its slot: this callback does.
-        req.task.add_done_callback(lambda _: in_flight.pop(req.id, None) if in_flight.get(req.id) is req else None)
+        req.task.add_done_callback(
+            lambda _: in_flight.pop(req.id, None) if in_flight.get(req.id) is req else None
+        )
 
     async def run(self, req: Request) -> None:
         try:
@@ -161,9 +161,19 @@ class StdioServer:
                 answers.append(outcome)
             elif isinstance(outcome, Request):
                 if outcome.id in in_flight:
-                    answers.append(invalid_request(outcome.id, f"request id {outcome.id!r} is already in flight"))
+                    answers.append(
+                        invalid_request(
+                            outcome.id, f"request id {outcome.id!r} is already in flight"
+                        )
+                    )
                 elif len(in_flight) >= self.max_in_flight:
-                    answers.append(error(outcome.id, SERVER_BUSY, f"Server busy: {self.max_in_flight} requests already in flight"))
+                    answers.append(
+                        error(
+                            outcome.id,
+                            SERVER_BUSY,
+                            f"Server busy: {self.max_in_flight} requests already in flight",
+                        )
+                    )
                 else:
                     in_flight[outcome.id] = outcome
                     requests.append(outcome)
@@ -174,7 +184,7 @@ class StdioServer:
                 if in_flight.get(req.id) is req:
                     del in_flight[req.id]
         if answers:
-            self.write_bytes(b"[" + b",".join(_encode_safely(a) for a in answers) + b"]\n")
+            self.write_bytes(b"[" + b",".join(encode_safely(a) for a in answers) + b"]\n")
 
     def eof(self) -> None:
         if self._buffer and not self._discarding:  # a last line without its newline
@@ -262,10 +272,8 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         threading.Thread(target=_read_blocking, args=(stdin, server, loop), daemon=True).start()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     runner.ready("stdio")
     waiters = [asyncio.ensure_future(server.done.wait()), asyncio.ensure_future(stopping.wait())]
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -275,10 +283,8 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         read_transport.close()
     await server.drain(settings.shutdown_grace)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(sig)
-        except (NotImplementedError, RuntimeError):
-            pass
     # Flush what is buffered before the pipe closes.
     if write_transport is None:
         out_file.close()
@@ -305,13 +311,6 @@ async def _principal(runner: Runner) -> Any:
             flush=True,
         )
         raise SystemExit(1) from None
-
-
-def _encode_safely(message: dict[str, Any]) -> bytes:
-    try:
-        return encode(message)
-    except ValueError as exc:
-        return encode(unencodable(message, exc))
 
 
 def _read_blocking(stream: Any, server: StdioServer, loop: asyncio.AbstractEventLoop) -> None:
