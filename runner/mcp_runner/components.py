@@ -77,9 +77,12 @@ class Signature:
     param_docs: dict[str, str]
     hints: dict[str, Any]
 
-    @property
-    def validate(self) -> Callable[[Any], dict[str, Any]]:
-        return self.adapter.validate_python
+    def bind(self, arguments: Any, request: Any, component: Component) -> dict[str, Any]:
+        """Validated keyword arguments, with the `Context` added (raises ValidationError)."""
+        kwargs: dict[str, Any] = self.adapter.validate_python(arguments)
+        if self.context_param:
+            kwargs[self.context_param] = Context(request, component)
+        return kwargs
 
 
 def inspect_function(fn: Callable[..., Any]) -> Signature:
@@ -354,13 +357,11 @@ class Tool(Component):
         """Run the tool; argument problems and `ToolError`s become `isError` results."""
         sig = self.signature
         try:
-            kwargs = sig.adapter.validate_python(arguments)
+            kwargs = sig.bind(arguments, request, self)
         except ValidationError as exc:
             return error_result(
                 f"Invalid arguments for tool {self.name!r}: {describe_validation_error(exc)}"
             )
-        if sig.context_param:
-            kwargs[sig.context_param] = Context(request, self)
         try:
             value = await _run(sig, kwargs)
         except ToolError as exc:
@@ -432,15 +433,13 @@ class Resource(Component):
     async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
         sig = self.signature
         try:
-            kwargs = sig.adapter.validate_python(arguments)
+            kwargs = sig.bind(arguments, request, self)
         except ValidationError as exc:
             raise McpError(
                 INVALID_PARAMS,
                 f"Invalid resource URI {uri!r}: {describe_validation_error(exc)}",
                 {"uri": uri},
             ) from exc
-        if sig.context_param:
-            kwargs[sig.context_param] = Context(request, self)
         return resource_contents(uri, await _run(sig, kwargs), self.mime_type)
 
 
@@ -642,14 +641,12 @@ class Prompt(Component):
     async def get(self, arguments: dict[str, Any], request: Any) -> dict[str, Any]:
         sig = self.signature
         try:
-            kwargs = sig.adapter.validate_python(arguments)
+            kwargs = sig.bind(arguments, request, self)
         except ValidationError as exc:
             raise McpError(
                 INVALID_PARAMS,
                 f"Invalid arguments for prompt {self.name!r}: {describe_validation_error(exc)}",
             ) from exc
-        if sig.context_param:
-            kwargs[sig.context_param] = Context(request, self)
         value = await _run(sig, kwargs)
         result: dict[str, Any] = {}
         if self.description:
