@@ -70,7 +70,7 @@ class Plugin:
         timeout: float | None = None,
         meta: dict[str, Any] | None = None,
     ) -> Callable[[F], F]: ...
-    def tool(self, fn: Any = None, /, **options: Any) -> Any:
+    def tool(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
         """Serve a function as a tool. Sync functions run in a worker thread."""
         return self._record("tool", fn, options)
 
@@ -90,7 +90,8 @@ class Plugin:
         if not isinstance(uri, str):
             raise TypeError("@plugin.resource needs a URI: @plugin.resource('scheme://path')")
         options = {k: v for k, v in locals().items() if k not in ("self", "uri")}
-        return self._record("resource", None, {"uri": uri, **options})  # type: ignore[no-any-return]
+        decorate: Callable[[F], F] = self._record("resource", None, {"uri": uri, **options})
+        return decorate
 
     @overload
     def prompt(self, fn: F, /) -> F: ...
@@ -103,7 +104,7 @@ class Plugin:
         description: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> Callable[[F], F]: ...
-    def prompt(self, fn: Any = None, /, **options: Any) -> Any:
+    def prompt(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
         """Serve a function as a prompt; its parameters are the prompt's arguments."""
         return self._record("prompt", fn, options)
 

@@ -117,9 +117,9 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
         if p.default is inspect.Parameter.empty:
             fields[name] = annotation
         else:
-            fields[name] = NotRequired[annotation]  # type: ignore[valid-type]
+            fields[name] = NotRequired[annotation]
             defaults[name] = p.default
-    arguments = TypedDict(f"{fn.__name__}_arguments", fields)  # type: ignore[operator]
+    arguments: Any = TypedDict(f"{fn.__name__}_arguments", fields)  # type: ignore[misc]
     arguments.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
         arbitrary_types_allowed=True, extra="ignore"
     )

@@ -9,7 +9,7 @@ from typing import Any
 SECRET_KEYS = frozenset({"authorization", "token", "access_token", "password", "secret", "api_key"})
 
 
-def redact_secrets(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_secrets(logger: Any, method: str, event: Any) -> Any:
     """Replace the values of keys that name secrets, at any depth of dicts."""
     for key, value in event.items():
         if key.lower() in SECRET_KEYS:
@@ -48,5 +48,5 @@ def configure(
     logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr)
 
 
-def _noop(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _noop(logger: Any, method: str, event: Any) -> Any:
     return event

@@ -100,15 +100,16 @@ class Registry:
     def merge(self, staged: PluginRegistry, namespace: str | None = None) -> None:
         """Add one plugin's contributions, all of them or (on a collision) none."""
         plugin = staged.plugin
-        tools = {self._name(t.name, namespace): t for t in staged.tools}
-        prompts = {self._name(p.name, namespace): p for p in staged.prompts}
+        tools: dict[str, Tool] = {self._name(t.name, namespace): t for t in staged.tools}
+        prompts: dict[str, Prompt] = {self._name(p.name, namespace): p for p in staged.prompts}
         fixed = {r.uri: r for r in staged.resources if not isinstance(r, ResourceTemplate)}
         templates = {r.uri: r for r in staged.resources if isinstance(r, ResourceTemplate)}
         problems: list[str] = []
-        for kind, mine, theirs in (
+        tables: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
             ("tool", tools, self.tools),
             ("prompt", prompts, self.prompts),
-        ):
+        )
+        for kind, mine, theirs in tables:
             for name in list(mine):
                 other = theirs.get(name)
                 if other is None:
@@ -129,7 +130,7 @@ class Registry:
                 problems.append(f"tool name {name!r} is not 1-64 characters of A-Z a-z 0-9 _ . -")
         if problems:
             raise CompositionError("; ".join(problems))
-        renamed = {p.name: new for new, p in prompts.items()}
+        new_names = {p.name: new for new, p in prompts.items()}
         for name, tool in tools.items():
             tool.name = name
         for name, prompt in prompts.items():
@@ -139,7 +140,7 @@ class Registry:
         self.resources.update(fixed)
         self.templates.update(templates)
         for (ref, argument), completer in staged.completions.items():
-            self.completions[(renamed.get(ref, ref), argument)] = completer
+            self.completions[(new_names.get(ref, ref), argument)] = completer
         if staged.instructions:
             self.instructions.append(staged.instructions)
         self._changed("tools", "resources", "prompts")
@@ -152,8 +153,8 @@ class Registry:
         for table in (self.tools, self.prompts, self.resources, self.templates):
             for key in [k for k, c in table.items() if c.plugin == plugin]:
                 del table[key]
-        for key in [k for k, c in self.completions.items() if c.plugin == plugin]:
-            del self.completions[key]
+        for ref in [k for k, c in self.completions.items() if c.plugin == plugin]:
+            del self.completions[ref]
         self._changed("tools", "resources", "prompts")
 
     # -- run-time changes ----------------------------------------------------------------------
@@ -242,12 +243,13 @@ class Registry:
         """
         cached = self._pages.get(kind)
         if cached is None:
-            source: Iterable[Component] = {
+            tables: dict[str, dict[str, Any]] = {
                 "tools": self.tools,
                 "resources": self.resources,
                 "templates": self.templates,
                 "prompts": self.prompts,
-            }[kind].values()
+            }
+            source: Iterable[Component] = tables[kind].values()
             components = list(source)
             cached = self._pages[kind] = (components, [c.wire() for c in components])
         items = cached[1]

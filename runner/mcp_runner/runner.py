@@ -144,7 +144,8 @@ class Runner:
 
             err = answer["error"]
             raise McpError(err["code"], err["message"], err.get("data"))
-        return answer["result"]  # type: ignore[no-any-return]
+        result: dict[str, Any] = answer["result"]
+        return result
 
     def _local_session(self) -> Session:
         session = self.engine.session("inprocess")

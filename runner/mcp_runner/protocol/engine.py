@@ -443,12 +443,13 @@ class Engine:
                 params = {"_meta": {versions.META_SUBSCRIPTION_ID: sub.id}, "uri": uri}
                 self._spawn(sub.send(notification("notifications/resources/updated", params)))
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any] | Awaitable[Any]) -> None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # called from a worker thread (a sync tool): hand over to the loop
             if self._loop is None or self._loop.is_closed():
-                coro.close()
+                if isinstance(coro, Coroutine):
+                    coro.close()
                 return
             self._loop.call_soon_threadsafe(self._spawn, coro)
             return
@@ -535,7 +536,8 @@ class Engine:
         if not isinstance(arguments, dict):
             raise invalid_params(f"prompts/get {prompt.name}: arguments must be an object")
         self._take_inputs(req)
-        return await prompt.get(arguments, req)  # type: ignore[no-any-return]
+        result: dict[str, Any] = await prompt.get(arguments, req)
+        return result
 
     async def _complete(self, req: Request) -> dict[str, Any]:
         from ..components import complete

@@ -46,11 +46,11 @@ class StateSigner:
             data, mac = _unb64(data_part), _unb64(mac_part)
             if not hmac.compare_digest(mac, hmac.new(self._key, data, hashlib.sha256).digest()):
                 raise ValueError("integrity check failed")
-            body = json.loads(data)
+            body: dict[str, Any] = json.loads(data)
         except (ValueError, TypeError) as exc:
             raise McpError(INVALID_PARAMS, f"Invalid requestState: {exc}") from None
         if body.get("b") != binding:
             raise McpError(INVALID_PARAMS, "Invalid requestState: issued for another request")
         if body.get("x", 0) < time.time():
             raise McpError(INVALID_PARAMS, "Invalid requestState: expired")
-        return body  # type: ignore[no-any-return]
+        return body

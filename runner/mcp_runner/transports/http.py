@@ -609,8 +609,8 @@ class McpHttpApp:
         base = {
             "type": "http.response.start",
             "status": 200,
-            "headers": [*SSE_HEADERS, (b"mcp-session-id", session.id.encode())],
-        }  # type: ignore[union-attr]
+            "headers": [*SSE_HEADERS, (b"mcp-session-id", (session.id or "").encode())],
+        }
         if last is not None:
             stream_id, _, seq = last.strip().rpartition("_")
             stream = session.streams.get(stream_id) if stream_id else None
@@ -939,7 +939,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         log_level="warning",
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=max(runner.settings.server.shutdown_grace, 0.01),
+        timeout_graceful_shutdown=max(runner.settings.server.shutdown_grace, 0.01),  # type: ignore[arg-type]
     )
     server = _server(config)
     loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import INTERNAL_ERROR
@@ -252,6 +253,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     out_fd = protect_stdout()
     out_file = os.fdopen(out_fd, "wb", buffering=0)
     write_transport: asyncio.WriteTransport | None
+    write: Callable[[bytes], Any]
     try:
         write_transport, _ = await loop.connect_write_pipe(_Writer, out_file)
         write = write_transport.write
