@@ -258,8 +258,13 @@ class ServerDef:
         # PYTHONDONTWRITEBYTECODE, which would make every cold start compile its plugins).
         drop = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
         env = {k: v for k, v in os.environ.items() if k not in drop}
-        if tools is not None and self.runner_cmd is not None:
-            env["PYTHONPATH"] = str(tools.directory)
+        if self.runner_cmd is not None:
+            # Only the benchmark's plugins, whatever else is installed beside mcp-runner.
+            names = ["bench"]
+            if tools is not None:
+                env["PYTHONPATH"] = str(tools.directory)
+                names += [ref.split(":")[0].removeprefix("mcp_runner_") for ref in tools.refs]
+            env["MCP_RUNNER_PLUGINS"] = ",".join(names)
         return env
 
     def argv(

@@ -114,3 +114,22 @@ def test_new_refuses_a_non_empty_directory(tmp_path: Path):
     (tmp_path / "x.txt").write_text("taken")
     done = mcp_runner("new", "demo", "--directory", str(tmp_path))
     assert done.returncode != 0 and "not empty" in done.stderr
+
+
+def test_serve_reads_and_writes_plain_files(tmp_path: Path):
+    """stdin from a file and stdout to a file (not pipes): answered, clean exit."""
+    requests = tmp_path / "in.jsonl"
+    requests.write_text(
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        + "\n"
+        + json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "multiply", "arguments": {"a": 2, "b": 21}}})
+        + "\n"
+    )
+    answers = tmp_path / "out.jsonl"
+    exe = shutil.which("mcp-runner") or str(Path(sys.executable).parent / "mcp-runner")
+    env = {**os.environ, "PYTHONPATH": str(FIXTURES), "MCP_RUNNER_PLUGINS": "cli_demo"}
+    with requests.open("rb") as stdin, answers.open("wb") as stdout:
+        done = subprocess.run([exe, "serve", "--plugin", "cli_demo:plugin"], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert lines[-1]["result"]["structuredContent"] == {"result": 42}

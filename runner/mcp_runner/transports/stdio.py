@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -252,13 +253,11 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     principal = await _principal(runner)
     out_fd = protect_stdout()
     out_file = os.fdopen(out_fd, "wb", buffering=0)
-    write_transport: asyncio.WriteTransport | None
-    write: Callable[[bytes], Any]
-    try:
+    write_transport: asyncio.WriteTransport | None = None
+    write: Callable[[bytes], Any] = out_file.write  # a file or a terminal: blocking writes
+    if _is_pipe(out_fd):
         write_transport, _ = await loop.connect_write_pipe(_Writer, out_file)
         write = write_transport.write
-    except ValueError:  # a regular file: plain blocking writes are fine
-        write_transport, write = None, out_file.write
     server = StdioServer(
         runner,
         write,
@@ -267,10 +266,10 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     )
     server.session.principal = principal
     stdin = sys.stdin.buffer
-    try:
+    read_transport: asyncio.ReadTransport | None = None
+    if _is_pipe(stdin.fileno()):
         read_transport, _ = await loop.connect_read_pipe(lambda: _Reader(server), stdin)
-    except (ValueError, OSError):  # a regular file: read it on a thread
-        read_transport = None
+    else:  # a file or a terminal: read it on a thread
         threading.Thread(target=_read_blocking, args=(stdin, server, loop), daemon=True).start()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -313,6 +312,12 @@ async def _principal(runner: Runner) -> Any:
             flush=True,
         )
         raise SystemExit(1) from None
+
+
+def _is_pipe(fd: int) -> bool:
+    """Pipes and sockets get event-loop transports; files and terminals blocking I/O."""
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _read_blocking(stream: Any, server: StdioServer, loop: asyncio.AbstractEventLoop) -> None:
