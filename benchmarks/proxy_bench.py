@@ -36,6 +36,15 @@ MODERN_META = {
 }
 
 
+def plugin_args() -> list[str]:
+    """`--plugin mcp_runner_bench`, unless the bench plugin is installed (found by entry point)."""
+    from importlib import metadata
+
+    if any(ep.name == "bench" for ep in metadata.entry_points(group="mcp_runner")):
+        return []
+    return ["--plugin", "mcp_runner_bench"]
+
+
 def runner_command() -> str:
     script = Path(sys.executable).with_name("mcp-runner")
     return str(script) if script.exists() else shutil.which("mcp-runner") or "mcp-runner"
@@ -64,7 +73,11 @@ class Driver:
         if era == "legacy":
             await driver.request(
                 "initialize",
-                {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "proxy-bench", "version": "0"}},
+                {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "proxy-bench", "version": "0"},
+                },
             )
             await driver.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return driver
@@ -98,12 +111,14 @@ class Driver:
             self.proc.stdin.close()
         try:
             await asyncio.wait_for(self.proc.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
 
 
-async def measure(drivers: dict[str, tuple[Driver, str]], calls: int, warmup: int) -> dict[str, list[float]]:
+async def measure(
+    drivers: dict[str, tuple[Driver, str]], calls: int, warmup: int
+) -> dict[str, list[float]]:
     """Alternate one call on each server, `calls` times: drift and noise hit both alike."""
     arguments = {"text": "hello"}
     for driver, tool in drivers.values():
@@ -160,17 +175,19 @@ async def main(args: argparse.Namespace) -> int:
             "[server]\nenable = []\n\n"
             "[proxy.servers.bench]\n"
             f"command = {json.dumps(command)}\n"
-            'args = ["serve", "--plugin", "mcp_runner_bench"]\n'
+            f"args = {json.dumps(['serve', *plugin_args()])}\n"
             f"cwd = {json.dumps(str(work / 'backend'))}\n"
             f'era = "{args.backend_era}"\n'
-            f"env = {{ PYTHONPATH = {json.dumps(str(PLUGINS))}, MCP_RUNNER_PLUGINS = \"bench\" }}\n"
+            f'env = {{ PYTHONPATH = {json.dumps(str(PLUGINS))}, MCP_RUNNER_PLUGINS = "bench" }}\n'
         )
         front_env = {k: v for k, v in env.items() if k != "MCP_RUNNER_PLUGINS"}
         try:
             direct = await Driver.start(
-                [command, "serve", "--plugin", "mcp_runner_bench"], env, work / "backend", args.era
+                [command, "serve", *plugin_args()], env, work / "backend", args.era
             )
-            proxied = await Driver.start([command, "serve", "--config", str(config)], front_env, work / "front", args.era)
+            proxied = await Driver.start(
+                [command, "serve", "--config", str(config)], front_env, work / "front", args.era
+            )
             assert "echo" in await direct.tools()
             found = await proxied.tools()
             if "bench_echo" not in found:
@@ -178,8 +195,15 @@ async def main(args: argparse.Namespace) -> int:
             backend_pid = _child_pid(proxied.proc.pid)
             pids = {"direct": direct.proc.pid, "proxy": proxied.proc.pid, "backend": backend_pid}
             before = {name: _cpu_ns(pid) for name, pid in pids.items()}
-            samples = await measure({"direct": (direct, "echo"), "proxied": (proxied, "bench_echo")}, args.calls, args.warmup)
-            cpu = {name: (_cpu_ns(pid) - before[name]) / 1000 / (args.calls + args.warmup) for name, pid in pids.items()}
+            samples = await measure(
+                {"direct": (direct, "echo"), "proxied": (proxied, "bench_echo")},
+                args.calls,
+                args.warmup,
+            )
+            cpu = {
+                name: (_cpu_ns(pid) - before[name]) / 1000 / (args.calls + args.warmup)
+                for name, pid in pids.items()
+            }
             results = {name: summary(values) for name, values in samples.items()}
             await direct.close()
             await proxied.close()
@@ -188,20 +212,37 @@ async def main(args: argparse.Namespace) -> int:
             return 2
     d, p = results["direct"], results["proxied"]
     print()
-    print(f"tools/call round trip over stdio, {args.calls} sequential calls each (alternating) after {args.warmup} warm-up "
-          f"(front era {args.era}, backend era {args.backend_era}), microseconds:\n")
+    print(
+        f"tools/call round trip over stdio, {args.calls} sequential calls each (alternating) after {args.warmup} warm-up "
+        f"(front era {args.era}, backend era {args.backend_era}), microseconds:\n"
+    )
     print(f"{'':<10}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}")
     for name, row in (("direct", d), ("proxied", p)):
         print(f"{name:<10}" + "".join(f"{row[k]:>10.0f}" for k in ("mean", "p50", "p90", "p99")))
     added = {k: p[k] - d[k] for k in d}
     print(f"{'added':<10}" + "".join(f"{added[k]:>10.0f}" for k in ("mean", "p50", "p90", "p99")))
     if all(v >= 0 for v in cpu.values()):
-        print(f"\nCPU per call, us: direct server {cpu['direct']:.0f}; proxy {cpu['proxy']:.0f} + backend {cpu['backend']:.0f}")
+        print(
+            f"\nCPU per call, us: direct server {cpu['direct']:.0f}; proxy {cpu['proxy']:.0f} + backend {cpu['backend']:.0f}"
+        )
     ratio = added["p50"] / d["p50"]
     met = added["p50"] <= d["p50"]
-    print(f"\nadded latency (p50) = {ratio:.2f} x the direct call's own; target <= 1.00: {'met' if met else 'NOT met'}")
+    print(
+        f"\nadded latency (p50) = {ratio:.2f} x the direct call's own; target <= 1.00: {'met' if met else 'NOT met'}"
+    )
     if args.json:
-        print(json.dumps({"direct": d, "proxied": p, "added": added, "ratio_p50": ratio, "met": met, "cpu_us": cpu}))
+        print(
+            json.dumps(
+                {
+                    "direct": d,
+                    "proxied": p,
+                    "added": added,
+                    "ratio_p50": ratio,
+                    "met": met,
+                    "cpu_us": cpu,
+                }
+            )
+        )
     return 0 if met else 1
 
 
@@ -209,7 +250,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--era", choices=["legacy", "modern"], default="legacy", help="the front connection's era")
-    parser.add_argument("--backend-era", choices=["auto", "legacy", "modern"], default="auto", help="the proxy-to-backend era")
+    parser.add_argument(
+        "--era", choices=["legacy", "modern"], default="legacy", help="the front connection's era"
+    )
+    parser.add_argument(
+        "--backend-era",
+        choices=["auto", "legacy", "modern"],
+        default="auto",
+        help="the proxy-to-backend era",
+    )
     parser.add_argument("--json", action="store_true", help="also print the numbers as JSON")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -129,7 +129,8 @@ def _run(coro: Any) -> Any:
 @cli.command()
 @_common
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def plugins(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, as_json: bool) -> None:
+@click.option("--wait", type=float, default=15.0, show_default=True, help="Seconds to let sub-entries (proxied servers) start before reporting them; 0 reports them unstarted.")
+def plugins(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, as_json: bool, wait: float) -> None:
     """List discovered plugins: version, contributions, hooks and status."""
     from .runner import Runner
 
@@ -137,6 +138,8 @@ def plugins(config: str | None, extra: tuple[str, ...], strict_plugins: bool | N
     runner = Runner(settings, extra=list(extra))
     runner.host._warn = lambda message: None  # shown in the table instead
     runner.start()
+    if runner.host.collect_status(runner) and wait > 0:
+        _run(_probe(runner, wait))
     records = list(runner.host.records.values())
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in records], indent=2))
@@ -150,8 +153,29 @@ def plugins(config: str | None, extra: tuple[str, ...], strict_plugins: bool | N
                     f"{'':<16} tools {r.tools}, resources {r.resources}, prompts {r.prompts}; "
                     f"import {r.import_ms:.1f} ms; hooks: {', '.join(h.removeprefix('mcp_runner_') for h in r.hooks) or '-'}"
                 )
+            for entry in r.backends or ():
+                line = f"{'':<16} - {entry.get('name', '?')}: {entry.get('summary') or entry.get('state')}"
+                if entry.get("error"):
+                    line += f" ({entry['error']})"
+                elif "tools" in entry:
+                    line += f" - tools {entry['tools']}, resources {entry.get('resources', 0)}, prompts {entry.get('prompts', 0)}"
+                click.echo(line)
     if runner.host.failures() and (strict_plugins or settings.server.strict_plugins):
         sys.exit(1)
+
+
+async def _probe(runner: Any, wait: float) -> None:
+    """Serve nothing, but enter the lifespans so plugins with sub-entries start them."""
+    async with runner.lifespan():
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            runner.host.collect_status(runner)
+            starting = any(
+                e.get("state") == "starting" for r in runner.host.active() for e in r.backends or ()
+            )
+            if not starting or asyncio.get_running_loop().time() >= deadline:
+                return
+            await asyncio.sleep(0.1)
 
 
 @cli.command()
@@ -243,6 +267,15 @@ def new(name: str, directory: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {target}")
     click.echo(f"  pip install -e {target}   # then: mcp-runner tools")
+
+
+def _install_command() -> None:
+    from .install import install_command
+
+    cli.add_command(install_command)
+
+
+_install_command()
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("logging", "mcp_runner.builtin.request_log"),
     ("transports", "mcp_runner.builtin.transports"),
     ("auth", "mcp_runner.builtin.auth"),
+    ("proxy", "mcp_runner.builtin.proxy"),
 )
 Status = Literal["ok", "failed", "disabled"]
 
@@ -56,10 +57,14 @@ class PluginRecord:
     description: str | None = None
     obj: Any = field(default=None, repr=False)
     settings: Any = field(default=None, repr=False)
+    # sub-entries a plugin reports through a `status(runner)` function (the proxy's backends)
+    backends: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("obj", "settings")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("obj", "settings", "backends")}
         out["import_ms"] = round(self.import_ms, 2)
+        if self.backends is not None:
+            out["backends"] = self.backends
         return out
 
 
@@ -288,6 +293,23 @@ class PluginHost:
 
     def fail(self, record: PluginRecord, phase: str, exc: BaseException) -> None:
         self._fail(record, phase, exc)
+
+    def collect_status(self, runner: Any) -> bool:
+        """Ask each plugin with a ``status(runner)`` function for its sub-entries (a list of
+        dicts with a ``state``); True when any plugin reported some."""
+        found = False
+        for record in self.active():
+            fn = getattr(record.obj, "status", None)
+            if not callable(fn):
+                continue
+            try:
+                entries = _call(fn, runner=runner)
+            except Exception as exc:
+                entries = [{"name": "status", "state": "failed", "error": _describe(exc)}]
+            if isinstance(entries, list) and all(isinstance(e, dict) for e in entries):
+                record.backends = entries
+                found = found or bool(entries)
+        return found
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
