@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -51,9 +52,25 @@ def cli() -> None:
 
 
 def _common(fn: Any) -> Any:
-    fn = click.option("--config", "config", type=click.Path(dir_okay=False), help="Config file (default: ./mcp-runner.toml).")(fn)
-    fn = click.option("--plugin", "extra", multiple=True, metavar="MODULE[:ATTR]", help="Also load this plugin by import path (repeatable).")(fn)
-    fn = click.option("--strict-plugins", is_flag=True, default=None, help="Exit non-zero if any plugin fails to load.")(fn)
+    fn = click.option(
+        "--config",
+        "config",
+        type=click.Path(dir_okay=False),
+        help="Config file (default: ./mcp-runner.toml).",
+    )(fn)
+    fn = click.option(
+        "--plugin",
+        "extra",
+        multiple=True,
+        metavar="MODULE[:ATTR]",
+        help="Also load this plugin by import path (repeatable).",
+    )(fn)
+    fn = click.option(
+        "--strict-plugins",
+        is_flag=True,
+        default=None,
+        help="Exit non-zero if any plugin fails to load.",
+    )(fn)
     return fn
 
 
@@ -77,15 +94,33 @@ def _runner(settings: Settings, extra: tuple[str, ...], strict: bool | None) -> 
 
 @cli.command()
 @_common
-@click.option("--transport", "-t", default="stdio", show_default=True, help="stdio, http, or one a plugin adds.")
+@click.option(
+    "--transport",
+    "-t",
+    default="stdio",
+    show_default=True,
+    help="stdio, http, or one a plugin adds.",
+)
 @click.option("--host", default=None, help="HTTP bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="HTTP port (default 8000).")
 @click.option("--path", "mount", default=None, help="HTTP endpoint path (default /mcp).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error", "critical"]), default=None)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"]),
+    default=None,
+)
 @click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default=None)
-def serve(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, transport: str,
-          host: str | None, port: int | None, mount: str | None, log_level: str | None,
-          log_format: str | None) -> None:
+def serve(
+    config: str | None,
+    extra: tuple[str, ...],
+    strict_plugins: bool | None,
+    transport: str,
+    host: str | None,
+    port: int | None,
+    mount: str | None,
+    log_level: str | None,
+    log_format: str | None,
+) -> None:
     """Serve every discovered plugin as one MCP server (stdio by default)."""
     settings = _settings(
         config,
@@ -112,25 +147,36 @@ def serve(config: str | None, extra: tuple[str, ...], strict_plugins: bool | Non
         raise click.ClickException(
             f"unknown transport {transport!r}; available: {', '.join(sorted(runner.transports()))}"
         )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _run(runner.serve(transport))
-    except KeyboardInterrupt:
-        pass
 
 
 def _run(coro: Any) -> Any:
+    """Run on uvloop when it is installed (it is, but for Windows), else on asyncio."""
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
-        uvloop = None
-    return uvloop.run(coro) if uvloop is not None else asyncio.run(coro)
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 @cli.command()
 @_common
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--wait", type=float, default=15.0, show_default=True, help="Seconds to let sub-entries (proxied servers) start before reporting them; 0 reports them unstarted.")
-def plugins(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, as_json: bool, wait: float) -> None:
+@click.option(
+    "--wait",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="Seconds to let sub-entries (proxied servers) start before reporting them; 0 reports them unstarted.",
+)
+def plugins(
+    config: str | None,
+    extra: tuple[str, ...],
+    strict_plugins: bool | None,
+    as_json: bool,
+    wait: float,
+) -> None:
     """List discovered plugins: version, contributions, hooks and status."""
     from .runner import Runner
 
@@ -181,7 +227,9 @@ async def _probe(runner: Any, wait: float) -> None:
 @cli.command()
 @_common
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def tools(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, as_json: bool) -> None:
+def tools(
+    config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, as_json: bool
+) -> None:
     """Print the composed tools: plugin, description and input schema."""
     runner = _runner(_settings(config), extra, strict_plugins)
     items = [dict(t.wire(), plugin=t.plugin) for t in runner.registry.tools.values()]
@@ -195,9 +243,11 @@ def tools(config: str | None, extra: tuple[str, ...], strict_plugins: bool | Non
         props = item["inputSchema"].get("properties", {})
         required = set(item["inputSchema"].get("required", ()))
         for name, prop in props.items():
-            kind = prop.get("type") or " | ".join(
-                str(alt.get("type", "any")) for alt in prop.get("anyOf", [])
-            ) or "any"
+            kind = (
+                prop.get("type")
+                or " | ".join(str(alt.get("type", "any")) for alt in prop.get("anyOf", []))
+                or "any"
+            )
             mark = "" if name in required else "?"
             text = f"      {name}{mark}: {kind}"
             if prop.get("description"):
@@ -210,8 +260,14 @@ def tools(config: str | None, extra: tuple[str, ...], strict_plugins: bool | Non
 @click.argument("tool")
 @click.argument("arguments", nargs=-1, metavar="KEY=VALUE...")
 @click.option("--json-args", default=None, help="Arguments as one JSON object.")
-def call(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, tool: str,
-         arguments: tuple[str, ...], json_args: str | None) -> None:
+def call(
+    config: str | None,
+    extra: tuple[str, ...],
+    strict_plugins: bool | None,
+    tool: str,
+    arguments: tuple[str, ...],
+    json_args: str | None,
+) -> None:
     """Call one tool in process and print its result.
 
     Values are parsed as JSON when they can be (3, true, [1,2]) and taken as strings otherwise.
@@ -251,12 +307,19 @@ def call(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None
 
 async def _call(runner: Any, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     async with runner.lifespan():
-        return await runner.call_tool(tool, args)  # type: ignore[no-any-return]
+        result: dict[str, Any] = await runner.call_tool(tool, args)
+        return result
 
 
 @cli.command()
 @click.argument("name")
-@click.option("--directory", "-d", type=click.Path(file_okay=False), default=None, help="Where to write it (default: ./mcp-runner-NAME).")
+@click.option(
+    "--directory",
+    "-d",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to write it (default: ./mcp-runner-NAME).",
+)
 def new(name: str, directory: str | None) -> None:
     """Write a plugin distribution skeleton that installs with pip and serves at once."""
     from .scaffold import write_plugin

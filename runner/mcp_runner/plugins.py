@@ -69,7 +69,9 @@ class PluginRecord:
 
 
 class PluginHost:
-    def __init__(self, settings: Settings, extra: list[str] | None = None, *, entry_points: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, extra: list[str] | None = None, *, entry_points: bool = True
+    ) -> None:
         self.settings = settings
         self.extra = list(extra or [])
         self.use_entry_points = entry_points
@@ -86,7 +88,10 @@ class PluginHost:
     def load(self, objects: dict[str, Any] | None = None) -> None:
         """Discover and register every plugin; `objects` adds plugin objects by name (tests)."""
         for name, module in BUILTINS:
-            self._load(PluginRecord(name, module, "builtin"), lambda m=module: importlib.import_module(m))
+            self._load(
+                PluginRecord(name, module, "builtin"),
+                functools.partial(importlib.import_module, module),
+            )
         if self.use_entry_points:
             for ep in sorted(_entry_points(), key=lambda e: e.name):
                 dist = getattr(ep, "dist", None)
@@ -117,12 +122,11 @@ class PluginHost:
                 self.records[spec] = record
                 self._fail(record, "import", exc)
                 continue
-            name = getattr(obj, "name", None)
-            if not isinstance(name, str):
-                name = module.rsplit(".", 1)[-1]
-            self._load(PluginRecord(name, spec, "command line"), lambda o=obj: o)
+            given = getattr(obj, "name", None)
+            name = given if isinstance(given, str) else module.rsplit(".", 1)[-1]
+            self._load(PluginRecord(name, spec, "command line"), _returning(obj))
         for name, obj in (objects or {}).items():
-            self._load(PluginRecord(name, repr(obj), "command line"), lambda o=obj: o)
+            self._load(PluginRecord(name, repr(obj), "command line"), _returning(obj))
 
     def _load(self, record: PluginRecord, load: Callable[[], Any]) -> None:
         self.records[record.name] = record
@@ -139,7 +143,9 @@ class PluginHost:
         record.import_ms = (time.perf_counter() - started) * 1000
         obj = _plugin_object(obj)
         record.obj = obj
-        record.description = getattr(obj, "description", None) or _first_line(getattr(obj, "__doc__", None))
+        record.description = getattr(obj, "description", None) or _first_line(
+            getattr(obj, "__doc__", None)
+        )
         if record.version is None:
             record.version = getattr(obj, "version", None)
         try:
@@ -161,9 +167,17 @@ class PluginHost:
         server = self.settings.server
         if record.name in server.disable:
             return False
-        if record.source != "builtin" and server.enable is not None and record.name not in server.enable:
+        if (
+            record.source != "builtin"
+            and server.enable is not None
+            and record.name not in server.enable
+        ):
             return False
-        return bool(self.settings.plugin(record.name).enabled) if record.name in self.settings.plugins else True
+        return (
+            bool(self.settings.plugin(record.name).enabled)
+            if record.name in self.settings.plugins
+            else True
+        )
 
     def _configure(self, record: PluginRecord) -> None:
         where = f"[plugins.{record.name}]"
@@ -240,14 +254,24 @@ class PluginHost:
         out: list[Middleware] = []
         for record, result in self._each("mcp_runner_middleware", settings=self.settings):
             for item in _as_list(result):
-                out.append(item if isinstance(item, Middleware) else Middleware(item, name=record.name))
+                out.append(
+                    item if isinstance(item, Middleware) else Middleware(item, name=record.name)
+                )
         return out
 
     def token_verifiers(self) -> list[Any]:
-        return [v for _, result in self._each("mcp_runner_token_verifiers", settings=self.settings) for v in _as_list(result)]
+        return [
+            v
+            for _, result in self._each("mcp_runner_token_verifiers", settings=self.settings)
+            for v in _as_list(result)
+        ]
 
     def log_processors(self) -> list[Any]:
-        return [p for _, result in self._each("mcp_runner_log_processors", settings=self.settings) for p in _as_list(result)]
+        return [
+            p
+            for _, result in self._each("mcp_runner_log_processors", settings=self.settings)
+            for p in _as_list(result)
+        ]
 
     def transports(self) -> dict[str, Callable[..., Any]]:
         found: dict[str, Callable[..., Any]] = {}
@@ -310,6 +334,10 @@ class PluginHost:
                 record.backends = entries
                 found = found or bool(entries)
         return found
+
+
+def _returning(obj: Any) -> Callable[[], Any]:
+    return lambda: obj
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
