@@ -108,6 +108,15 @@ class ConfigSections:
         self._plugin = plugin
         self.plugin_model: type[BaseModel] | None = None
 
+    @property
+    def settings(self) -> Settings:
+        """All settings, as read so far (the config file's location is `settings.source`)."""
+        return self._settings
+
+    def has_section(self, key: str) -> bool:
+        """Whether the config has a top-level ``[key]`` table."""
+        return key in (self._settings.model_extra or {})
+
     def plugin_section(self, model: type[BaseModel]) -> None:
         """Validate this plugin's ``[plugins.<name>]`` table with `model`."""
         self.plugin_model = model

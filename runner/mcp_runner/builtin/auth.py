@@ -15,13 +15,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..auth import (
-    AuthSettings,
-    IntrospectionVerifier,
-    JwtVerifier,
-    MisconfiguredVerifier,
-    StaticTokenVerifier,
-)
 from ..config import ConfigError, describe
 from ..hookspecs import hookimpl
 from ..middleware import Handler, Middleware
@@ -35,6 +28,10 @@ GUARDED = frozenset(
 
 @hookimpl
 def mcp_runner_add_config(config: Any) -> None:
+    if not config.has_section(SECTION):
+        return  # nothing configured: the auth module is not even imported
+    from ..auth import AuthSettings
+
     try:
         config.add_section(SECTION, AuthSettings)
     except ConfigError as exc:
@@ -47,6 +44,14 @@ def mcp_runner_token_verifiers(settings: Any) -> list[Any]:
     section = settings.section(SECTION)
     if section is None:
         return []
+    from ..auth import (
+        AuthSettings,
+        IntrospectionVerifier,
+        JwtVerifier,
+        MisconfiguredVerifier,
+        StaticTokenVerifier,
+    )
+
     if not isinstance(section, AuthSettings):
         try:
             section = AuthSettings.model_validate(section)

@@ -247,7 +247,7 @@ def _section(settings: Settings) -> ProxySettings | None:
 
 @hookimpl
 def mcp_runner_add_config(config: ConfigSections) -> None:
-    settings: Settings | None = getattr(config, "_settings", None)
+    settings: Settings | None = config.settings
     if settings is not None and "proxy" not in (settings.model_extra or {}):
         return  # no [proxy] table: nothing to mount
     _models()
