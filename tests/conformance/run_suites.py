@@ -44,6 +44,7 @@ def npm_install(prefix: Path, package: str, env: dict[str, str]) -> None:
         ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(prefix), package],
         check=True,
         env=env,
+        timeout=900,
     )
     marker.write_text(package)
 
