@@ -645,7 +645,7 @@ def test_hook_log_processors(capsys: pytest.CaptureFixture[str]) -> None:
     saved = (root.level, list(root.handlers))
     try:
         log.configure("info", "json", processors)
-        structlog.get_logger("test").info("hello", plugin="enrich")
+        log.get_logger("test").info("hello", plugin="enrich")
         line = capsys.readouterr().err.strip().splitlines()[-1]
     finally:
         structlog.reset_defaults()

@@ -1260,6 +1260,7 @@ def _host_name(host: str) -> str:
 
 
 def _log() -> Any:
-    import structlog
 
-    return structlog.get_logger("mcp_runner.auth")
+    from .log import get_logger
+
+    return get_logger("mcp_runner.auth")

@@ -13,11 +13,21 @@ import click
 
 from .config import ConfigError, Settings, load_settings
 
+# Builtin commands defined in their own modules, imported only when asked for.
+LAZY_COMMANDS = {"install": ("mcp_runner.install", "install_command")}
+
 
 class _Cli(click.Group):
     """Builtin commands, plus those plugins add (loaded only when one is asked for)."""
 
     _plugins_loaded = False
+
+    def _add_lazy_commands(self) -> None:
+        import importlib
+
+        for name, (module, attr) in LAZY_COMMANDS.items():
+            if name not in self.commands:
+                self.add_command(getattr(importlib.import_module(module), attr), name)
 
     def _load_plugin_commands(self, ctx: click.Context) -> None:
         if self._plugins_loaded:
@@ -34,10 +44,13 @@ class _Cli(click.Group):
             click.echo(f"mcp-runner: warning: plugin commands unavailable: {exc}", err=True)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_lazy_commands()
         self._load_plugin_commands(ctx)
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            self._add_lazy_commands()
         command = super().get_command(ctx, name)
         if command is None:
             self._load_plugin_commands(ctx)
@@ -330,15 +343,6 @@ def new(name: str, directory: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {target}")
     click.echo(f"  pip install -e {target}   # then: mcp-runner tools")
-
-
-def _install_command() -> None:
-    from .install import install_command
-
-    cli.add_command(install_command)
-
-
-_install_command()
 
 
 def main() -> None:

@@ -80,9 +80,9 @@ class Context:
     def logger(self) -> Any:
         """A structlog logger bound to the plugin and request (writes to stderr)."""
         if self._logger is None:
-            import structlog
+            from .log import get_logger
 
-            self._logger = structlog.get_logger("mcp_runner.plugin").bind(
+            self._logger = get_logger("mcp_runner.plugin").bind(
                 plugin=self.plugin, request_id=self._request.correlation_id
             )
         return self._logger

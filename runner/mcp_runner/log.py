@@ -1,4 +1,9 @@
-"""structlog set-up: done by the runner at start (never at import), always to stderr."""
+"""structlog set-up: chosen by the runner at start (never at import), always to stderr.
+
+`configure` records the choice; it is applied by the first `get_logger` call or, at the
+latest, once the server is serving (`apply`), so importing structlog stays off the path from
+spawn to the first answer.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,30 @@ def redact_secrets(logger: Any, method: str, event: Any) -> Any:
     return event
 
 
+_pending: tuple[str, str, list[Any]] | None = None
+
+
 def configure(
     level: str = "warning", fmt: str = "auto", processors: list[Any] | None = None
 ) -> None:
+    global _pending
+    _pending = (level, fmt, list(processors or []))
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger, the configuration applied first if it is still pending."""
+    apply()
+    import structlog
+
+    return structlog.get_logger(name)
+
+
+def apply() -> None:
+    global _pending
+    if _pending is None:
+        return
+    level, fmt, processors = _pending
+    _pending = None
     import structlog
 
     if fmt == "auto":

@@ -56,12 +56,22 @@ class PluginRecord:
     import_ms: float = 0.0
     description: str | None = None
     obj: Any = field(default=None, repr=False)
+    dist: Any = field(default=None, repr=False)  # importlib.metadata.Distribution, until read
     settings: Any = field(default=None, repr=False)
     # sub-entries a plugin reports through a `status(runner)` function (the proxy's backends)
     backends: list[dict[str, Any]] | None = None
 
+    def described(self) -> PluginRecord:
+        """Fill in the distribution's name and version (reads its metadata once)."""
+        if self.dist is not None:
+            self.distribution, self.version = self.dist.name, self.dist.version
+            self.dist = None
+        return self
+
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("obj", "settings", "backends")}
+        self.described()
+        hidden = ("obj", "settings", "backends", "dist")
+        out = {k: v for k, v in self.__dict__.items() if k not in hidden}
         out["import_ms"] = round(self.import_ms, 2)
         if self.backends is not None:
             out["backends"] = self.backends
@@ -94,16 +104,14 @@ class PluginHost:
             )
         if self.use_entry_points:
             for ep in sorted(_entry_points(), key=lambda e: e.name):
-                dist = getattr(ep, "dist", None)
+                # The distribution's name and version are read (parsed from its METADATA)
+                # only when shown: serving does not need them.
                 record = PluginRecord(
-                    ep.name,
-                    ep.value,
-                    "entry point",
-                    distribution=dist.name if dist else None,
-                    version=dist.version if dist else None,
+                    ep.name, ep.value, "entry point", dist=getattr(ep, "dist", None)
                 )
                 if ep.name in self.records:
-                    other = self.records[ep.name]
+                    other = self.records[ep.name].described()
+                    record.described()
                     record.status, record.phase = "failed", "discover"
                     record.error = (
                         f"entry point name {ep.name!r} is also used by "

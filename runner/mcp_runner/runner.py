@@ -119,6 +119,9 @@ class Runner:
 
     def ready(self, transport: str) -> None:
         """Called by a transport once it is serving."""
+        from . import log
+
+        asyncio.get_running_loop().call_later(0.2, log.apply)  # after the first answers
         self.host.server_ready(self, transport)
 
     # ------------------------------------------------------------------------------------------

@@ -42,9 +42,9 @@ def _what(ctx: Any) -> str:
 
 
 def _log(ctx: Any, exc: BaseException, correlation: str) -> None:
-    import structlog
+    from ..log import get_logger
 
-    structlog.get_logger("mcp_runner").error(
+    get_logger("mcp_runner").error(
         "request failed",
         method=ctx.method,
         plugin=ctx.plugin,

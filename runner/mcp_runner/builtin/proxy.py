@@ -1052,9 +1052,10 @@ class Backend:
         if ctx is not None:
             await ctx.log(level, message.data, logger=message.logger or self.name)
             return
-        import structlog
 
-        structlog.get_logger("mcp_runner.proxy").info(
+        from ..log import get_logger
+
+        get_logger("mcp_runner.proxy").info(
             "backend log", backend=self.name, level=level, logger=message.logger, data=message.data
         )
 

@@ -15,9 +15,9 @@ from ..protocol.errors import McpError
 def mcp_runner_middleware(settings: Any) -> Middleware | None:
     if settings.server.log_level not in ("debug", "info"):
         return None  # nothing would be written: keep the chain short
-    import structlog
+    from ..log import get_logger
 
-    logger = structlog.get_logger("mcp_runner.request")
+    logger = get_logger("mcp_runner.request")
 
     async def log_request(ctx: Any, call_next: Handler) -> Any:
         started = time.perf_counter()
