@@ -280,4 +280,4 @@ def test_plugins_json_shows_the_backends(front: dict[str, Any]) -> None:
     assert everything["state"] == "ready" and everything["era"] == "legacy"
     assert everything["server"]["name"] == "mcp-servers/everything"
     assert everything["tools"] >= 13 and everything["prompts"] >= 4
-    assert web["state"] == "ready" and web["era"] == "legacy" and web["transport"] == "http"
+    assert web["state"] == "ready" and web["era"] == "modern" and web["transport"] == "http"

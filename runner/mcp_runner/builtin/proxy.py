@@ -621,13 +621,13 @@ class Backend:
         if self.state != "disabled":
             self.state = "stopped"
 
-    def _make_client(self, era: str) -> Client:
+    def _make_client(self) -> Client:
         from .. import __version__
         from ..client import Client
 
         config = self.config
         options: dict[str, Any] = dict(
-            era=era,
+            era=config.era,
             client_info={"name": "mcp-runner-proxy", "version": __version__},
             log_level=config.log_level,
             on_log=self._on_log,
@@ -649,36 +649,20 @@ class Backend:
         assert config.url is not None
         return Client.http(config.url, headers=config.headers, **options)
 
-    async def _connect(self) -> Client:
-        """A connected client. With ``era = "auto"``, a session (``initialize``) when the
-        backend offers one — on a long-lived connection it costs less per call than the
-        2026-07-28 envelope — and the 2026-07-28 wire when it does not."""
-        from ..client import McpClientError
-
-        eras = ("legacy", "modern") if self.config.era == "auto" else (self.config.era,)
-        for era in eras[:-1]:
-            try:
-                return await self._make_client(era).connect()
-            except McpClientError:
-                continue  # the client closed itself; try the next era
-        return await self._make_client(eras[-1]).connect()
-
     async def _supervise(self) -> None:
         policy = self.section.restart
         while True:
             self.state = "starting" if self.attempt == 0 else "restarting"
-            client: Client | None = None
+            client = self._make_client()
             try:
                 async with asyncio.timeout(self.config.startup_timeout):
-                    client = await self._connect()
+                    await client.connect()
                     await self._compose(client)
             except asyncio.CancelledError:
-                if client is not None:
-                    await client.close()
+                await client.close()
                 raise
             except Exception as exc:
-                if client is not None:
-                    await client.close()
+                await client.close()
                 self.attempt += 1
                 self.error = _describe(exc, self.config.startup_timeout)
                 if _permanent(exc):
