@@ -13,8 +13,7 @@ loop, feeds it bytes, waits until everything it started has finished, and checks
   components never fail, so a -32603 means the server did not validate its input;
 * afterwards the same connection still answers ``ping`` and a 2026-07-28 ``tools/list``.
 
-Inputs that hit a known, reported bug are steered around in the generic properties (see
-`known_bug`, empty now); the bugs found this way keep a regression test each at the bottom.
+The bugs found this way keep a regression test each at the bottom.
 Run with ``-s`` (or look at the "fuzz cases" summary section) for the number of cases run.
 """
 
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "faulty"))
@@ -38,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "faulty"))
 import faulty_harness as H
 import fuzz_target
 from fuzz_strategies import (
+    FUZZ,
     TOOLS,
     _hashable,
     is_modern,
     json_values,
-    known_bug,
     mcp_messages,
     negotiate,
     responses_to_server,
@@ -55,16 +54,6 @@ from mcp_runner.transports.stdio import StdioServer
 
 pytestmark = pytest.mark.timeout(300)
 
-FUZZ = settings(
-    deadline=None,
-    max_examples=150,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-    ],
-    database=None,
-)
 SETTLE_TIMEOUT = 5.0  # a case whose requests are not all answered by then has hung
 MAX_MESSAGE = 4 * 1024 * 1024
 
@@ -464,10 +453,6 @@ def line(message: Any) -> bytes:
 # Strategies
 
 
-def no_known_bug(message: Any) -> bool:
-    return known_bug(message) is None
-
-
 # ---------------------------------------------------------------------------------------------
 # Properties
 
@@ -476,7 +461,6 @@ def no_known_bug(message: Any) -> bool:
 @given(message=mcp_messages(), setup=st.sampled_from([None, "modern", *H.LEGACY_VERSIONS]))
 def test_one_message_one_answer(env: StdioEnv, message: Any, setup: str | None) -> None:
     """Each field of each method right, wrong or missing; legacy and 2026-07-28 envelopes."""
-    assume(no_known_bug(message))
     run(env, "jsonrpc: one message", [line(message)], setup=setup, expect=Expectation())
 
 
@@ -496,7 +480,6 @@ def test_valid_requests_succeed(env: StdioEnv, data: Any, setup: str) -> None:
 @given(value=json_values, setup=st.sampled_from([None, "2025-03-26", H.LATEST_LEGACY]))
 def test_any_json_value(env: StdioEnv, value: Any, setup: str | None) -> None:
     """Any JSON value as a line: objects that are not messages, scalars, arrays (batches)."""
-    assume(no_known_bug(value))
     run(env, "jsonrpc: any JSON value", [line(value)], setup=setup, expect=Expectation())
 
 
@@ -504,7 +487,6 @@ def test_any_json_value(env: StdioEnv, value: Any, setup: str | None) -> None:
 @given(message=responses_to_server, setup=st.sampled_from([None, H.LATEST_LEGACY, "2025-03-26"]))
 def test_responses_sent_to_the_server(env: StdioEnv, message: Any, setup: str | None) -> None:
     """Responses the server never asked for are ignored (no answer, nothing breaks)."""
-    assume(no_known_bug(message))
     run(env, "jsonrpc: responses to the server", [line(message)], setup=setup, expect=Expectation())
 
 
@@ -513,7 +495,6 @@ def test_responses_sent_to_the_server(env: StdioEnv, message: Any, setup: str | 
 def test_pipelined_messages_in_random_chunks(env: StdioEnv, data: Any, setup: str | None) -> None:
     """Several messages back to back, cut into chunks anywhere (mid-line, mid-UTF-8 sequence)."""
     messages = data.draw(st.lists(mcp_messages() | responses_to_server, min_size=1, max_size=8))
-    assume(all(no_known_bug(m) for m in messages))
     # bug H: cancelling a request whose task has not started yet leaks its in-flight entry
     sent = {
         m.get("id")
@@ -565,7 +546,6 @@ def test_pipelined_messages_in_random_chunks(env: StdioEnv, data: Any, setup: st
 )
 def test_batches(env: StdioEnv, items: list[Any], setup: str | None) -> None:
     """Arrays: answered with an array only in 2025-03-26 sessions, else one -32600 error."""
-    assume(no_known_bug(items))
     ids = [
         m["id"]
         for m in items
@@ -608,7 +588,6 @@ def test_random_bytes(env: StdioEnv, raw: bytes) -> None:
 )
 def test_invalid_utf8(env: StdioEnv, message: Any, cut: int, junk: bytes) -> None:
     """Invalid UTF-8 anywhere in a line: a parse error (-32700, id null), then business as usual."""
-    assume(no_known_bug(message))
     body = line(message)[:-1]
     at = cut % (len(body) + 1)
     responses = run(
