@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import INVALID_PARAMS, McpError
-from .jsonrpc import notification
+from .jsonrpc import error, invalid_request, notification
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SERVER_BUSY = -32000  # implementation-defined: too many requests in flight (or sessions open)
 
 # "info" until the client calls logging/setLevel; 2026-07-28 requests send nothing without
 # an explicit logLevel in `_meta`.
@@ -95,6 +97,18 @@ class Session:
             )
         result = answer.get("result")
         return result if isinstance(result, dict) else {}
+
+    def admit(self, request: Request, limit: int) -> dict[str, Any] | None:
+        """Register `request` as in flight, or the error that refuses it: its id is already in
+        flight, or `limit` requests are (answered at once, never queued)."""
+        if request.id in self.in_flight:
+            return invalid_request(request.id, f"request id {request.id!r} is already in flight")
+        if len(self.in_flight) >= limit:
+            return error(
+                request.id, SERVER_BUSY, f"Server busy: {limit} requests already in flight"
+            )
+        self.in_flight[request.id] = request
+        return None
 
     def resolve(self, message: dict[str, Any]) -> bool:
         """Hand a client's response to the request waiting for it."""

@@ -31,7 +31,7 @@ from ..protocol.errors import (
     McpError,
 )
 from ..protocol.jsonrpc import encode, encode_safely, error, loads
-from ..protocol.session import Request, Session
+from ..protocol.session import SERVER_BUSY, Request, Session
 
 if TYPE_CHECKING:
     from ..runner import Runner
@@ -50,7 +50,6 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 RETRY_MS = 1000
 KEEPALIVE_SECONDS = 15.0
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-SESSION_BUSY = -32000
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 WATCH_AFTER = 0.005  # seconds before a 2026-07-28 call starts watching for a hang-up
 
@@ -521,27 +520,9 @@ class McpHttpApp:
         req.headers = headers
         if req.method == "initialize":
             exchange.opening = True
-        if req.id in session.in_flight:
-            await _json(
-                send,
-                200,
-                error(
-                    req.id,
-                    INVALID_REQUEST,
-                    f"Invalid request: request id {req.id!r} is already in flight",
-                ),
-            )
-            return
-        if len(session.in_flight) >= self.max_in_flight:
-            await _json(
-                send,
-                200,
-                error(
-                    req.id,
-                    SESSION_BUSY,
-                    f"Server busy: {self.max_in_flight} requests already in flight in this session",
-                ),
-            )
+        refusal = session.admit(req, self.max_in_flight)
+        if refusal is not None:
+            await _json(send, 200, refusal)
             return
         await self._run(req, exchange, None, cancel_on_disconnect=False)
 
@@ -679,7 +660,7 @@ class McpHttpApp:
             if len(self.sessions) >= self.settings.max_sessions:
                 raise HttpError(
                     503,
-                    SESSION_BUSY,
+                    SERVER_BUSY,
                     f"Service unavailable: {self.settings.max_sessions} sessions are open (http.max_sessions)",
                     request_id if isinstance(request_id, str | int) else None,
                 )

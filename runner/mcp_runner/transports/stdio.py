@@ -24,8 +24,6 @@ from ..protocol.session import Request
 if TYPE_CHECKING:
     from ..runner import Runner
 
-SERVER_BUSY = -32000
-
 
 class StdioServer:
     """One stdio connection: reads lines, runs each request as a task, writes answers."""
@@ -103,20 +101,11 @@ class StdioServer:
             self.write(outcome)
             return
         req = outcome
+        refusal = self.session.admit(req, self.max_in_flight)
+        if refusal is not None:
+            self.write(refusal)
+            return
         in_flight = self.session.in_flight
-        if req.id in in_flight:
-            self.write(invalid_request(req.id, f"request id {req.id!r} is already in flight"))
-            return
-        if len(in_flight) >= self.max_in_flight:
-            self.write(
-                error(
-                    req.id,
-                    SERVER_BUSY,
-                    f"Server busy: {self.max_in_flight} requests already in flight",
-                )
-            )
-            return
-        in_flight[req.id] = req
         req.task = self._loop.create_task(self.run(req))
         # Cancelled before it ever ran, run() would not clear its slot: this callback does.
         req.task.add_done_callback(
@@ -162,22 +151,10 @@ class StdioServer:
             if isinstance(outcome, dict):
                 answers.append(outcome)
             elif isinstance(outcome, Request):
-                if outcome.id in in_flight:
-                    answers.append(
-                        invalid_request(
-                            outcome.id, f"request id {outcome.id!r} is already in flight"
-                        )
-                    )
-                elif len(in_flight) >= self.max_in_flight:
-                    answers.append(
-                        error(
-                            outcome.id,
-                            SERVER_BUSY,
-                            f"Server busy: {self.max_in_flight} requests already in flight",
-                        )
-                    )
+                refusal = self.session.admit(outcome, self.max_in_flight)
+                if refusal is not None:
+                    answers.append(refusal)
                 else:
-                    in_flight[outcome.id] = outcome
                     requests.append(outcome)
         try:
             answers += await asyncio.gather(*(self.engine.handle(r) for r in requests))
