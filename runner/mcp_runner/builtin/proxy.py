@@ -438,10 +438,12 @@ async def _read(backend: Backend, component: Any, uri: str, request: Any) -> lis
     return [c for c in contents if isinstance(c, dict)] if isinstance(contents, list) else []
 
 
-@dataclass(slots=True, eq=False)
-class ProxyResource(Resource):
-    backend: Backend = None  # type: ignore[assignment]
-    raw: dict[str, Any] = field(default_factory=dict)
+class _ForwardedRead:
+    """A backend's resource or template: described as the backend does, read from it."""
+
+    __slots__ = ()
+    backend: Backend
+    raw: dict[str, Any]
 
     def wire(self) -> dict[str, Any]:
         return dict(self.raw)
@@ -451,15 +453,15 @@ class ProxyResource(Resource):
 
 
 @dataclass(slots=True, eq=False)
-class ProxyTemplate(ResourceTemplate):
+class ProxyResource(_ForwardedRead, Resource):
     backend: Backend = None  # type: ignore[assignment]
     raw: dict[str, Any] = field(default_factory=dict)
 
-    def wire(self) -> dict[str, Any]:
-        return dict(self.raw)
 
-    async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
-        return await _read(self.backend, self, uri, request)
+@dataclass(slots=True, eq=False)
+class ProxyTemplate(_ForwardedRead, ResourceTemplate):
+    backend: Backend = None  # type: ignore[assignment]
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
