@@ -44,6 +44,7 @@ class Runner:
         self.engine: Engine = None  # type: ignore[assignment]
         self.authenticator: Any = None
         self.started = False
+        self._timeouts: dict[str, float | None] = {}
 
     def start(self) -> Runner:
         """Load and compose every plugin (synchronous, once)."""
@@ -81,7 +82,12 @@ class Runner:
     def _tool_timeout(self, tool: Tool) -> float | None:
         if tool.timeout is not None:
             return tool.timeout
-        return self.settings.plugin(tool.plugin).timeout or self.settings.server.tool_timeout
+        try:
+            return self._timeouts[tool.plugin]
+        except KeyError:
+            timeout = self.settings.plugin(tool.plugin).timeout or self.settings.server.tool_timeout
+            self._timeouts[tool.plugin] = timeout
+            return timeout
 
     # ------------------------------------------------------------------------------------------
     # Serving

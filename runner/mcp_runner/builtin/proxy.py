@@ -53,10 +53,11 @@ from ..components import (
 from ..config import ConfigError, describe
 from ..context import LEVEL_RANK, Context
 from ..hookspecs import hookimpl
+from ..protocol.engine import InputRequired
 from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..client import Client, Outstanding
     from ..config import ConfigSections, Settings
     from ..protocol.session import Request
     from ..registry import PluginRegistry
@@ -504,8 +505,9 @@ class _Call:
     For a legacy-era request the backend call runs in the request's own task and a question is
     asked of our client straight from the task that received it (``inline``). A 2026-07-28
     request cannot wait for an answer (it ends with an input-required result and comes back as
-    a new request), so its backend call runs in a task of its own that can outlive the round;
-    questions queue in ``asks`` for the request's task to turn into input rounds.
+    a new request), so its backend call is started (``task``, a `client.Outstanding`) and can
+    outlive the round; questions queue in ``asks`` for the request's task to turn into input
+    rounds.
     """
 
     __slots__ = (
@@ -536,7 +538,7 @@ class _Call:
         self.futures: set[asyncio.Future[Any]] = set()
         self.seq = 0
         self.started = time.monotonic()
-        self.task: asyncio.Future[Any] | None = None
+        self.task: Outstanding | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.token: str | None = None
         self.expiry: asyncio.TimerHandle | None = None
@@ -946,10 +948,8 @@ class Backend:
                     )
                 finally:
                     self.calls.remove(call)
-            call.task = asyncio.ensure_future(
-                client.request(
-                    method, params, progress=call.progress_callback(), tag=call, timeout=None
-                )
+            call.task = await client.start(
+                method, params, progress=call.progress_callback(), tag=call
             )
             call.task.add_done_callback(call.wake)
         else:
@@ -958,10 +958,8 @@ class Backend:
         return await self._rounds(call, request)
 
     async def _rounds(self, call: _Call, request: Request) -> dict[str, Any]:
-        """Wait for a backend call in its own task, turning its questions into input rounds."""
-        from ..client import McpClientError
-        from ..protocol.engine import InputRequired
-
+        """Wait for a started backend call, turning its questions into input rounds."""
+        client_error = _client_errors()[1]
         task = call.task
         assert task is not None
         self.calls.append(call)
@@ -979,7 +977,7 @@ class Backend:
                         answer = await request.ask(method, params, key, CAPABILITY[method])
                     except McpError as exc:
                         if not future.done():
-                            future.set_exception(McpClientError(exc.code, exc.message, exc.data))
+                            future.set_exception(client_error(exc.code, exc.message, exc.data))
                     else:
                         if not future.done():
                             future.set_result(answer)

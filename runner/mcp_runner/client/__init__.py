@@ -14,7 +14,7 @@ The proxy builtin uses it to mount other servers; `mcp_runner.testing` uses it i
 
 from __future__ import annotations
 
-from .client import Client
+from .client import Client, Outstanding
 from .errors import ConnectionClosed, McpClientError, RequestTimeout
 from .transports import HttpTransport, InProcessTransport, StdioTransport, Transport
 from .types import (
@@ -45,6 +45,7 @@ __all__ = [
     "InProcessTransport",
     "LogMessage",
     "McpClientError",
+    "Outstanding",
     "Progress",
     "Prompt",
     "PromptArgument",

@@ -62,6 +62,62 @@ class _Pending:
         self.tag = tag
 
 
+def _result_of(answer: dict[str, Any]) -> dict[str, Any]:
+    if "error" in answer:
+        raise McpClientError.from_error(answer["error"])
+    result = answer.get("result")
+    return result if isinstance(result, dict) else {}
+
+
+class Outstanding:
+    """A request sent by `Client.start` whose answer may not be there yet.
+
+    ``done()`` tells whether it is; ``result()`` then gives the result dict or raises (as
+    `Client.request` would); ``add_done_callback(fn)`` calls ``fn(outstanding)`` when the
+    answer arrives; ``cancel()`` withdraws the request at the server.
+    """
+
+    __slots__ = ("_client", "_pending", "_token")
+
+    def __init__(self, client: Client, pending: _Pending, token: str | None) -> None:
+        self._client = client
+        self._pending = pending
+        self._token = token
+        pending.future.add_done_callback(self._finished)
+
+    @property
+    def id(self) -> Any:
+        return self._pending.id
+
+    def _finished(self, _: Any) -> None:
+        self._client._pending.pop(self._pending.id, None)
+        if self._token is not None:
+            self._client._progress.pop(self._token, None)
+
+    def done(self) -> bool:
+        return self._pending.future.done()
+
+    def result(self) -> dict[str, Any]:
+        return _result_of(self._pending.future.result())
+
+    def add_done_callback(self, fn: Callable[[Outstanding], Any]) -> None:
+        self._pending.future.add_done_callback(lambda _: fn(self))
+
+    def cancel(self, reason: str = "cancelled") -> bool:
+        if self._pending.future.done():
+            return False
+        self._client._cancel_remote(self._pending.id, reason)
+        return self._pending.future.cancel()
+
+    def __await__(self) -> Any:
+        try:
+            yield from self._pending.future.__await__()
+        except asyncio.CancelledError:  # the awaiting task was cancelled: so is the request
+            self._client._cancel_remote(self._pending.id, "cancelled")
+            raise
+        return self.result()
+
+
 def _arity(fn: Callable[..., Any]) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
@@ -433,6 +489,27 @@ class Client:
             message["params"] = params
         await self.transport.send(message)
 
+    async def _send_request(
+        self, method: str, params: dict[str, Any], tag: Any, headers: dict[str, str] | None
+    ) -> _Pending:
+        """Send one request; its answer will arrive in the returned entry's future."""
+        self._check_open()
+        request_id = next(self._ids)
+        pending = _Pending(request_id, method, asyncio.get_running_loop().create_future(), tag)
+        self._pending[request_id] = pending
+        try:
+            await self.transport.send(
+                {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}, headers
+            )
+        except asyncio.CancelledError:
+            self._pending.pop(request_id, None)
+            self._cancel_remote(request_id, "cancelled")
+            raise
+        except BaseException:
+            self._pending.pop(request_id, None)
+            raise
+        return pending
+
     async def _raw_request(
         self,
         method: str,
@@ -442,16 +519,10 @@ class Client:
         tag: Any = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        self._check_open()
-        request_id = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        pending = _Pending(request_id, method, future, tag)
-        self._pending[request_id] = pending
+        pending = await self._send_request(method, params, tag, headers)
+        request_id, future = pending.id, pending.future
         limit = self.timeout if timeout is _DEFAULT else timeout
         try:
-            await self.transport.send(
-                {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}, headers
-            )
             if limit is None:
                 answer = await future
             else:
@@ -468,10 +539,42 @@ class Client:
             raise
         finally:
             self._pending.pop(request_id, None)
-        if "error" in answer:
-            raise McpClientError.from_error(answer["error"])
-        result = answer.get("result")
-        return result if isinstance(result, dict) else {}
+        return _result_of(answer)
+
+    async def start(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        tag: Any = None,
+    ) -> Outstanding:
+        """Send a request and return without waiting: the `Outstanding` request gives its
+        result when done, or withdraws it. One round only: on 2026-07-28 an input-required
+        result is the result (`request()` answers those rounds itself)."""
+        if self.era is None:
+            raise ConnectionClosed(
+                "not connected: use `async with client:` or `await client.connect()`"
+            )
+        params = dict(params or {})
+        meta: dict[str, Any] = {}
+        token = None
+        if progress is not None:
+            token = f"p{next(self._tokens)}"
+            meta["progressToken"] = token
+            self._progress[token] = (progress, tag)
+        if self.era == "modern":
+            meta.update(self._envelope())
+        if meta:
+            params["_meta"] = meta
+        try:
+            pending = await self._send_request(
+                method, params, tag, self._extra_headers(method, params)
+            )
+        except BaseException:
+            self._progress.pop(token, None)
+            raise
+        return Outstanding(self, pending, token)
 
     def _cancel_remote(self, request_id: Any, reason: str) -> None:
         """Tell the server we no longer want an answer (or close its stream)."""

@@ -178,6 +178,10 @@ class StdioTransport(Transport):
     # -- reading ----------------------------------------------------------------------------
     def _feed(self, data: bytes) -> None:
         buffer = self._buffer
+        if not buffer and data.find(b"\n") == len(data) - 1:  # the common case: one whole line
+            if data.strip():
+                self._line(data)
+            return
         buffer += data
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:

@@ -1,9 +1,17 @@
-"""JSON-RPC 2.0 framing: parse bytes once, encode plain dicts once."""
+"""JSON-RPC 2.0 framing: parse bytes once, encode plain dicts once.
+
+pydantic-core's JSON (Rust) does the common case. What it refuses (malformed input, lone
+surrogates, very deep nesting) or cannot write as JSON (non-finite numbers) goes the stdlib
+way, whose results and error messages are the reference. Values that are not JSON types are
+written as pydantic writes them (datetimes in ISO 8601, bytes as UTF-8), others as `str()`.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from pydantic_core import from_json, to_json
 
 from .errors import INVALID_REQUEST, PARSE_ERROR
 
@@ -15,6 +23,13 @@ _encode_ascii = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=F
 
 def encode(message: dict[str, Any]) -> bytes:
     """UTF-8 JSON; raises ValueError for what JSON cannot carry (NaN, Infinity)."""
+    try:
+        data = to_json(message, fallback=str)
+    except ValueError:  # e.g. a lone surrogate
+        pass
+    else:
+        if b"NaN" not in data and b"Infinity" not in data:
+            return data
     text = _encode(message)
     try:
         return text.encode()
@@ -46,16 +61,23 @@ def loads(data: bytes | str) -> Any:
     Nesting is bounded by the interpreter's recursion limit (about 1,000 levels) and integers
     by its 4,300-digit limit: deeper or longer input is malformed for us too.
     """
+    try:
+        return from_json(data, allow_inf_nan=False, cache_strings="keys")
+    except ValueError:
+        pass
     if isinstance(data, bytes | bytearray):
         data = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
     try:
-        return json.loads(data, parse_constant=_no_constant)
+        return _decode(data)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_decode = json.JSONDecoder(parse_constant=_no_constant).decode
 
 
 def response(id: Any, result: Any) -> dict[str, Any]:
