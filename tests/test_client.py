@@ -214,6 +214,38 @@ async def test_cancelling_the_awaiting_task_cancels_the_request(mcp_client: Any,
 
 
 @pytest.mark.parametrize("era", ERAS)
+async def test_started_requests(mcp_client: Any, era: str) -> None:
+    proxy_demo.CANCELLED.clear()
+    async with mcp_client(proxy_demo.plugin, era=era) as client:
+        steps: list[Progress] = []
+        done: list[Any] = []
+        counting = await client.start(
+            "tools/call", {"name": "count", "arguments": {"steps": 3}}, progress=steps.append
+        )
+        counting.add_done_callback(done.append)
+        assert (await counting)["content"][0]["text"] == "counted 3"
+        assert counting.done() and done == [counting] and len(steps) == 3
+        assert counting.result()["content"][0]["text"] == "counted 3"
+        assert not client._pending and not client._progress  # nothing left behind
+
+        unknown = await client.start("tools/call", {"name": "nope", "arguments": {}})
+        await eventually(unknown.done)
+        with pytest.raises(McpClientError, match="nope"):
+            unknown.result()
+
+        started: list[Progress] = []
+        sleeping = await client.start(
+            "tools/call", {"name": "slow", "arguments": {"seconds": 30}}, progress=started.append
+        )
+        await eventually(lambda: started)
+        assert not sleeping.done() and sleeping.cancel()
+        await eventually(lambda: proxy_demo.CANCELLED)  # withdrawn at the server
+        with pytest.raises(asyncio.CancelledError):
+            sleeping.result()
+        assert not sleeping.cancel()  # once
+
+
+@pytest.mark.parametrize("era", ERAS)
 async def test_timeout_raises_and_cancels(mcp_client: Any, era: str) -> None:
     proxy_demo.CANCELLED.clear()
     async with mcp_client(proxy_demo.plugin, era=era) as client:

@@ -152,6 +152,23 @@ async def test_auto_falls_back_to_initialize_for_a_legacy_only_server() -> None:
         await client.ping()
 
 
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_prefer_legacy_picks_initialize_where_both_are_spoken(
+    transport: str, http_server: HttpServer
+) -> None:
+    async with make_client(transport, "auto", http_server, prefer="legacy") as client:
+        assert client.era == "legacy" and client.protocol_version == "2025-11-25"
+        assert (await client.call_tool("echo", {"text": "x"})).text == "x"
+
+
+async def test_prefer_legacy_falls_back_to_discover_for_a_modern_only_server() -> None:
+    server = [str(FIXTURES / "modern_server.py")]
+    async with Client.stdio(sys.executable, server, era="auto", prefer="legacy") as client:
+        assert client.era == "modern" and client.protocol_version == "2026-07-28"
+        assert client.server_info.name == "modern-only"
+        assert (await client.call_tool("echo", {"text": "hi"})).text == "modern hi"
+
+
 async def test_modern_against_a_legacy_only_server_fails_clearly() -> None:
     with pytest.raises(McpClientError) as info:
         async with Client.stdio(sys.executable, [str(FIXTURES / "legacy_server.py")], era="modern"):

@@ -649,7 +649,11 @@ class Backend:
                 base = self.section._base or Path.cwd()
                 cwd = str(path if path.is_absolute() else base / path)
             env = {**config.env, DEPTH_ENV: str(_depth() + 1)}
-            return Client.stdio(config.command, config.args, env=env, cwd=cwd, **options)
+            # A process is one session anyway: "auto" tries initialize first (lighter
+            # messages than 2026-07-28's per-request envelope).
+            return Client.stdio(
+                config.command, config.args, env=env, cwd=cwd, prefer="legacy", **options
+            )
         assert config.url is not None
         return Client.http(config.url, headers=config.headers, **options)
 

@@ -156,8 +156,9 @@ class Client:
             result = await client.call_tool("add", {"a": 1, "b": 2})
 
     `era` picks the protocol era: ``"legacy"`` (an ``initialize`` handshake), ``"modern"``
-    (2026-07-28: a ``_meta`` envelope on every request) or ``"auto"`` (try ``server/discover``,
-    fall back to ``initialize``).
+    (2026-07-28: a ``_meta`` envelope on every request) or ``"auto"``: first the era
+    `prefer` names (``"modern"``, the default: ``server/discover``; ``"legacy"``:
+    ``initialize``), then the other.
 
     Callbacks (sync or async): ``on_log(LogMessage)``, ``on_list_changed(kind)`` with kind
     ``"tools"``/``"prompts"``/``"resources"``, ``on_resource_updated(uri)`` and
@@ -172,6 +173,7 @@ class Client:
         transport: Transport,
         *,
         era: Era = "auto",
+        prefer: Literal["legacy", "modern"] = "modern",
         client_info: dict[str, Any] | None = None,
         timeout: float | None = None,
         connect_timeout: float | None = 60.0,
@@ -190,6 +192,8 @@ class Client:
     ) -> None:
         if era not in ("legacy", "modern", "auto"):
             raise ValueError(f"era must be 'legacy', 'modern' or 'auto', not {era!r}")
+        if prefer not in ("legacy", "modern"):
+            raise ValueError(f"prefer must be 'legacy' or 'modern', not {prefer!r}")
         if protocol_version not in versions.LEGACY_VERSIONS:
             raise ValueError(
                 f"protocol_version is the legacy handshake version, one of "
@@ -197,6 +201,7 @@ class Client:
             )
         self.transport = transport
         self.requested_era: Era = era
+        self.prefer = prefer
         self.client_info = dict(client_info or CLIENT_INFO)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -310,6 +315,11 @@ class Client:
                     await self._initialize()
                 elif self.requested_era == "modern":
                     await self._discover(probe=False)
+                elif self.prefer == "legacy":
+                    try:
+                        await self._initialize()
+                    except McpClientError:  # e.g. a server of 2026-07-28 only
+                        await self._discover(probe=False)
                 elif not await self._discover(probe=True):
                     await self._initialize()
             assert self.era is not None
