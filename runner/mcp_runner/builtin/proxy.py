@@ -563,7 +563,7 @@ class _Call:
             waiter.set_result(None)
 
     def abandon(self) -> None:
-        for future in list(self.futures):
+        for future in list(self.futures) if self.futures else ():
             if not future.done():
                 future.cancel()
         if self.task is not None and not self.task.done():
@@ -933,7 +933,8 @@ class Backend:
             if isinstance(token, str):
                 call = self.manager.unpark(token)
         if call is None:
-            await self.ensure_started()
+            if self.state != "ready":
+                await self.ensure_started()
             client = self.client
             if client is not None and client.closed:
                 self._lost(client, client.close_reason)
@@ -991,10 +992,8 @@ class Backend:
                     done: dict[str, Any] = task.result()
                     return done
                 call.waiter = loop.create_future()
-                try:
-                    await call.waiter
-                finally:
-                    call.waiter = None
+                await call.waiter
+                call.waiter = None
         except InputRequired:
             # The engine seals request.state into the input-required result after this:
             # the token in it brings the client's retry back to this parked call.
@@ -1007,7 +1006,7 @@ class Backend:
             self.manager.park(call)
             raise
         finally:
-            with contextlib.suppress(ValueError):
+            if call in self.calls:
                 self.calls.remove(call)
             if not parked:
                 call.abandon()

@@ -499,6 +499,31 @@ class Client:
             message["params"] = params
         await self.transport.send(message)
 
+    def _outgoing(
+        self,
+        params: dict[str, Any] | None,
+        meta: dict[str, Any] | None,
+        progress: ProgressCallback | None,
+        tag: Any,
+    ) -> tuple[dict[str, Any], str | None]:
+        """A request's params as sent: `_meta` gets the progress token (registered here) and,
+        on 2026-07-28, the envelope. The caller's dicts are not changed."""
+        if self.era is None:
+            raise ConnectionClosed(
+                "not connected: use `async with client:` or `await client.connect()`"
+            )
+        out_meta = dict(meta) if meta else {}
+        token = None
+        if progress is not None:
+            token = f"p{next(self._tokens)}"
+            out_meta["progressToken"] = token
+            self._progress[token] = (progress, tag)
+        if self.era == "modern":
+            out_meta.update(self._envelope())
+        if out_meta:
+            return {**params, "_meta": out_meta} if params else {"_meta": out_meta}, token
+        return params if params is not None else {}, token
+
     async def _send_request(
         self, method: str, params: dict[str, Any], tag: Any, headers: dict[str, str] | None
     ) -> _Pending:
@@ -562,21 +587,7 @@ class Client:
         """Send a request and return without waiting: the `Outstanding` request gives its
         result when done, or withdraws it. One round only: on 2026-07-28 an input-required
         result is the result (`request()` answers those rounds itself)."""
-        if self.era is None:
-            raise ConnectionClosed(
-                "not connected: use `async with client:` or `await client.connect()`"
-            )
-        params = dict(params or {})
-        meta: dict[str, Any] = {}
-        token = None
-        if progress is not None:
-            token = f"p{next(self._tokens)}"
-            meta["progressToken"] = token
-            self._progress[token] = (progress, tag)
-        if self.era == "modern":
-            meta.update(self._envelope())
-        if meta:
-            params["_meta"] = meta
+        params, token = self._outgoing(params, None, progress, tag)
         try:
             pending = await self._send_request(
                 method, params, tag, self._extra_headers(method, params)
@@ -624,21 +635,7 @@ class Client:
         2026-07-28 input-required results are answered by the handlers and the request is
         retried until it completes. Cancelling the awaiting task cancels the request.
         """
-        if self.era is None:
-            raise ConnectionClosed(
-                "not connected: use `async with client:` or `await client.connect()`"
-            )
-        params = dict(params or {})
-        out_meta = dict(meta or {})
-        token = None
-        if progress is not None:
-            token = f"p{next(self._tokens)}"
-            out_meta["progressToken"] = token
-            self._progress[token] = (progress, tag)
-        if self.era == "modern":
-            out_meta.update(self._envelope())
-        if out_meta:
-            params["_meta"] = out_meta
+        params, token = self._outgoing(params, meta, progress, tag)
         headers = self._extra_headers(method, params)
         try:
             result = await self._raw_request(

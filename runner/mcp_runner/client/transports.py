@@ -206,7 +206,7 @@ class StdioTransport(Transport):
                 file=sys.stderr,
             )
             return
-        for item in message if isinstance(message, list) else [message]:
+        for item in message if isinstance(message, list) else (message,):
             if not isinstance(item, dict):
                 continue
             if (
