@@ -1,17 +1,25 @@
 """What the proxy adds to a tool call: sequential round trips, direct and proxied.
 
-    direct:   client --stdio--> mcp-runner (bench plugin)
-    proxied:  client --stdio--> mcp-runner (proxy) --stdio--> mcp-runner (bench plugin)
+    direct:   driver --stdio--> backend
+    proxied:  driver --stdio--> mcp-runner (proxy) --stdio--> the same backend command
 
-Both servers run the same `bench` plugin (benchmarks/plugins). The client is a minimal
-JSON-lines driver over the pipes (no client library), one request at a time, so each
-measurement is one full round trip; the added latency is proxied minus direct. The target:
-the proxy adds no more than the direct call's own latency (proxied <= 2 x direct).
+Backends (`--backends`): `mcp-runner` (the `bench` plugin of benchmarks/plugins: the fastest
+server here, so the hardest case), and, from the peers' virtualenv (benchmarks/peers.py),
+`sdk` (the official SDK's MCPServer) and `fastmcp` (FastMCP 4.x): the same `echo` tool in
+each. The driver is a minimal JSON-lines client over the pipes (no client library), one
+request at a time, so each sample is one full round trip; direct and proxied calls alternate,
+so drift hits both alike. Each backend is measured in `--rounds` rounds; the verdict is the
+median over rounds of (proxied p50 - direct p50) / direct p50. The target: the proxy adds no
+more than the direct call's own latency (ratio <= 1).
 
-    python benchmarks/proxy_bench.py                       # 2,000 calls each, legacy front
-    python benchmarks/proxy_bench.py --calls 500 --era modern --backend-era legacy
+For scale, it also measures a bare process round trip: the driver and a child that echoes
+each line back (no JSON-RPC, no MCP). A proxied call has two such hops more than a direct one.
 
-Exit status 0 when the target is met (on the median), 1 when not, 2 when a server failed.
+    python benchmarks/proxy_bench.py                         # mcp-runner backend, legacy front
+    python benchmarks/proxy_bench.py --backends all          # + the SDK and FastMCP as backends
+    python benchmarks/proxy_bench.py --era modern --backend-era modern --rounds 3
+
+Exit status 0 when the target is met for every backend, 1 when not, 2 when a server failed.
 """
 
 from __future__ import annotations
@@ -30,10 +38,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PLUGINS = HERE / "plugins"
+SERVERS = HERE / "servers"
+BACKENDS = ("mcp-runner", "sdk", "fastmcp")
 MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientCapabilities": {},
 }
+ECHO_LINES = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n    sys.stdout.flush()\n"
 
 
 def plugin_args() -> list[str]:
@@ -51,7 +62,7 @@ def runner_command() -> str:
 
 
 class Driver:
-    """One server subprocess over stdio; `call()` is one request and its answer."""
+    """One server subprocess over stdio; `request()` is one request and its answer."""
 
     def __init__(self, proc: asyncio.subprocess.Process, era: str) -> None:
         self.proc = proc
@@ -59,7 +70,9 @@ class Driver:
         self.ids = 0
 
     @classmethod
-    async def start(cls, args: list[str], env: dict[str, str], cwd: Path, era: str) -> Driver:
+    async def start(
+        cls, args: list[str], env: dict[str, str], cwd: Path, era: str | None
+    ) -> Driver:
         proc = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.PIPE,
@@ -69,7 +82,7 @@ class Driver:
             cwd=cwd,
             limit=64 * 1024 * 1024,
         )
-        driver = cls(proc, era)
+        driver = cls(proc, era or "none")
         if era == "legacy":
             await driver.request(
                 "initialize",
@@ -116,26 +129,6 @@ class Driver:
             await self.proc.wait()
 
 
-async def measure(
-    drivers: dict[str, tuple[Driver, str]], calls: int, warmup: int
-) -> dict[str, list[float]]:
-    """Alternate one call on each server, `calls` times: drift and noise hit both alike."""
-    arguments = {"text": "hello"}
-    for driver, tool in drivers.values():
-        for _ in range(warmup):
-            await driver.request("tools/call", {"name": tool, "arguments": arguments})
-    samples: dict[str, list[float]] = {name: [] for name in drivers}
-    clock = time.perf_counter
-    for _ in range(calls):
-        for name, (driver, tool) in drivers.items():
-            started = clock()
-            result = await driver.request("tools/call", {"name": tool, "arguments": arguments})
-            samples[name].append((clock() - started) * 1e6)
-            if result["content"][0]["text"] != "hello":
-                raise RuntimeError(f"wrong answer from {tool}: {result}")
-    return samples
-
-
 def _cpu_ns(pid: int | None) -> float:
     """CPU time a process has used, in ns (Linux /proc/<pid>/schedstat); -1 elsewhere."""
     try:
@@ -152,112 +145,229 @@ def _child_pid(pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
-def summary(samples: list[float]) -> dict[str, float]:
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def pct(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
-    return {"mean": statistics.fmean(samples), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)}
+async def process_round_trip(calls: int) -> float:
+    """p50 of a bare line echo through a child process, in microseconds."""
+    driver = await Driver.start(
+        [sys.executable, "-c", ECHO_LINES], dict(os.environ), Path.cwd(), None
+    )
+    assert driver.proc.stdin is not None and driver.proc.stdout is not None
+    line = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}\n'
+    samples = []
+    for i in range(calls + 200):
+        started = time.perf_counter()
+        driver.proc.stdin.write(line)
+        await driver.proc.stdin.drain()
+        json.loads(await driver.proc.stdout.readline())
+        if i >= 200:
+            samples.append((time.perf_counter() - started) * 1e6)
+    await driver.close()
+    return p50(samples)
+
+
+def backend_command(name: str, peers_python: Path | None) -> list[str]:
+    if name == "mcp-runner":
+        return [runner_command(), "serve", *plugin_args()]
+    assert peers_python is not None
+    script = {"sdk": "sdk_server.py", "fastmcp": "fastmcp_server.py"}[name]
+    return [str(peers_python), str(SERVERS / script), "--stack", "fast"]
+
+
+async def measure_backend(
+    name: str, command: list[str], args: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), env.get("PYTHONPATH")]))
+    backend_env = {"PYTHONPATH": str(PLUGINS), "MCP_RUNNER_PLUGINS": "bench"}
+    if name != "mcp-runner":
+        backend_env = {"PYTHONPATH": str(SERVERS)}
+    front, backend = work / name / "front", work / name / "backend"
+    front.mkdir(parents=True)
+    backend.mkdir(parents=True)
+    config = front / "mcp-runner.toml"
+    config.write_text(
+        "[server]\nenable = []\n\n"
+        "[proxy.servers.bench]\n"
+        f"command = {json.dumps(command[0])}\n"
+        f"args = {json.dumps(command[1:])}\n"
+        f"cwd = {json.dumps(str(backend))}\n"
+        f'era = "{args.backend_era}"\n'
+        "env = { "
+        + ", ".join(f"{k} = {json.dumps(v)}" for k, v in backend_env.items())
+        + " }\n"
+    )
+    direct = await Driver.start(command, {**env, **backend_env}, backend, args.era)
+    proxied = await Driver.start(
+        [runner_command(), "serve", "--config", str(config)], env, front, args.era
+    )
+    try:
+        if "echo" not in await direct.tools():
+            raise RuntimeError(f"{name}: no echo tool")
+        found = await proxied.tools()
+        if "bench_echo" not in found:
+            raise RuntimeError(f"{name}: the proxy did not mount the backend ({sorted(found)})")
+        pairs = {"direct": (direct, "echo"), "proxied": (proxied, "bench_echo")}
+        arguments = {"text": "hello"}
+        for driver, tool in pairs.values():
+            for _ in range(args.warmup):
+                await driver.request("tools/call", {"name": tool, "arguments": arguments})
+        pids = {
+            "direct": direct.proc.pid,
+            "proxy": proxied.proc.pid,
+            "backend": _child_pid(proxied.proc.pid),
+        }
+        before = {k: _cpu_ns(pid) for k, pid in pids.items()}
+        rounds: list[dict[str, list[float]]] = []
+        clock = time.perf_counter
+        for _ in range(args.rounds):
+            samples: dict[str, list[float]] = {"direct": [], "proxied": []}
+            for _ in range(args.calls):
+                for path, (driver, tool) in pairs.items():
+                    started = clock()
+                    result = await driver.request(
+                        "tools/call", {"name": tool, "arguments": arguments}
+                    )
+                    samples[path].append((clock() - started) * 1e6)
+                    if result["content"][0]["text"] != "hello":
+                        raise RuntimeError(f"wrong answer from {name} {tool}: {result}")
+            rounds.append(samples)
+        total = args.rounds * args.calls
+        cpu = {k: (_cpu_ns(pid) - before[k]) / 1000 / total for k, pid in pids.items()}
+    finally:
+        await direct.close()
+        await proxied.close()
+    ratios = [(p50(r["proxied"]) - p50(r["direct"])) / p50(r["direct"]) for r in rounds]
+    every = {path: [x for r in rounds for x in r[path]] for path in ("direct", "proxied")}
+    return {
+        "backend": name,
+        "direct_p50": statistics.median(p50(r["direct"]) for r in rounds),
+        "proxied_p50": statistics.median(p50(r["proxied"]) for r in rounds),
+        "direct_p90": pct(every["direct"], 0.9),
+        "proxied_p90": pct(every["proxied"], 0.9),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "cpu_us": cpu if all(v >= 0 for v in cpu.values()) else None,
+    }
+
+
+PLACEMENTS = {
+    "one-core": "all processes on one CPU (no cross-CPU wake-ups: the processing cost)",
+    "os": "placed by the OS scheduler (cross-CPU wake-ups included, as they fall)",
+}
+
+
+def place(placement: str, cpus: set[int]) -> None:
+    """Pin this process (and so the servers it starts) to one CPU, or give back all of `cpus`."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(cpus)} if placement == "one-core" else cpus)
 
 
 async def main(args: argparse.Namespace) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), env.get("PYTHONPATH")]))
-    env["MCP_RUNNER_PLUGINS"] = "bench"
-    command = runner_command()
-    with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
-        work = Path(tmp)
-        (work / "front").mkdir()
-        (work / "backend").mkdir()
-        config = work / "front" / "mcp-runner.toml"
-        config.write_text(
-            "[server]\nenable = []\n\n"
-            "[proxy.servers.bench]\n"
-            f"command = {json.dumps(command)}\n"
-            f"args = {json.dumps(['serve', *plugin_args()])}\n"
-            f"cwd = {json.dumps(str(work / 'backend'))}\n"
-            f'era = "{args.backend_era}"\n'
-            f'env = {{ PYTHONPATH = {json.dumps(str(PLUGINS))}, MCP_RUNNER_PLUGINS = "bench" }}\n'
-        )
-        front_env = {k: v for k, v in env.items() if k != "MCP_RUNNER_PLUGINS"}
+    names = list(BACKENDS) if args.backends == "all" else args.backends.split(",")
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        print(f"proxy_bench: unknown backend(s) {unknown}; choose from {BACKENDS}", file=sys.stderr)
+        return 2
+    placements = list(PLACEMENTS) if args.placement == "both" else [args.placement]
+    peers_python = None
+    if any(n != "mcp-runner" for n in names):
+        sys.path.insert(0, str(HERE))
+        from peers import ensure_peers
+
         try:
-            direct = await Driver.start(
-                [command, "serve", *plugin_args()], env, work / "backend", args.era
-            )
-            proxied = await Driver.start(
-                [command, "serve", "--config", str(config)], front_env, work / "front", args.era
-            )
-            assert "echo" in await direct.tools()
-            found = await proxied.tools()
-            if "bench_echo" not in found:
-                raise RuntimeError(f"the proxy did not mount the backend (tools: {sorted(found)})")
-            backend_pid = _child_pid(proxied.proc.pid)
-            pids = {"direct": direct.proc.pid, "proxy": proxied.proc.pid, "backend": backend_pid}
-            before = {name: _cpu_ns(pid) for name, pid in pids.items()}
-            samples = await measure(
-                {"direct": (direct, "echo"), "proxied": (proxied, "bench_echo")},
-                args.calls,
-                args.warmup,
-            )
-            cpu = {
-                name: (_cpu_ns(pid) - before[name]) / 1000 / (args.calls + args.warmup)
-                for name, pid in pids.items()
-            }
-            results = {name: summary(values) for name, values in samples.items()}
-            await direct.close()
-            await proxied.close()
-        except (RuntimeError, OSError) as exc:
+            peers_python = ensure_peers(fast=True)
+        except RuntimeError as exc:
             print(f"proxy_bench: {exc}", file=sys.stderr)
             return 2
-    d, p = results["direct"], results["proxied"]
-    print()
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else {0}
+    hops: dict[str, float] = {}
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
+        try:
+            for placement in placements:
+                place(placement, cpus)
+                hops[placement] = await process_round_trip(args.calls)
+                for name in names:
+                    try:
+                        result = await measure_backend(
+                            name, backend_command(name, peers_python), args, Path(tmp) / placement
+                        )
+                    except (RuntimeError, OSError) as exc:
+                        print(f"proxy_bench: {name}: {exc}", file=sys.stderr)
+                        return 2
+                    results.append({"placement": placement, **result})
+        finally:
+            place("os", cpus)
     print(
-        f"tools/call round trip over stdio, {args.calls} sequential calls each (alternating) after {args.warmup} warm-up "
-        f"(front era {args.era}, backend era {args.backend_era}), microseconds:\n"
+        f"\ntools/call round trips over stdio, microseconds: {args.rounds} rounds of "
+        f"{args.calls} sequential calls per path (alternating), driver era {args.era}, "
+        f"backend era {args.backend_era}; p50 is the median of the rounds' medians."
     )
-    print(f"{'':<10}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}")
-    for name, row in (("direct", d), ("proxied", p)):
-        print(f"{name:<10}" + "".join(f"{row[k]:>10.0f}" for k in ("mean", "p50", "p90", "p99")))
-    added = {k: p[k] - d[k] for k in d}
-    print(f"{'added':<10}" + "".join(f"{added[k]:>10.0f}" for k in ("mean", "p50", "p90", "p99")))
-    if all(v >= 0 for v in cpu.values()):
-        print(
-            f"\nCPU per call, us: direct server {cpu['direct']:.0f}; proxy {cpu['proxy']:.0f} + backend {cpu['backend']:.0f}"
-        )
-    ratio = added["p50"] / d["p50"]
-    met = added["p50"] <= d["p50"]
+    header = ("backend", "direct p50", "proxied p50", "added p50", "added/direct", "p90 d/p")
+    for placement in placements:
+        print(f"\n{placement}: {PLACEMENTS[placement]}")
+        print(f"{header[0]:<12}" + "".join(f"{h:>14}" for h in header[1:]))
+        for r in results:
+            if r["placement"] != placement:
+                continue
+            added = r["proxied_p50"] - r["direct_p50"]
+            print(
+                f"{r['backend']:<12}{r['direct_p50']:>14.0f}{r['proxied_p50']:>14.0f}"
+                f"{added:>14.0f}{r['ratio']:>14.2f}{r['direct_p90']:>8.0f}/{r['proxied_p90']:.0f}"
+            )
+        print(f"bare process round trip (a child echoes a line): {hops[placement]:.0f} us p50")
+    print()
+    for r in results:
+        if r["cpu_us"]:
+            c = r["cpu_us"]
+            print(
+                f"CPU per call, {r['backend']} ({r['placement']}): direct server "
+                f"{c['direct']:.0f} us; proxy {c['proxy']:.0f} + backend {c['backend']:.0f} us; "
+                "added/direct per round " + " ".join(f"{x:.2f}" for x in r["ratios"])
+            )
+    verdict = [r for r in results if r["placement"] == placements[0]]
+    met = all(r["ratio"] <= 1.0 for r in verdict)
     print(
-        f"\nadded latency (p50) = {ratio:.2f} x the direct call's own; target <= 1.00: {'met' if met else 'NOT met'}"
+        f"\ntarget added/direct <= 1.00 for every backend ({placements[0]}): "
+        f"{'met' if met else 'NOT met'}"
     )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "direct": d,
-                    "proxied": p,
-                    "added": added,
-                    "ratio_p50": ratio,
-                    "met": met,
-                    "cpu_us": cpu,
-                }
-            )
-        )
+        print(json.dumps({"process_round_trip_p50": hops, "results": results, "met": met}))
     return 0 if met else 1
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument(
+        "--backends",
+        default="mcp-runner",
+        help=f"comma-separated, of {', '.join(BACKENDS)}; or 'all' (default: mcp-runner)",
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=1000, help="calls per round and path")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument(
-        "--era", choices=["legacy", "modern"], default="legacy", help="the front connection's era"
+        "--era", choices=["legacy", "modern"], default="legacy", help="the driver's era"
     )
     parser.add_argument(
         "--backend-era",
         choices=["auto", "legacy", "modern"],
         default="auto",
         help="the proxy-to-backend era",
+    )
+    parser.add_argument(
+        "--placement",
+        choices=["both", *PLACEMENTS],
+        default="both",
+        help="where the processes run; the first one measured gives the verdict",
     )
     parser.add_argument("--json", action="store_true", help="also print the numbers as JSON")
     sys.exit(asyncio.run(main(parser.parse_args())))
