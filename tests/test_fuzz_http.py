@@ -12,7 +12,8 @@ version, content type, accept, Mcp-Method / Mcp-Name, Origin, Host), and checks:
 * a request (valid id, string method) is never answered 202: it gets exactly one response with
   its id (200, JSON or the last SSE event) or an HTTP error whose body carries its id or null;
   notifications and responses get 202 (or an HTTP error);
-* a JSON array is refused with a single -32600 error;
+* a JSON array is answered in a 2025-03-26 session (a response for each request in it) and
+  refused with a single -32600 error elsewhere;
 * afterwards every legacy session (one per handshake version) still answers ``ping`` and a
   2026-07-28 ``tools/list`` still works.
 
@@ -373,6 +374,48 @@ async def post(env: HttpEnv, body: bytes, headers: dict[str, str], version: str)
     return await env.client.post("/mcp", content=body, headers=sent)
 
 
+def is_batch_session(headers: dict[str, str], version: str) -> bool:
+    """A POST in the 2025-03-26 session, as JSON: the one place a batch is answered."""
+    return (
+        version == "2025-03-26"
+        and headers.get("mcp-session-id") == "HOME"
+        and headers.get("content-type", "").startswith("application/json")
+    )
+
+
+def check_batch(resp: httpx.Response, batch: list[Any], version: str) -> list[Any]:
+    """An answered batch: one response per request in it (by id), validated; 202 when it
+    holds no request; an empty batch is refused."""
+    if not batch:
+        assert resp.status_code == 400, (resp.status_code, resp.text)
+        return parse_answer(resp)
+    if resp.status_code >= 400:  # refused whole at the HTTP level (Accept, Origin, version...)
+        assert resp.status_code < 500, (resp.status_code, resp.text)
+        return parse_answer(resp)
+    messages = parse_answer(resp)
+    if resp.headers.get("content-type", "").startswith(JSON_CT):
+        assert len(messages) == 1 and isinstance(messages[0], list), messages
+        messages = messages[0]
+    answers = [m for m in messages if isinstance(m, dict) and "method" not in m]
+    for message in messages:
+        H.check_message(message, version)
+    requests = [
+        m
+        for m in batch
+        if isinstance(m, dict)
+        and isinstance(m.get("method"), str)
+        and "id" in m
+        and isinstance(m["id"], str | int)
+        and not isinstance(m["id"], bool)
+    ]
+    if not answers:
+        assert resp.status_code == 202 and not requests, (resp.status_code, batch)
+    answered = [a.get("id") for a in answers if a.get("id") is not None]
+    for request in requests:
+        assert answered.count(request["id"]) >= 1, (request, answers)
+    return messages
+
+
 def fuzz_post(
     env: HttpEnv,
     test: str,
@@ -386,8 +429,10 @@ def fuzz_post(
     resp = env.run(post(env, raw, headers, version))
     modern = is_modern_exchange(message, headers)
     event(f"{'modern' if modern else 'legacy'} {resp.status_code}")
-    if isinstance(message, list):
-        # an array is refused whole (a 2025-03-26 session should answer it: xfail below)
+    if isinstance(message, list) and is_batch_session(headers, version):
+        responses = check_batch(resp, message, version)
+    elif isinstance(message, list):
+        # outside a 2025-03-26 session an array is refused whole
         assert 400 <= resp.status_code < 500, (resp.status_code, resp.text)
         answer = parse_answer(resp)
         assert (
@@ -413,14 +458,16 @@ def test_post_fuzzed_messages_and_headers(
     env: HttpEnv, case: tuple[Any, dict[str, str], str]
 ) -> None:
     message, headers, version = case
-    assume(
-        not (
-            isinstance(message, list)
-            and version == "2025-03-26"
-            and headers.get("mcp-session-id") == "HOME"
-        )
-    )
     fuzz_post(env, "http: fuzzed POST", message, headers, version)
+
+
+@settings(FUZZ, max_examples=100)
+@given(batch=st.lists(mcp_messages() | valid_requests(modern=False) | json_values, max_size=6))
+def test_batches_in_a_2025_03_26_session(env: HttpEnv, batch: list[Any]) -> None:
+    """2025-03-26 allows JSON-RPC batches: every request in one gets its answer."""
+    version = "2025-03-26"
+    headers = H.json_headers(mcp_session_id="HOME", mcp_protocol_version=version)
+    fuzz_post(env, "http: batch in a 2025-03-26 session", batch, headers, version)
 
 
 @settings(FUZZ, max_examples=200)
@@ -736,11 +783,6 @@ def test_bug_http_lone_surrogate(env: HttpEnv) -> None:
     assert resp.status_code == 200 and resp.json()["result"] == {}, (resp.status_code, resp.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a 2025-03-26 HTTP session cannot POST a JSON-RPC batch (that version's "
-    "Streamable HTTP allows arrays): http.py refuses every array with 400",
-)
 def test_bug_http_batch_in_2025_03_26_session(env: HttpEnv) -> None:
     batch = [
         {"jsonrpc": "2.0", "id": "b1", "method": "ping"},

@@ -804,12 +804,76 @@ def test_id_less_error_carries_a_null_id(server: Any, client: httpx.Client) -> N
     assert body["id"] is None and body["error"]["code"] == -32700
 
 
-def test_batch_is_rejected(server: Any, client: httpx.Client) -> None:
+def test_batch_outside_2025_03_26_is_refused(server: Any, client: httpx.Client) -> None:
     session_id = initialize(client, server.url)
     batch = [{"jsonrpc": "2.0", "id": i, "method": "ping"} for i in (1, 2)]
     response = client.post(server.url, json=batch, headers=h.legacy_headers(session_id))
     assert response.status_code == 400
-    assert h.validate(LEGACY, response.json())["error"]["code"] == -32600
+    error = h.validate(LEGACY, response.json())["error"]
+    assert error["code"] == -32600 and "only allowed in a 2025-03-26 session" in error["message"]
+    assert f"this one is {LEGACY}" in error["message"]
+    response = client.post(server.url, json=batch, headers=h.legacy_headers(version=None))
+    assert response.status_code == 400 and "no Mcp-Session-Id" in response.text
+
+
+def test_batch_in_a_2025_03_26_session(server: Any, client: httpx.Client) -> None:
+    version = "2025-03-26"
+    session_id = initialize(client, server.url, version)
+    headers = h.legacy_headers(session_id, version)
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "id": "a",
+            "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 2, "b": 3}},
+        },
+        {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"},
+        {"jsonrpc": "2.0", "id": "b", "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": "c", "method": "initialize", "params": {}},
+        {"jsonrpc": "2.0", "id": "d", "method": "no/such"},
+        7,
+    ]
+    response = client.post(server.url, json=batch, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    answers = response.json()
+    assert isinstance(answers, list)
+    by_id = {a.get("id"): a for a in answers}
+    assert by_id["a"]["result"]["structuredContent"] == {"result": 5}
+    assert "add" in {t["name"] for t in by_id["b"]["result"]["tools"]}
+    assert "initialize cannot be part of a batch" in by_id["c"]["error"]["message"]
+    assert by_id["d"]["error"]["code"] == -32601
+    assert by_id[None]["error"]["code"] == -32600  # the 7
+    assert len(answers) == 5  # the notification has no answer
+    for answer in answers:
+        h.validate(version, answer)
+
+    # notifications only: 202, no body
+    notes = [{"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}]
+    assert client.post(server.url, json=notes, headers=headers).status_code == 202
+
+    # a request that reports progress turns the answer into an SSE stream carrying it all
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "id": "p",
+            "method": "tools/call",
+            "params": {
+                "name": "progress",
+                "arguments": {"steps": 2},
+                "_meta": {"progressToken": "t"},
+            },
+        },
+        {"jsonrpc": "2.0", "id": "q", "method": "ping"},
+    ]
+    response = client.post(server.url, json=batch, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    messages = h.sse_messages(h.parse_sse(response.text))
+    progress = [m for m in messages if m.get("method") == "notifications/progress"]
+    assert [m["params"]["progress"] for m in progress] == [1, 2]
+    assert {m.get("id") for m in messages if "method" not in m} == {"p", "q"}
+    assert client.post(server.url, json=[], headers=headers).status_code == 400
 
 
 def test_modern_clients_do_not_post_responses(server: Any, client: httpx.Client) -> None:

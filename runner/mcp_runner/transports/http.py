@@ -30,7 +30,7 @@ from ..protocol.errors import (
     PARSE_ERROR,
     McpError,
 )
-from ..protocol.jsonrpc import encode, encode_safely, error, loads
+from ..protocol.jsonrpc import encode, encode_safely, error, invalid_request, loads
 from ..protocol.session import SERVER_BUSY, Request, Session
 
 if TYPE_CHECKING:
@@ -202,6 +202,18 @@ class _Exchange:
         else:
             await _accepted(self.send)
 
+    async def finish_batch(self, answers: list[dict[str, Any]]) -> None:
+        """The answers to a batch: one JSON array, or one event each on the stream it opened."""
+        if not self.sse:
+            body = b"[" + b",".join(encode_safely(a) for a in answers) + b"]"
+            headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *self.headers]
+            await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+            await self.send({"type": "http.response.body", "body": body})
+            return
+        for answer in answers[:-1]:
+            await self.message(answer)
+        await self.finish(answers[-1], 200)
+
     async def finish(self, answer: dict[str, Any], status: int) -> None:
         if self.opening:
             session = self.session
@@ -339,11 +351,8 @@ class McpHttpApp:
         except ValueError as exc:
             raise HttpError(400, PARSE_ERROR, f"Parse error: {exc}") from None
         if isinstance(message, list):
-            raise HttpError(
-                400,
-                INVALID_REQUEST,
-                "Invalid request: JSON-RPC batches are not supported over HTTP",
-            )
+            await self._post_batch(message, headers, send, principal)
+            return
         if not isinstance(message, dict):
             raise HttpError(
                 400, INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object"
@@ -525,6 +534,64 @@ class McpHttpApp:
             await _json(send, 200, refusal)
             return
         await self._run(req, exchange, None, cancel_on_disconnect=False)
+
+    async def _post_batch(
+        self, messages: list[Any], headers: dict[str, str], send: AsgiSend, principal: Any
+    ) -> None:
+        """A JSON-RPC batch: only 2025-03-26 has them (later versions removed them)."""
+        session = self._session_for(headers, principal) if "mcp-session-id" in headers else None
+        version = session.version if session is not None else None
+        if session is None or version != "2025-03-26":
+            raise HttpError(
+                400,
+                INVALID_REQUEST,
+                "Invalid request: JSON-RPC batches are only allowed in a 2025-03-26 session "
+                f"({f'this one is {version}' if session is not None else 'no Mcp-Session-Id'})",
+            )
+        if not messages:
+            raise HttpError(400, INVALID_REQUEST, "Invalid request: empty batch")
+        exchange = _Exchange(self, send, session, [(b"mcp-session-id", session.id.encode())])  # type: ignore[union-attr]
+        answers: list[dict[str, Any]] = []
+        requests: list[Request] = []
+        for message in messages:
+            if isinstance(message, dict) and message.get("method") == "initialize":
+                msg_id = message.get("id")
+                answers.append(
+                    invalid_request(
+                        msg_id if isinstance(msg_id, str | int) else None,
+                        "initialize cannot be part of a batch",
+                    )
+                )
+                continue
+            outcome = self.engine.receive(session, message, exchange.message)
+            if isinstance(outcome, dict):
+                answers.append(outcome)
+            elif isinstance(outcome, Request):
+                outcome.headers = headers
+                refusal = session.admit(outcome, self.max_in_flight)
+                if refusal is not None:
+                    answers.append(refusal)
+                else:
+                    requests.append(outcome)
+        tasks = [asyncio.ensure_future(self.engine.handle(req)) for req in requests]
+        for req, task in zip(requests, tasks, strict=True):
+            req.task = task
+        try:
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for req in requests:
+                if session.in_flight.get(req.id) is req:
+                    del session.in_flight[req.id]
+            session.last_active = time.monotonic()
+        for req, answer in zip(requests, done, strict=True):
+            if isinstance(answer, dict):
+                answers.append(answer)
+            elif not req.cancelled_by_client:  # a withdrawn request gets no answer
+                answers.append(error(req.id, -32603, f"Internal error: {answer!r}"))
+        if not answers:  # notifications and responses only
+            await _accepted(send)
+            return
+        await exchange.finish_batch(answers)
 
     async def _run(
         self,
