@@ -13,6 +13,7 @@ from mcp_runner.client import (
     CallToolResult,
     Client,
     ConnectionClosed,
+    Interrupted,
     LogMessage,
     McpClientError,
     Progress,
@@ -243,6 +244,19 @@ async def test_started_requests(mcp_client: Any, era: str) -> None:
         with pytest.raises(asyncio.CancelledError):
             sleeping.result()
         assert not sleeping.cancel()  # once
+
+        napping = await client.start("tools/call", {"name": "slow", "arguments": {"seconds": 0.3}})
+        waiter = asyncio.create_task(_await(napping))
+        await asyncio.sleep(0.05)
+        assert napping.interrupt() and not napping.done()
+        with pytest.raises(Interrupted):
+            await waiter
+        assert (await napping)["content"][0]["text"] == "slept 0.3"  # the request went on
+        assert not napping.interrupt()
+
+
+async def _await(outstanding: Any) -> Any:
+    return await outstanding
 
 
 @pytest.mark.parametrize("era", ERAS)

@@ -393,6 +393,17 @@ class ProxyTool(Tool):
 
 
 _ERRORS: tuple[Any, ...] = ()
+_INTERRUPTED: Any = None
+
+
+def _interrupted() -> type[BaseException]:
+    """client.Interrupted, imported once."""
+    global _INTERRUPTED
+    if _INTERRUPTED is None:
+        from ..client import Interrupted
+
+        _INTERRUPTED = Interrupted
+    return _INTERRUPTED
 
 
 def _client_errors() -> tuple[Any, ...]:
@@ -506,7 +517,8 @@ class _Call:
     asked of our client straight from the task that received it (``inline``). A 2026-07-28
     request cannot wait for an answer (it ends with an input-required result and comes back as
     a new request), so its backend call is started (``task``, a `client.Outstanding`) and can
-    outlive the round; questions queue in ``asks`` for the request's task to turn into input
+    outlive the round: the request's task awaits the answer itself (``direct``) until a
+    question interrupts it; questions queue in ``asks`` for that task to turn into input
     rounds.
     """
 
@@ -514,6 +526,7 @@ class _Call:
         "asks",
         "backend",
         "component",
+        "direct",
         "expiry",
         "futures",
         "inline",
@@ -539,6 +552,7 @@ class _Call:
         self.seq = 0
         self.started = time.monotonic()
         self.task: Outstanding | None = None
+        self.direct = False  # the request's task awaits `task` itself
         self.waiter: asyncio.Future[None] | None = None
         self.token: str | None = None
         self.expiry: asyncio.TimerHandle | None = None
@@ -561,6 +575,8 @@ class _Call:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self.direct and self.task is not None:
+            self.task.interrupt()
 
     def abandon(self) -> None:
         for future in list(self.futures) if self.futures else ():
@@ -711,6 +727,16 @@ class Backend:
         self.attempt = 1
         self.error = f"connection lost: {reason}"
         self.restarts += 1
+
+    def _drop(self, client: Client, exc: BaseException) -> None:
+        """A call found the connection gone (a stdio backend's pipe, or the whole client): down
+        at once, before the reader notices, and what is left of it closed so it restarts. (One
+        HTTP request losing its stream leaves the session up.)"""
+        if self.client is client and (client.closed or self.config.transport == "stdio"):
+            self._lost(client, exc)
+            task = asyncio.ensure_future(client.close())
+            self.manager.background.add(task)
+            task.add_done_callback(self.manager.background.discard)
 
     def _failed(self, why: str) -> None:
         self.state = "failed"
@@ -945,18 +971,29 @@ class Backend:
             # A 2026-07-28 backend asks inside its own answer (input rounds) and keeps nothing
             # between rounds: its call can run inline and a question becomes our own round.
             call.inline = call.inline or client.era == "modern"
-            if call.inline:
-                self.calls.append(call)
-                try:
+            self.calls.append(call)
+            try:
+                if call.inline:
                     return await client.request(
                         method, params, progress=call.progress_callback(), tag=call, timeout=None
                     )
+                call.task = task = await client.start(
+                    method, params, progress=call.progress_callback(), tag=call
+                )
+                # Most calls end without a question: wait for the answer itself; a question
+                # interrupts this wait (`wake`) and the rounds take over.
+                call.direct = True
+                try:
+                    return await task
+                except _interrupted():
+                    task.add_done_callback(call.wake)
                 finally:
-                    self.calls.remove(call)
-            call.task = await client.start(
-                method, params, progress=call.progress_callback(), tag=call
-            )
-            call.task.add_done_callback(call.wake)
+                    call.direct = False
+            except _client_errors()[0] as exc:  # ConnectionClosed
+                self._drop(client, exc)
+                raise
+            finally:
+                self.calls.remove(call)
         else:
             call.request = request
             call.component = component
@@ -989,7 +1026,11 @@ class Backend:
                     call.pending = None
                     continue
                 if task.done():
-                    done: dict[str, Any] = task.result()
+                    try:
+                        done: dict[str, Any] = task.result()
+                    except _client_errors()[0] as exc:  # ConnectionClosed
+                        self._drop(task.client, exc)
+                        raise
                     return done
                 call.waiter = loop.create_future()
                 await call.waiter
@@ -1148,6 +1189,7 @@ class ProxyManager:
             b for b in self.backends.values() if b.lazy and b.state == "configured"
         }
         self.parked: dict[str, _Call] = {}
+        self.background: set[asyncio.Future[Any]] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

@@ -15,7 +15,7 @@ The proxy builtin uses it to mount other servers; `mcp_runner.testing` uses it i
 from __future__ import annotations
 
 from .client import Client, Outstanding
-from .errors import ConnectionClosed, McpClientError, RequestTimeout
+from .errors import ConnectionClosed, Interrupted, McpClientError, RequestTimeout
 from .transports import HttpTransport, InProcessTransport, StdioTransport, Transport
 from .types import (
     CallToolResult,
@@ -43,6 +43,7 @@ __all__ = [
     "GetPromptResult",
     "HttpTransport",
     "InProcessTransport",
+    "Interrupted",
     "LogMessage",
     "McpClientError",
     "Outstanding",

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..protocol import versions
 from ..protocol.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, UNSUPPORTED_VERSION
-from .errors import TRANSPORT_ERROR, ConnectionClosed, McpClientError, RequestTimeout
+from .errors import (
+    TRANSPORT_ERROR,
+    ConnectionClosed,
+    Interrupted,
+    McpClientError,
+    RequestTimeout,
+)
 from .transports import HttpTransport, InProcessTransport, StdioTransport, Transport
 from .types import (
     CallToolResult,
@@ -74,25 +80,35 @@ class Outstanding:
 
     ``done()`` tells whether it is; ``result()`` then gives the result dict or raises (as
     `Client.request` would); ``add_done_callback(fn)`` calls ``fn(outstanding)`` when the
-    answer arrives; ``cancel()`` withdraws the request at the server.
+    answer arrives; ``cancel()`` withdraws the request at the server; ``interrupt()`` wakes a
+    task awaiting it with `Interrupted`, the request going on.
     """
 
-    __slots__ = ("_client", "_pending", "_token")
+    __slots__ = ("_callbacks", "_client", "_pending", "_token")
 
     def __init__(self, client: Client, pending: _Pending, token: str | None) -> None:
         self._client = client
         self._pending = pending
         self._token = token
+        self._callbacks: list[Callable[[Outstanding], Any]] = []
         pending.future.add_done_callback(self._finished)
 
     @property
     def id(self) -> Any:
         return self._pending.id
 
-    def _finished(self, _: Any) -> None:
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    def _finished(self, future: asyncio.Future[Any]) -> None:
+        if future is not self._pending.future:
+            return  # an interrupted wait, not the answer
         self._client._pending.pop(self._pending.id, None)
         if self._token is not None:
             self._client._progress.pop(self._token, None)
+        for fn in self._callbacks:
+            fn(self)
 
     def done(self) -> bool:
         return self._pending.future.done()
@@ -101,13 +117,29 @@ class Outstanding:
         return _result_of(self._pending.future.result())
 
     def add_done_callback(self, fn: Callable[[Outstanding], Any]) -> None:
-        self._pending.future.add_done_callback(lambda _: fn(self))
+        if self.done():
+            self._pending.future.get_loop().call_soon(fn, self)
+        else:
+            self._callbacks.append(fn)
 
     def cancel(self, reason: str = "cancelled") -> bool:
         if self._pending.future.done():
             return False
         self._client._cancel_remote(self._pending.id, reason)
         return self._pending.future.cancel()
+
+    def interrupt(self) -> bool:
+        """Wake a task awaiting this request now: its ``await`` raises `Interrupted`. The
+        request stays outstanding (its answer is kept for the next ``await``)."""
+        woken = self._pending.future
+        if woken.done():
+            return False
+        answer = woken.get_loop().create_future()
+        answer.add_done_callback(self._finished)
+        self._pending.future = answer
+        woken.set_exception(Interrupted(f"request {self._pending.id!r} interrupted"))
+        woken.exception()  # retrieved: nobody may be awaiting it
+        return True
 
     def __await__(self) -> Any:
         try:

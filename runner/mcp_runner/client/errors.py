@@ -41,3 +41,8 @@ class RequestTimeout(TimeoutError):
         super().__init__(f"{method}: no answer within {timeout:g} s")
         self.method = method
         self.timeout = timeout
+
+
+class Interrupted(Exception):
+    """`Outstanding.interrupt()` woke the task awaiting a request before its answer came (the
+    request goes on: await it again)."""
