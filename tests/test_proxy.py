@@ -256,12 +256,16 @@ async def test_elicitation_and_sampling_reach_our_client(
         assert manager(runner).parked == {}
 
 
-async def test_question_without_the_capability_is_refused_to_the_backend(tmp_path: Path) -> None:
-    async with front({"demo2": demo_backend(tmp_path, era="legacy")}) as (_, client):
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_question_without_the_capability_is_refused_to_the_backend(
+    tmp_path: Path, era: str
+) -> None:
+    async with front({"demo2": demo_backend(tmp_path, era="legacy")}, era=era) as (runner, client):
         with pytest.raises(McpClientError) as info:
             await client.call_tool("demo2_ask_name")
-        assert "did not declare the 'elicitation' capability" in info.value.message
+        assert "'elicitation' capability" in info.value.message
         assert (await client.call_tool("demo2_echo", {"text": "after"})).text == "after"
+        assert manager(runner).parked == {} and manager(runner).backends["demo2"].calls == []
 
 
 @pytest.mark.parametrize("backend_era, expect_oldest", [("legacy", True), ("modern", False)])

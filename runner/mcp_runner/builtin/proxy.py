@@ -970,7 +970,8 @@ class Backend:
             call = _Call(self, component, request)
             # A 2026-07-28 backend asks inside its own answer (input rounds) and keeps nothing
             # between rounds: its call can run inline and a question becomes our own round.
-            call.inline = call.inline or client.era == "modern"
+            # And a question for a client that can answer none is refused on the spot.
+            call.inline = call.inline or client.era == "modern" or not _can_answer(request)
             self.calls.append(call)
             try:
                 if call.inline:
@@ -1151,6 +1152,12 @@ def _describe(exc: BaseException, timeout: float | None = None) -> str:
     if type(exc).__name__ in ("ConnectionClosed", "McpClientError"):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _can_answer(request: Request) -> bool:
+    """Whether the request's client declared a capability a backend's question needs."""
+    caps = request.client_capabilities
+    return "elicitation" in caps or "sampling" in caps
 
 
 def _depth() -> int:
