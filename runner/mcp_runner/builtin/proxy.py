@@ -988,8 +988,11 @@ class Backend:
                     return await task
                 except _interrupted():
                     task.add_done_callback(call.wake)
-                finally:
                     call.direct = False
+                finally:
+                    if call.direct:  # ended here: a question that came too late is refused
+                        call.direct = False
+                        call.abandon()
             except _client_errors()[0] as exc:  # ConnectionClosed
                 self._drop(client, exc)
                 raise
