@@ -1,7 +1,8 @@
 """Shared fixtures for the end-to-end tests: a real `mcp-runner serve` over stdio.
 
-* `McpSchemas` validates every server-to-client message against the official JSON Schema of
-  the session's protocol version (tests/data/schemas/<version>/schema.json).
+* `McpSchemas` (tests/fixtures/mcp_schemas.py, shared by every suite) validates each
+  server-to-client message against the official JSON Schema of the session's protocol
+  version (tests/data/schemas/<version>/schema.json).
 * `RawClient` is a small JSON-lines client over the pipes of a `mcp-runner serve` subprocess;
   every message it reads is parsed and schema-validated before a test sees it.
 * `spawn_server` starts servers (killed at teardown, whatever happens), `run_cli` runs other
@@ -28,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,9 @@ PLUGINS_DIR = FIXTURES_DIR / "plugins"
 DISTS_DIR = FIXTURES_DIR / "dists"
 SCHEMAS_DIR = TESTS_DIR / "data" / "schemas"
 WIRETAP = FIXTURES_DIR / "wiretap.py"
+
+sys.path.insert(0, str(FIXTURES_DIR))
+from mcp_schemas import McpSchemas, SchemaViolation, schemas, short  # noqa: E402
 
 LEGACY_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_LEGACY = LEGACY_VERSIONS[-1]
@@ -69,248 +72,8 @@ DEFAULT_TIMEOUT = 10.0  # seconds to wait for one message (generous; never slept
 # Schema validation
 
 
-# result type of each request method
-RESULT_DEFS = {
-    "initialize": "InitializeResult",
-    "ping": "EmptyResult",
-    "logging/setLevel": "EmptyResult",
-    "resources/subscribe": "EmptyResult",
-    "resources/unsubscribe": "EmptyResult",
-    "tools/list": "ListToolsResult",
-    "tools/call": "CallToolResult",
-    "resources/list": "ListResourcesResult",
-    "resources/templates/list": "ListResourceTemplatesResult",
-    "resources/read": "ReadResourceResult",
-    "prompts/list": "ListPromptsResult",
-    "prompts/get": "GetPromptResult",
-    "completion/complete": "CompleteResult",
-    "server/discover": "DiscoverResult",
-    "subscriptions/listen": "SubscriptionsListenResult",
-}
-NOTIFICATION_DEFS = {
-    "notifications/progress": "ProgressNotification",
-    "notifications/message": "LoggingMessageNotification",
-    "notifications/cancelled": "CancelledNotification",
-    "notifications/tools/list_changed": "ToolListChangedNotification",
-    "notifications/prompts/list_changed": "PromptListChangedNotification",
-    "notifications/resources/list_changed": "ResourceListChangedNotification",
-    "notifications/resources/updated": "ResourceUpdatedNotification",
-    "notifications/elicitation/complete": "ElicitationCompleteNotification",
-    "notifications/subscriptions/acknowledged": "SubscriptionsAcknowledgedNotification",
-}
-SERVER_REQUEST_DEFS = {
-    "ping": "PingRequest",
-    "sampling/createMessage": "CreateMessageRequest",
-    "roots/list": "ListRootsRequest",
-    "elicitation/create": "ElicitRequest",
-}
-# Result members that exist only in the 2026-07-28 era: never in a handshake-era result.
-MODERN_ONLY_RESULT_KEYS = frozenset(
-    {"resultType", "ttlMs", "cacheScope", "inputRequests", "requestState"}
-)
-# JSON-RPC 2.0 §5: when the request id cannot be determined, the error's id is null.
-NULL_ID_ERROR_CODES = frozenset({-32700, -32600})
-
-
-class SchemaViolation(AssertionError):
-    """A server message that does not match the protocol schema of its version."""
-
-
-class McpSchemas:
-    """The MCP JSON Schemas by version, and strict validation of server-to-client messages."""
-
-    def __init__(self, root: Path = SCHEMAS_DIR) -> None:
-        self.root = root
-        self._documents: dict[str, dict[str, Any]] = {}
-        self._validators: dict[tuple[str, str], Any] = {}
-
-    def document(self, version: str) -> dict[str, Any]:
-        if version not in self._documents:
-            path = self.root / version / "schema.json"
-            if not path.is_file():
-                raise SchemaViolation(f"no schema for protocol version {version!r} ({path})")
-            self._documents[version] = json.loads(path.read_text(encoding="utf-8"))
-        return self._documents[version]
-
-    def _defs_key(self, version: str) -> str:
-        return "$defs" if "$defs" in self.document(version) else "definitions"
-
-    def definitions(self, version: str) -> dict[str, Any]:
-        return self.document(version)[self._defs_key(version)]  # type: ignore[no-any-return]
-
-    def has(self, version: str, name: str) -> bool:
-        return name in self.definitions(version)
-
-    def validator(self, version: str, name: str) -> Any:
-        """A validator for one definition, resolving ``#/definitions/...`` / ``#/$defs/...``."""
-        key = (version, name)
-        if key not in self._validators:
-            from jsonschema.validators import validator_for
-            from referencing import Registry, Resource
-
-            document = self.document(version)
-            if name not in self.definitions(version):
-                raise SchemaViolation(f"protocol {version} has no definition {name!r}")
-            cls = validator_for(document)
-            uri = f"urn:mcp-schema:{version}"
-            resource = Resource.from_contents(document)  # its "$schema" picks the draft
-            registry = Registry().with_resource(uri, resource)
-            schema = {"$ref": f"{uri}#/{self._defs_key(version)}/{name}"}
-            self._validators[key] = cls(schema, registry=registry)
-        return self._validators[key]
-
-    def check(self, version: str, name: str, instance: Any, what: str = "") -> None:
-        """Raise `SchemaViolation` unless `instance` matches definition `name` of `version`."""
-        from jsonschema.exceptions import best_match
-
-        errors = list(self.validator(version, name).iter_errors(instance))
-        if errors:
-            worst = best_match(errors)
-            where = "/".join(str(p) for p in worst.absolute_path) or "(root)"
-            raise SchemaViolation(
-                f"{what or 'message'} does not match {name} of protocol {version}: "
-                f"at {where}: {worst.message}\n  message: {_short(instance)}"
-            )
-
-    # -- messages ----------------------------------------------------------------------------
-    def validate(self, message: Any, version: str, method: str | None = None) -> None:
-        """Validate one server-to-client message.
-
-        `version` is the protocol version the message belongs to; `method` is the method of
-        the request a response answers (None when unknown: only a null-id error may then
-        pass). Strict: the JSON-RPC envelope may hold no other members, a result must match
-        its method's result type, a notification or server request must be one the version
-        defines, and handshake-era results may not carry 2026-07-28-only members.
-        """
-        if version not in ALL_VERSIONS:
-            raise SchemaViolation(f"unknown protocol version {version!r}")
-        if not isinstance(message, dict):
-            raise SchemaViolation(f"a message must be a JSON object: {_short(message)}")
-        if message.get("jsonrpc") != "2.0":
-            raise SchemaViolation(f'"jsonrpc" must be "2.0": {_short(message)}')
-        if "method" in message:
-            self._validate_outbound(message, version)
-        elif "result" in message:
-            self._validate_result(message, version, method)
-        elif "error" in message:
-            self._validate_error(message, version)
-        else:
-            raise SchemaViolation(
-                f"neither a request, notification nor response: {_short(message)}"
-            )
-
-    def validate_batch(
-        self, messages: Any, version: str, method_of: Callable[[Any], str | None]
-    ) -> None:
-        if version != "2025-03-26":
-            raise SchemaViolation(
-                f"a JSON-RPC batch response in protocol {version} (only 2025-03-26 has batches)"
-            )
-        self.check(version, "JSONRPCBatchResponse", messages, "batch response")
-        for item in messages:
-            self.validate(
-                item, version, method_of(item.get("id")) if isinstance(item, dict) else None
-            )
-
-    def _validate_outbound(self, message: dict[str, Any], version: str) -> None:
-        method = message["method"]
-        if "id" in message:
-            _only_keys(message, {"jsonrpc", "id", "method", "params"})
-            name = SERVER_REQUEST_DEFS.get(method)
-            if name is None or not self.has(version, name):
-                raise SchemaViolation(
-                    f"server request {method!r} is not defined in protocol {version}"
-                )
-            self.check(version, "JSONRPCRequest", message, f"request {method}")
-        else:
-            _only_keys(message, {"jsonrpc", "method", "params"})
-            name = NOTIFICATION_DEFS.get(method)
-            if name is None or not self.has(version, name):
-                raise SchemaViolation(
-                    f"notification {method!r} is not defined in protocol {version}"
-                )
-            self.check(version, "JSONRPCNotification", message, f"notification {method}")
-        self.check(version, name, message, method)
-
-    def _validate_result(self, message: dict[str, Any], version: str, method: str | None) -> None:
-        _only_keys(message, {"jsonrpc", "id", "result"})
-        envelope = (
-            "JSONRPCResultResponse"
-            if self.has(version, "JSONRPCResultResponse")
-            else "JSONRPCResponse"
-        )
-        self.check(version, envelope, message, "response")
-        if method is None:
-            raise SchemaViolation(f"a result for a request we did not send: {_short(message)}")
-        name = RESULT_DEFS.get(method)
-        if name is None or not self.has(version, name):
-            raise SchemaViolation(f"no result type for {method!r} in protocol {version}")
-        result = message["result"]
-        if (
-            version == MODERN_VERSION
-            and isinstance(result, dict)
-            and result.get("resultType") == "input_required"
-        ):
-            name = "InputRequiredResult"
-        self.check(version, name, result, f"{method} result")
-        if version != MODERN_VERSION and isinstance(result, dict):
-            leaked = sorted(MODERN_ONLY_RESULT_KEYS & result.keys())
-            if leaked:
-                raise SchemaViolation(
-                    f"{method} result in a {version} session carries "
-                    f"2026-07-28-only members {leaked}"
-                )
-
-    def _validate_error(self, message: dict[str, Any], version: str) -> None:
-        _only_keys(message, {"jsonrpc", "id", "error"})
-        new_style = self.has(version, "JSONRPCErrorResponse")
-        envelope = "JSONRPCErrorResponse" if new_style else "JSONRPCError"
-        if "id" in message and message["id"] is None:
-            # JSON-RPC 2.0 requires `"id": null` when the id could not be read (parse error,
-            # invalid request). The MCP schemas have no null id: 2025-11-25+ say "omit it",
-            # older ones require a string or integer. Accept null for exactly those errors and
-            # validate the rest of the message.
-            error = message.get("error")
-            code = error.get("code") if isinstance(error, dict) else None
-            if code not in NULL_ID_ERROR_CODES:
-                raise SchemaViolation(f"error with a null id but code {code!r}: {_short(message)}")
-            if new_style:
-                self.check(
-                    version, envelope, {k: v for k, v in message.items() if k != "id"}, "error"
-                )
-            else:
-                schema_error = self.definitions(version)[envelope]["properties"]["error"]
-                self.check_inline(version, schema_error, error, "error object")
-            return
-        if "id" not in message and not new_style:
-            raise SchemaViolation(
-                f"error response without an id in protocol {version}: {_short(message)}"
-            )
-        self.check(version, envelope, message, "error response")
-
-    def check_inline(self, version: str, schema: dict[str, Any], instance: Any, what: str) -> None:
-        from jsonschema.validators import validator_for
-
-        cls = validator_for(self.document(version))
-        errors = list(cls(schema).iter_errors(instance))
-        if errors:
-            raise SchemaViolation(f"{what} does not match protocol {version}: {errors[0].message}")
-
-
-def _only_keys(message: dict[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(message) - allowed)
-    if extra:
-        raise SchemaViolation(f"JSON-RPC message has unexpected members {extra}: {_short(message)}")
-
-
-def _short(value: Any, limit: int = 1500) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-@cache
 def _schemas() -> McpSchemas:
-    return McpSchemas()
+    return schemas()
 
 
 @pytest.fixture(scope="session")
@@ -559,7 +322,7 @@ class RawClient:
                 self.version = version = negotiated
             if pending is None and message.get("id") is not None:
                 raise SchemaViolation(
-                    f"a response to an id we never sent (or answered twice): {_short(message)}"
+                    f"a response to an id we never sent (or answered twice): {short(message)}"
                 )
             self.schemas.validate(message, version, method)
             return
