@@ -144,7 +144,9 @@ async def test_http_modern_headers(http_server: HttpServer) -> None:
 
 
 async def test_auto_falls_back_to_initialize_for_a_legacy_only_server() -> None:
-    client = Client.stdio(sys.executable, [str(FIXTURES / "legacy_server.py")], era="auto")
+    client = Client.stdio(
+        sys.executable, [str(FIXTURES / "one_era_server.py"), "legacy"], era="auto"
+    )
     async with client:
         assert client.era == "legacy" and client.protocol_version == "2025-06-18"
         assert client.server_info.name == "legacy-only"
@@ -162,7 +164,7 @@ async def test_prefer_legacy_picks_initialize_where_both_are_spoken(
 
 
 async def test_prefer_legacy_falls_back_to_discover_for_a_modern_only_server() -> None:
-    server = [str(FIXTURES / "modern_server.py")]
+    server = [str(FIXTURES / "one_era_server.py"), "modern"]
     async with Client.stdio(sys.executable, server, era="auto", prefer="legacy") as client:
         assert client.era == "modern" and client.protocol_version == "2026-07-28"
         assert client.server_info.name == "modern-only"
@@ -171,7 +173,9 @@ async def test_prefer_legacy_falls_back_to_discover_for_a_modern_only_server() -
 
 async def test_modern_against_a_legacy_only_server_fails_clearly() -> None:
     with pytest.raises(McpClientError) as info:
-        async with Client.stdio(sys.executable, [str(FIXTURES / "legacy_server.py")], era="modern"):
+        async with Client.stdio(
+            sys.executable, [str(FIXTURES / "one_era_server.py"), "legacy"], era="modern"
+        ):
             pass
     assert info.value.code == -32601
 

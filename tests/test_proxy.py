@@ -323,7 +323,7 @@ async def test_backend_timeout_option(tmp_path: Path) -> None:
 async def test_crash_fails_fast_then_restarts(tmp_path: Path) -> None:
     other = {
         "command": sys.executable,
-        "args": [str(FIXTURES / "legacy_server.py")],
+        "args": [str(FIXTURES / "one_era_server.py"), "legacy"],
         "namespace": "o",
     }
     async with front({"demo2": demo_backend(tmp_path), "other": other}) as (runner, client):
