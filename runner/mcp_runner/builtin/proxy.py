@@ -361,16 +361,24 @@ def _protocol_error(backend: Backend, exc: BaseException) -> McpError:
     return McpError(INTERNAL_ERROR, f"Backend {backend.name!r}: {type(exc).__name__}: {exc}")
 
 
-@dataclass(slots=True, eq=False)
-class ProxyTool(Tool):
-    backend: Backend = None  # type: ignore[assignment]
-    remote: str = ""
-    raw: dict[str, Any] = field(default_factory=dict)
+class _Renamed:
+    """A backend's tool or prompt: described as the backend does, under our (namespaced) name."""
+
+    __slots__ = ()
+    name: str
+    raw: dict[str, Any]
 
     def wire(self) -> dict[str, Any]:
         out = dict(self.raw)
         out["name"] = self.name
         return out
+
+
+@dataclass(slots=True, eq=False)
+class ProxyTool(_Renamed, Tool):
+    backend: Backend = None  # type: ignore[assignment]
+    remote: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
 
     async def call(self, arguments: dict[str, Any], request: Any) -> dict[str, Any]:
         errors = _client_errors()
@@ -417,15 +425,10 @@ def _client_errors() -> tuple[Any, ...]:
 
 
 @dataclass(slots=True, eq=False)
-class ProxyPrompt(Prompt):
+class ProxyPrompt(_Renamed, Prompt):
     backend: Backend = None  # type: ignore[assignment]
     remote: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
-
-    def wire(self) -> dict[str, Any]:
-        out = dict(self.raw)
-        out["name"] = self.name
-        return out
 
     async def get(self, arguments: dict[str, Any], request: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"name": self.remote}
