@@ -15,6 +15,7 @@ import base64
 import importlib.util
 import json
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -874,6 +875,34 @@ def test_batch_in_a_2025_03_26_session(server: Any, client: httpx.Client) -> Non
     assert [m["params"]["progress"] for m in progress] == [1, 2]
     assert {m.get("id") for m in messages if "method" not in m} == {"p", "q"}
     assert client.post(server.url, json=[], headers=headers).status_code == 400
+
+
+def test_a_request_in_a_batch_can_be_cancelled(server: Any, client: httpx.Client) -> None:
+    version = "2025-03-26"
+    session_id = initialize(client, server.url, version)
+    headers = h.legacy_headers(session_id, version)
+    slow = {"name": "slow", "arguments": {"seconds": 30}}
+    batch = [
+        {"jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": slow},
+        {"jsonrpc": "2.0", "id": "fast", "method": "ping"},
+    ]
+    done: list[httpx.Response] = []
+    poster = threading.Thread(
+        target=lambda: done.append(httpx.post(server.url, json=batch, headers=headers, timeout=20))
+    )
+    poster.start()
+    cancel = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": "slow"},
+    }
+    deadline = time.monotonic() + 10
+    while poster.is_alive() and time.monotonic() < deadline:  # until it lands in flight
+        assert client.post(server.url, json=cancel, headers=headers).status_code == 202
+        poster.join(0.1)
+    poster.join(5)
+    assert done and done[0].status_code == 200, done
+    assert [a["id"] for a in done[0].json()] == ["fast"]  # the withdrawn one gets no answer
 
 
 def test_modern_clients_do_not_post_responses(server: Any, client: httpx.Client) -> None:

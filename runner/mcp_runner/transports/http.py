@@ -586,7 +586,13 @@ class McpHttpApp:
         for req, answer in zip(requests, done, strict=True):
             if isinstance(answer, dict):
                 answers.append(answer)
-            elif not req.cancelled_by_client:  # a withdrawn request gets no answer
+            elif req.cancelled_by_client:  # withdrawn: no answer
+                continue
+            elif isinstance(answer, asyncio.CancelledError):
+                answers.append(
+                    error(req.id, -32603, "Request cancelled: the server is shutting down")
+                )
+            else:
                 answers.append(error(req.id, -32603, f"Internal error: {answer!r}"))
         if not answers:  # notifications and responses only
             await _accepted(send)
