@@ -34,7 +34,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import ValidationError
 
@@ -57,7 +57,7 @@ from ..protocol.engine import InputRequired
 from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
 
 if TYPE_CHECKING:
-    from ..client import Client, Outstanding
+    from ..client import Client, McpClientError, Outstanding
     from ..config import ConfigSections, Settings
     from ..protocol.session import Request
     from ..registry import PluginRegistry
@@ -389,38 +389,35 @@ class ProxyTool(_Renamed, Tool):
             )
         except BackendDown as exc:
             return error_result(str(exc))
-        except errors[0] as exc:  # ConnectionClosed
+        except errors.closed as exc:
             return error_result(
                 f"Backend {backend.name!r} dropped the call to {self.remote!r}: {exc}"
             )
-        except errors[2] as exc:  # RequestTimeout
+        except errors.timeout as exc:
             return error_result(f"Backend {backend.name!r}: {exc}")
-        except errors[1] as exc:  # McpClientError
+        except errors.remote as exc:
             raise McpError(exc.code, exc.message, exc.data) from None
         return _clean(result)
 
 
-_ERRORS: tuple[Any, ...] = ()
-_INTERRUPTED: Any = None
+class _ClientErrors(NamedTuple):
+    closed: type[Exception]  # ConnectionClosed
+    remote: type[McpClientError]  # the backend answered with an error
+    timeout: type[Exception]  # RequestTimeout
+    interrupted: type[Exception]  # Interrupted
 
 
-def _interrupted() -> type[BaseException]:
-    """client.Interrupted, imported once."""
-    global _INTERRUPTED
-    if _INTERRUPTED is None:
-        from ..client import Interrupted
-
-        _INTERRUPTED = Interrupted
-    return _INTERRUPTED
+_ERRORS: _ClientErrors | None = None
 
 
-def _client_errors() -> tuple[Any, ...]:
-    """(ConnectionClosed, McpClientError, RequestTimeout), imported once."""
+def _client_errors() -> _ClientErrors:
+    """The client's exceptions, imported on first use (not at start: a config without
+    [proxy] never loads the client)."""
     global _ERRORS
-    if not _ERRORS:
-        from ..client import ConnectionClosed, McpClientError, RequestTimeout
+    if _ERRORS is None:
+        from ..client import ConnectionClosed, Interrupted, McpClientError, RequestTimeout
 
-        _ERRORS = (ConnectionClosed, McpClientError, RequestTimeout)
+        _ERRORS = _ClientErrors(ConnectionClosed, McpClientError, RequestTimeout, Interrupted)
     return _ERRORS
 
 
@@ -989,14 +986,14 @@ class Backend:
                 call.direct = True
                 try:
                     return await task
-                except _interrupted():
+                except _client_errors().interrupted:
                     task.add_done_callback(call.wake)
                     call.direct = False
                 finally:
                     if call.direct:  # ended here: a question that came too late is refused
                         call.direct = False
                         call.abandon()
-            except _client_errors()[0] as exc:  # ConnectionClosed
+            except _client_errors().closed as exc:
                 self._drop(client, exc)
                 raise
             finally:
@@ -1008,7 +1005,7 @@ class Backend:
 
     async def _rounds(self, call: _Call, request: Request) -> dict[str, Any]:
         """Wait for a started backend call, turning its questions into input rounds."""
-        client_error = _client_errors()[1]
+        client_error = _client_errors().remote
         task = call.task
         assert task is not None
         self.calls.append(call)
@@ -1035,7 +1032,7 @@ class Backend:
                 if task.done():
                     try:
                         done: dict[str, Any] = task.result()
-                    except _client_errors()[0] as exc:  # ConnectionClosed
+                    except _client_errors().closed as exc:
                         self._drop(task.client, exc)
                         raise
                     return done
