@@ -19,7 +19,8 @@ each line back (no JSON-RPC, no MCP). A proxied call has two such hops more than
     python benchmarks/proxy_bench.py --backends all          # + the SDK and FastMCP as backends
     python benchmarks/proxy_bench.py --era modern --backend-era modern --rounds 3
 
-Exit status 0 when the target is met for every backend, 1 when not, 2 when a server failed.
+Exit status 0 when the target is met for every backend, 1 when not, 2 when a server failed
+(`--quick`: a smoke run without the threshold).
 """
 
 from __future__ import annotations
@@ -370,4 +371,15 @@ if __name__ == "__main__":
         help="where the processes run; the first one measured gives the verdict",
     )
     parser.add_argument("--json", action="store_true", help="also print the numbers as JSON")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 round of 200 calls on one CPU, no threshold (exit 0 unless a "
+        "server failed)",
+    )
+    options = parser.parse_args()
+    if options.quick:
+        options.rounds, options.calls, options.warmup = 1, 200, 50
+        options.placement = "one-core"
+    status = asyncio.run(main(options))
+    sys.exit(0 if options.quick and status == 1 else status)
