@@ -10,12 +10,14 @@ each. The driver is a minimal JSON-lines client over the pipes (no client librar
 request at a time, so each sample is one full round trip; direct and proxied calls alternate,
 so drift hits both alike. Each backend is measured in `--rounds` rounds; the verdict is the
 median over rounds of (proxied p50 - direct p50) / direct p50. The target: the proxy adds no
-more than the direct call's own latency (ratio <= 1).
+more than the direct call's own latency (ratio <= 1), judged on the first placement measured
+(`--placement`: one-core, all processes on one CPU; split, the driver on one CPU and the
+servers on another; os, as the scheduler puts them; all three by default).
 
 For scale, it also measures a bare process round trip: the driver and a child that echoes
 each line back (no JSON-RPC, no MCP). A proxied call has two such hops more than a direct one.
 
-    python benchmarks/proxy_bench.py                         # mcp-runner backend, legacy front
+    python benchmarks/proxy_bench.py                         # mcp-runner backend, legacy driver
     python benchmarks/proxy_bench.py --backends all          # + the SDK and FastMCP as backends
     python benchmarks/proxy_bench.py --era modern --backend-era modern --rounds 3
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -34,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +49,9 @@ MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientCapabilities": {},
 }
-ECHO_LINES = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n    sys.stdout.flush()\n"
+ECHO_LINES = (
+    "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n    sys.stdout.flush()\n"
+)
 
 
 def plugin_args() -> list[str]:
@@ -155,11 +161,12 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def process_round_trip(calls: int) -> float:
+async def process_round_trip(calls: int, settle: Callable[[], None]) -> float:
     """p50 of a bare line echo through a child process, in microseconds."""
     driver = await Driver.start(
         [sys.executable, "-c", ECHO_LINES], dict(os.environ), Path.cwd(), None
     )
+    settle()
     assert driver.proc.stdin is not None and driver.proc.stdout is not None
     line = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}\n'
     samples = []
@@ -183,8 +190,13 @@ def backend_command(name: str, peers_python: Path | None) -> list[str]:
 
 
 async def measure_backend(
-    name: str, command: list[str], args: argparse.Namespace, work: Path
+    name: str,
+    command: list[str],
+    args: argparse.Namespace,
+    work: Path,
+    settle: Callable[[], None],
 ) -> dict[str, Any]:
+    """Start the direct server and the proxy (with its backend), `settle` (placement), measure."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), env.get("PYTHONPATH")]))
     backend_env = {"PYTHONPATH": str(PLUGINS), "MCP_RUNNER_PLUGINS": "bench"}
@@ -201,9 +213,7 @@ async def measure_backend(
         f"args = {json.dumps(command[1:])}\n"
         f"cwd = {json.dumps(str(backend))}\n"
         f'era = "{args.backend_era}"\n'
-        "env = { "
-        + ", ".join(f"{k} = {json.dumps(v)}" for k, v in backend_env.items())
-        + " }\n"
+        "env = { " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in backend_env.items()) + " }\n"
     )
     direct = await Driver.start(command, {**env, **backend_env}, backend, args.era)
     proxied = await Driver.start(
@@ -215,6 +225,7 @@ async def measure_backend(
         found = await proxied.tools()
         if "bench_echo" not in found:
             raise RuntimeError(f"{name}: the proxy did not mount the backend ({sorted(found)})")
+        settle()
         pairs = {"direct": (direct, "echo"), "proxied": (proxied, "bench_echo")}
         arguments = {"text": "hello"}
         for driver, tool in pairs.values():
@@ -261,14 +272,22 @@ async def measure_backend(
 
 PLACEMENTS = {
     "one-core": "all processes on one CPU (no cross-CPU wake-ups: the processing cost)",
+    "split": "the driver on one CPU, every server on another (the driver's hops cross CPUs)",
     "os": "placed by the OS scheduler (cross-CPU wake-ups included, as they fall)",
 }
 
 
-def place(placement: str, cpus: set[int]) -> None:
-    """Pin this process (and so the servers it starts) to one CPU, or give back all of `cpus`."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {max(cpus)} if placement == "one-core" else cpus)
+def place(placement: str, cpus: set[int], started: bool = False) -> None:
+    """Pin this process (and so the servers it starts after) for `placement`: one CPU for all;
+    for "split" the servers' CPU until they are `started`, then the driver's own; or all."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    if placement == "one-core" or (placement == "split" and not started):
+        os.sched_setaffinity(0, {max(cpus)})
+    elif placement == "split":
+        os.sched_setaffinity(0, {min(cpus)})
+    else:
+        os.sched_setaffinity(0, cpus)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -277,7 +296,7 @@ async def main(args: argparse.Namespace) -> int:
     if unknown:
         print(f"proxy_bench: unknown backend(s) {unknown}; choose from {BACKENDS}", file=sys.stderr)
         return 2
-    placements = list(PLACEMENTS) if args.placement == "both" else [args.placement]
+    placements = list(PLACEMENTS) if args.placement == "all" else [args.placement]
     peers_python = None
     if any(n != "mcp-runner" for n in names):
         sys.path.insert(0, str(HERE))
@@ -289,17 +308,22 @@ async def main(args: argparse.Namespace) -> int:
             print(f"proxy_bench: {exc}", file=sys.stderr)
             return 2
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else {0}
+    if len(cpus) < 2 and "split" in placements:
+        placements.remove("split")  # needs two CPUs
     hops: dict[str, float] = {}
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
         try:
             for placement in placements:
+                settle = functools.partial(place, placement, cpus, started=True)
                 place(placement, cpus)
-                hops[placement] = await process_round_trip(args.calls)
+                hops[placement] = await process_round_trip(args.calls, settle)
                 for name in names:
+                    place(placement, cpus)
+                    command = backend_command(name, peers_python)
                     try:
                         result = await measure_backend(
-                            name, backend_command(name, peers_python), args, Path(tmp) / placement
+                            name, command, args, Path(tmp) / placement, settle
                         )
                     except (RuntimeError, OSError) as exc:
                         print(f"proxy_bench: {name}: {exc}", file=sys.stderr)
@@ -366,8 +390,8 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--placement",
-        choices=["both", *PLACEMENTS],
-        default="both",
+        choices=["all", *PLACEMENTS],
+        default="all",
         help="where the processes run; the first one measured gives the verdict",
     )
     parser.add_argument("--json", action="store_true", help="also print the numbers as JSON")
