@@ -268,6 +268,35 @@ async def test_question_without_the_capability_is_refused_to_the_backend(
         assert manager(runner).parked == {} and manager(runner).backends["demo2"].calls == []
 
 
+@pytest.mark.parametrize("backend_era", ["legacy", "modern"])
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_many_calls_and_questions_at_once(tmp_path: Path, era: str, backend_era: str) -> None:
+    """Calls that ask and calls that do not, concurrently: each gets its own answer, and
+    nothing stays behind (no parked call, no call in flight)."""
+    count = 0
+
+    async def answer(params: dict[str, Any]) -> dict[str, Any]:
+        nonlocal count
+        count += 1
+        await asyncio.sleep(0.01 * (count % 3))
+        return {"action": "accept", "content": {"name": "Ada"}}
+
+    backend = demo_backend(tmp_path, era=backend_era)
+    async with front({"demo2": backend}, era=era, elicitation=answer, sampling=sample) as (
+        runner,
+        client,
+    ):
+        asking = [client.call_tool("demo2_ask_name") for _ in range(8)]
+        twice = [client.call_tool("demo2_ask_twice") for _ in range(4)]
+        echoes = [client.call_tool("demo2_echo", {"text": f"e{i}"}) for i in range(16)]
+        results = await asyncio.gather(*asking, *twice, *echoes)
+        assert [r.text for r in results[:8]] == ["accept:Ada"] * 8
+        assert [r.text for r in results[8:12]] == ["Ada+Ada"] * 4
+        assert [r.text for r in results[12:]] == [f"e{i}" for i in range(16)]
+        assert count == 16
+        assert manager(runner).parked == {} and manager(runner).backends["demo2"].calls == []
+
+
 @pytest.mark.parametrize("backend_era, expect_oldest", [("legacy", True), ("modern", False)])
 async def test_questions_go_to_the_oldest_call_when_the_backend_does_not_say(
     tmp_path: Path, backend_era: str, expect_oldest: bool

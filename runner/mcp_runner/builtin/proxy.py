@@ -330,6 +330,10 @@ _NO_SIGNATURE = Signature(
 )
 
 
+class _Unclaimed(Exception):
+    """A question was queued on a call that ended before taking it."""
+
+
 class BackendDown(Exception):
     """The backend cannot take calls now (its message names the backend and its state)."""
 
@@ -577,6 +581,14 @@ class _Call:
             waiter.set_result(None)
         elif self.direct and self.task is not None:
             self.task.interrupt()
+
+    def release(self) -> None:
+        """The call ended without taking its queued questions: hand them back to be routed
+        again (`Backend._forward_question`)."""
+        while self.asks:
+            _, _, future = self.asks.popleft()
+            if not future.done():
+                future.set_exception(_Unclaimed())
 
     def abandon(self) -> None:
         for future in list(self.futures) if self.futures else ():
@@ -990,9 +1002,9 @@ class Backend:
                     task.add_done_callback(call.wake)
                     call.direct = False
                 finally:
-                    if call.direct:  # ended here: a question that came too late is refused
+                    if call.direct:  # ended here: questions it never took go elsewhere
                         call.direct = False
-                        call.abandon()
+                        call.release()
             except _client_errors().closed as exc:
                 self._drop(client, exc)
                 raise
@@ -1058,40 +1070,49 @@ class Backend:
 
     async def _forward_question(self, params: dict[str, Any], info: Any) -> dict[str, Any]:
         """The backend asks something (elicitation, sampling): ask the client of the request it
-        belongs to (when several are in flight and the wire does not say, the oldest)."""
+        belongs to (when several are in flight and the wire does not say, the oldest; should
+        that call end before taking the question, the next oldest)."""
         from ..client import McpClientError
 
-        call = info.tag if isinstance(info.tag, _Call) else self.oldest_call()
-        if call is None:
-            raise McpClientError(
-                INVALID_REQUEST,
-                f"mcp-runner proxy: {info.method} from backend {self.name!r} arrived outside any "
-                "request it could be forwarded with",
-            )
-        if call.inline:
-            request = call.request
-            assert request is not None
-            key = f"proxy_{call.seq}"  # the same on each round: answers are found again
-            call.seq += 1
+        tagged = info.tag if isinstance(info.tag, _Call) else None
+        while True:
+            call = tagged or self.oldest_call()
+            if call is None:
+                raise McpClientError(
+                    INVALID_REQUEST,
+                    f"mcp-runner proxy: {info.method} from backend {self.name!r} arrived outside "
+                    "any request it could be forwarded with",
+                )
+            if call.inline:
+                request = call.request
+                assert request is not None
+                key = f"proxy_{call.seq}"  # the same on each round: answers are found again
+                call.seq += 1
+                try:
+                    return await request.ask(info.method, params, key, CAPABILITY[info.method])
+                except McpError as exc:
+                    raise McpClientError(exc.code, exc.message, exc.data) from None
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            call.futures.add(future)
+            call.asks.append((info.method, params, future))
+            call.wake()
             try:
-                return await request.ask(info.method, params, key, CAPABILITY[info.method])
-            except McpError as exc:
-                raise McpClientError(exc.code, exc.message, exc.data) from None
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        call.futures.add(future)
-        call.asks.append((info.method, params, future))
-        call.wake()
-        try:
-            answer: dict[str, Any] = await future
-            return answer
-        except asyncio.CancelledError:
-            if future.cancelled():
+                answer: dict[str, Any] = await future
+                return answer
+            except _Unclaimed:
+                if tagged is None:
+                    continue
                 raise McpClientError(
                     INTERNAL_ERROR, "the request this question belonged to ended"
                 ) from None
-            raise
-        finally:
-            call.futures.discard(future)
+            except asyncio.CancelledError:
+                if future.cancelled():
+                    raise McpClientError(
+                        INTERNAL_ERROR, "the request this question belonged to ended"
+                    ) from None
+                raise
+            finally:
+                call.futures.discard(future)
 
     async def _on_log(self, message: Any) -> None:
         call = message.tag if isinstance(message.tag, _Call) else self.oldest_call()
