@@ -854,6 +854,25 @@ def test_batch_in_2025_03_26(server: RawClient) -> None:
     assert by_id["b3"]["error"]["code"] == METHOD_NOT_FOUND
 
 
+def test_batch_requests_can_be_cancelled_and_initialize_is_refused(server: RawClient) -> None:
+    server.initialize("2025-03-26")
+    slow = {"name": "slow", "arguments": {"seconds": 30}, "_meta": {"progressToken": "t"}}
+    server.send(
+        [
+            {"jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": slow},
+            {"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {}},
+        ]
+    )
+    progress = server.recv()  # the slow tool runs
+    assert progress["method"] == "notifications/progress"
+    cancel = {"requestId": "slow", "reason": "enough"}
+    server.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel})
+    answer = server.recv()
+    assert isinstance(answer, list) and [a["id"] for a in answer] == ["init"]
+    assert "initialize cannot be part of a batch" in answer[0]["error"]["message"]
+    assert server.request("ping")["result"] == {}  # the session is still at 2025-03-26
+
+
 # ---------------------------------------------------------------------------------------------
 # The 2026-07-28 era over stdio (no handshake: version and capabilities in every request)
 

@@ -206,6 +206,59 @@ class Engine:
             )
         return Request(session, msg_id, method, params, send, version, modern)
 
+    async def run_batch(
+        self,
+        session: Session,
+        messages: list[Any],
+        send: Send,
+        max_in_flight: int,
+        headers: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """A JSON-RPC batch (2025-03-26 only; the transport checks the version): every message
+        received in order, its requests run side by side, each admitted like any other. Returns
+        the answers; a request the client withdrew has none. `initialize` cannot be in one."""
+        answers: list[dict[str, Any]] = []
+        requests: list[Request] = []
+        for message in messages:
+            if isinstance(message, dict) and message.get("method") == "initialize":
+                answers.append(
+                    invalid_request(
+                        _safe_id(message.get("id")), "initialize cannot be part of a batch"
+                    )
+                )
+                continue
+            outcome = self.receive(session, message, send)
+            if isinstance(outcome, dict):
+                answers.append(outcome)
+            elif outcome is not None:
+                refusal = session.admit(outcome, max_in_flight)
+                if refusal is not None:
+                    answers.append(refusal)
+                    continue
+                outcome.headers = headers
+                requests.append(outcome)
+        tasks = [asyncio.ensure_future(self.handle(req)) for req in requests]
+        for req, task in zip(requests, tasks, strict=True):
+            req.task = task
+        try:
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for req in requests:
+                if session.in_flight.get(req.id) is req:
+                    del session.in_flight[req.id]
+        for req, answer in zip(requests, done, strict=True):
+            if isinstance(answer, dict):
+                answers.append(answer)
+            elif req.cancelled_by_client:
+                continue
+            elif isinstance(answer, asyncio.CancelledError):
+                answers.append(
+                    error(req.id, INTERNAL_ERROR, "Request cancelled: the server is shutting down")
+                )
+            else:
+                answers.append(error(req.id, INTERNAL_ERROR, f"Internal error: {answer!r}"))
+        return answers
+
     def notification(self, session: Session, method: str, params: dict[str, Any]) -> None:
         if method == "notifications/initialized":
             session.initialized = True

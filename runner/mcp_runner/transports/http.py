@@ -30,7 +30,7 @@ from ..protocol.errors import (
     PARSE_ERROR,
     McpError,
 )
-from ..protocol.jsonrpc import encode, encode_safely, error, invalid_request, loads
+from ..protocol.jsonrpc import encode, encode_safely, error, loads
 from ..protocol.session import SERVER_BUSY, Request, Session
 
 if TYPE_CHECKING:
@@ -551,49 +551,12 @@ class McpHttpApp:
         if not messages:
             raise HttpError(400, INVALID_REQUEST, "Invalid request: empty batch")
         exchange = _Exchange(self, send, session, [(b"mcp-session-id", session.id.encode())])  # type: ignore[union-attr]
-        answers: list[dict[str, Any]] = []
-        requests: list[Request] = []
-        for message in messages:
-            if isinstance(message, dict) and message.get("method") == "initialize":
-                msg_id = message.get("id")
-                answers.append(
-                    invalid_request(
-                        msg_id if isinstance(msg_id, str | int) else None,
-                        "initialize cannot be part of a batch",
-                    )
-                )
-                continue
-            outcome = self.engine.receive(session, message, exchange.message)
-            if isinstance(outcome, dict):
-                answers.append(outcome)
-            elif isinstance(outcome, Request):
-                outcome.headers = headers
-                refusal = session.admit(outcome, self.max_in_flight)
-                if refusal is not None:
-                    answers.append(refusal)
-                else:
-                    requests.append(outcome)
-        tasks = [asyncio.ensure_future(self.engine.handle(req)) for req in requests]
-        for req, task in zip(requests, tasks, strict=True):
-            req.task = task
         try:
-            done = await asyncio.gather(*tasks, return_exceptions=True)
+            answers = await self.engine.run_batch(
+                session, messages, exchange.message, self.max_in_flight, headers
+            )
         finally:
-            for req in requests:
-                if session.in_flight.get(req.id) is req:
-                    del session.in_flight[req.id]
             session.last_active = time.monotonic()
-        for req, answer in zip(requests, done, strict=True):
-            if isinstance(answer, dict):
-                answers.append(answer)
-            elif req.cancelled_by_client:  # withdrawn: no answer
-                continue
-            elif isinstance(answer, asyncio.CancelledError):
-                answers.append(
-                    error(req.id, -32603, "Request cancelled: the server is shutting down")
-                )
-            else:
-                answers.append(error(req.id, -32603, f"Internal error: {answer!r}"))
         if not answers:  # notifications and responses only
             await _accepted(send)
             return

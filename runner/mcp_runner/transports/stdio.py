@@ -143,25 +143,7 @@ class StdioServer:
         task.add_done_callback(self._batches.discard)
 
     async def _run_batch(self, messages: list[Any]) -> None:
-        in_flight = self.session.in_flight
-        requests: list[Request] = []
-        answers: list[dict[str, Any]] = []
-        for message in messages:
-            outcome = self.engine.receive(self.session, message, self.send)
-            if isinstance(outcome, dict):
-                answers.append(outcome)
-            elif isinstance(outcome, Request):
-                refusal = self.session.admit(outcome, self.max_in_flight)
-                if refusal is not None:
-                    answers.append(refusal)
-                else:
-                    requests.append(outcome)
-        try:
-            answers += await asyncio.gather(*(self.engine.handle(r) for r in requests))
-        finally:
-            for req in requests:
-                if in_flight.get(req.id) is req:
-                    del in_flight[req.id]
+        answers = await self.engine.run_batch(self.session, messages, self.send, self.max_in_flight)
         if answers:
             self.write_bytes(b"[" + b",".join(encode_safely(a) for a in answers) + b"]\n")
 
