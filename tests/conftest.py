@@ -17,11 +17,9 @@ allow list ``MCP_RUNNER_PLUGINS`` unless a test asks otherwise.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
@@ -44,6 +42,7 @@ WIRETAP = FIXTURES_DIR / "wiretap.py"
 
 sys.path.insert(0, str(FIXTURES_DIR))
 from mcp_schemas import McpSchemas, SchemaViolation, schemas, short  # noqa: E402
+from piped_server import PipedServer, ServerGone  # noqa: E402
 
 LEGACY_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_LEGACY = LEGACY_VERSIONS[-1]
@@ -112,17 +111,13 @@ def serve_args(plugins: Iterable[str] = E2E_PLUGINS, *extra: str) -> list[str]:
     return [*runner_command(), "serve", *(f"--plugin={p}" for p in plugins), *extra]
 
 
-class ServerGone(AssertionError):
-    """The server closed stdout while a message was expected."""
-
-
 @dataclass
 class _Pending:
     method: str
     version: str | None  # the request's own version (2026-07-28 envelope), else the session's
 
 
-class RawClient:
+class RawClient(PipedServer):
     """A JSON-lines MCP client on the pipes of a server subprocess.
 
     Every line the server writes must be one JSON-RPC message valid for the session's
@@ -132,16 +127,8 @@ class RawClient:
     def __init__(
         self, args: list[str], env: dict[str, str], cwd: Path, schemas: McpSchemas
     ) -> None:
-        self.args = args
+        super().__init__(args, env, cwd)
         self.schemas = schemas
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-        )
         self.version: str | None = None  # negotiated by initialize
         self.fallback_version = LATEST_LEGACY  # for messages outside a session
         self.received: list[Any] = []  # every message read, in order (validated)
@@ -149,42 +136,6 @@ class RawClient:
         self._responses: dict[Any, dict[str, Any]] = {}
         self._pending: dict[Any, _Pending] = {}
         self._ids = itertools.count(1)
-        self._lines: queue.Queue[bytes | None] = queue.Queue()
-        self._stderr = bytearray()
-        self._stdout_closed = False
-        self._readers = [
-            threading.Thread(target=self._pump_stdout, daemon=True),
-            threading.Thread(target=self._pump_stderr, daemon=True),
-        ]
-        for thread in self._readers:
-            thread.start()
-
-    # -- plumbing ------------------------------------------------------------------------------
-    def _pump_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in iter(self.proc.stdout.readline, b""):
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _pump_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for chunk in iter(lambda: self.proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
-            self._stderr += chunk
-
-    @property
-    def stderr(self) -> str:
-        return self._stderr.decode("utf-8", errors="replace")
-
-    def wait_stderr(self, text: str, timeout: float = 5.0) -> str:
-        """Wait until `text` shows up on the server's stderr; returns all of stderr."""
-        deadline = time.monotonic() + timeout
-        while text not in self.stderr:
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{text!r} not on stderr within {timeout} s:\n{self.stderr[-3000:]}"
-                )
-            time.sleep(0.01)
-        return self.stderr
 
     @property
     def session_version(self) -> str:
@@ -208,11 +159,6 @@ class RawClient:
             self._pending[message["id"]] = _Pending(
                 method if isinstance(method, str) else "", version
             )
-
-    def send_raw(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
 
     def next_id(self) -> int:
         return next(self._ids) + 1000
@@ -264,21 +210,9 @@ class RawClient:
         return result
 
     # -- receiving -----------------------------------------------------------------------------
-    def _read_line(self, timeout: float) -> bytes:
-        if self._stdout_closed:
-            raise ServerGone(f"the server closed stdout; stderr:\n{self.stderr[-3000:]}")
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"no message from the server within {timeout} s") from None
-        if line is None:
-            self._stdout_closed = True
-            raise ServerGone(f"the server closed stdout; stderr:\n{self.stderr[-3000:]}")
-        return line
-
     def recv(self, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """The next message the server writes, parsed and validated."""
-        line = self._read_line(timeout)
+        line = self.read_line(timeout)
         try:
             message = json.loads(line)
         except ValueError as exc:
@@ -359,21 +293,7 @@ class RawClient:
         self.notifications = [n for n in self.notifications if n not in taken]
         return taken
 
-    def expect_silence(self, seconds: float) -> None:
-        """Assert that the server writes nothing for `seconds`."""
-        try:
-            line = self._lines.get(timeout=seconds)
-        except queue.Empty:
-            return
-        self._lines.put(line)  # keep it for a later recv (order is kept: nothing else arrived)
-        raise AssertionError(f"expected no message for {seconds} s, got: {line[:500]!r}")
-
     # -- ending --------------------------------------------------------------------------------
-    def close_stdin(self) -> None:
-        if self.proc.stdin and not self.proc.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
-
     def drain(self, timeout: float = DEFAULT_TIMEOUT) -> list[Any]:
         """Read (and validate) every remaining message until the server closes stdout."""
         out: list[Any] = []
@@ -386,23 +306,6 @@ class RawClient:
             out.append(message)
             self._dispatch(message)
 
-    def wait_exit(self, timeout: float = DEFAULT_TIMEOUT) -> int:
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):  # a kill ends it; never hang here
-            self.proc.wait(timeout=5)
-        for thread in self._readers:
-            thread.join(timeout=2)
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                if stream:
-                    stream.close()
-            except OSError:
-                pass
-
     def finish(self, grace: float = 3.0) -> None:
         """End the session politely (stdin EOF), validating everything still in the pipe."""
         if self.proc.poll() is None:
@@ -411,7 +314,7 @@ class RawClient:
                 self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        if not self._stdout_closed:
+        if not self.stdout_closed:
             self.drain(timeout=grace)
 
 
