@@ -8,7 +8,6 @@ it from the npm registry). Otherwise the module is skipped.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,22 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import http_helpers as h
 import pytest
-
-
-def _load_helpers() -> Any:
-    name = "mcp_runner_http_e2e_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "http_plugins" / "helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _load_helpers()
 
 _configured = os.environ.get("MCP_INSPECTOR", "")
 LAUNCHER = Path(_configured).resolve() if _configured and Path(_configured).is_file() else None

@@ -12,32 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import json
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
+import http_helpers as h
 import httpx
 import pytest
 
-
-def _load_helpers() -> Any:
-    name = "mcp_runner_http_e2e_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "http_plugins" / "helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _load_helpers()
 LEGACY, MODERN = h.LEGACY, h.MODERN
 
 pytestmark = pytest.mark.timeout(60)

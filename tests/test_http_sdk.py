@@ -9,35 +9,18 @@ Each test runs in both connection modes of `mcp.Client`:
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import uuid
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 mcp = pytest.importorskip("mcp", reason="the official MCP Python SDK (mcp>=2.3) is not installed")
+import http_helpers as h  # noqa: E402  (tests/fixtures, on sys.path by conftest)
 from mcp import Client  # noqa: E402
 from mcp import types as mt  # noqa: E402
 from mcp.shared.subscriptions import ToolsListChanged  # noqa: E402
-
-
-def _load_helpers() -> Any:
-    name = "mcp_runner_http_e2e_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "http_plugins" / "helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _load_helpers()
 
 pytestmark = [
     pytest.mark.timeout(60),

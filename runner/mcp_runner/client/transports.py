@@ -350,6 +350,26 @@ class _StreamState:
     retry: float | None = None
 
 
+async def _sse_messages(
+    response: httpx.Response, state: _StreamState
+) -> AsyncIterator[dict[str, Any]]:
+    """The JSON-RPC messages of an SSE stream; its event ids and retry delays go to `state`
+    (for a resume). Events that carry no JSON object are skipped."""
+    async for event in _sse_events(response):
+        if event.id:
+            state.last_id = event.id
+        if event.retry is not None:
+            state.retry = event.retry
+        if not event.data.strip():
+            continue
+        try:
+            message = loads(event.data)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            yield message
+
+
 class HttpTransport(Transport):
     """Streamable HTTP: one POST per message; answers as JSON or an SSE stream.
 
@@ -551,19 +571,7 @@ class HttpTransport(Transport):
     async def _read_sse(self, response: httpx.Response, rid: Any, state: _StreamState) -> None:
         sink = self._sink
         assert sink is not None
-        async for event in _sse_events(response):
-            if event.id:
-                state.last_id = event.id
-            if event.retry is not None:
-                state.retry = event.retry
-            if not event.data.strip():
-                continue
-            try:
-                message = loads(event.data)
-            except ValueError:
-                continue
-            if not isinstance(message, dict):
-                continue
+        async for message in _sse_messages(response, state):
             await sink._deliver(message, rid)
             if message.get("id") == rid and ("result" in message or "error" in message):
                 state.answered = True
@@ -617,19 +625,8 @@ class HttpTransport(Transport):
                     if response.status_code != 200 or not ctype.startswith("text/event-stream"):
                         return  # 405: the server offers no GET stream
                     failures = 0
-                    async for event in _sse_events(response):
-                        if event.id:
-                            state.last_id = event.id
-                        if event.retry is not None:
-                            state.retry = event.retry
-                        if not event.data.strip():
-                            continue
-                        try:
-                            message = loads(event.data)
-                        except ValueError:
-                            continue
-                        if isinstance(message, dict):
-                            await self._sink._deliver(message, None)
+                    async for message in _sse_messages(response, state):
+                        await self._sink._deliver(message, None)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 self._lost(f"cannot reach {self.url}: {exc}")
                 return
