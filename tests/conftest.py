@@ -41,6 +41,7 @@ SCHEMAS_DIR = TESTS_DIR / "data" / "schemas"
 WIRETAP = FIXTURES_DIR / "wiretap.py"
 
 sys.path.insert(0, str(FIXTURES_DIR))
+sys.path.insert(0, str(FIXTURES_DIR / "faulty"))
 from mcp_schemas import McpSchemas, SchemaViolation, schemas, short  # noqa: E402
 from piped_server import PipedServer, ServerGone  # noqa: E402
 
@@ -377,6 +378,24 @@ def spawn_server(tmp_path: Path, mcp_schemas: McpSchemas) -> Iterator[Callable[.
     pool = ServerPool(tmp_path, mcp_schemas)
     yield pool.spawn
     pool.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., Any]]:
+    """Start fault-harness servers (tests/fixtures/faulty): ``spawn(kind=StdioProc, **options)``,
+    or ``kind=HttpProc``; all are killed at teardown."""
+    import faulty_harness
+
+    procs: list[Any] = []
+
+    def start(kind: type | None = None, **options: Any) -> Any:
+        proc = (kind or faulty_harness.StdioProc)(**options)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
 
 
 @pytest.fixture(scope="module")

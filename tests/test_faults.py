@@ -57,20 +57,6 @@ def server() -> Any:
         proc.kill()
 
 
-@pytest.fixture
-def spawn() -> Any:
-    procs: list[Any] = []
-
-    def start(kind: type = H.StdioProc, **kw: Any) -> Any:
-        proc = kind(**kw)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-
-
 def assert_prompt_neighbours(server: H.StdioProc, count: int = 5) -> None:
     """Quick calls (async and sync) on the same connection are answered promptly."""
     for i in range(count):

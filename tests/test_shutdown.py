@@ -35,20 +35,6 @@ EXPECTED_ORDER = [
 ]
 
 
-@pytest.fixture
-def spawn() -> Any:
-    procs: list[Any] = []
-
-    def start(kind: type = H.StdioProc, **kw: Any) -> Any:
-        proc = kind(**kw)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-
-
 def stop(server: H.StdioProc, how: str) -> None:
     if how == "eof":
         server.close_stdin()
