@@ -61,11 +61,14 @@ ALLOWED_STATUS = {200, 202, 400, 403, 404, 405, 406, 409, 413, 415, 421, 503}
 JSON_CT = "application/json"
 
 
-class HttpEnv:
+class HttpEnv(H.LoopEnv):
+    """One event loop, one runner and its ASGI app for the whole module, with a legacy session
+    per protocol version (`home`)."""
+
+    timeout = 20.0
+
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop_errors: list[dict[str, Any]] = []
-        self.loop.set_exception_handler(lambda loop, ctx: self.loop_errors.append(ctx))
+        super().__init__()
         settings_ = Settings(
             server=ServerSettings(max_message_bytes=MAX_BODY),
             http=HttpSettings(max_sessions=100_000),
@@ -83,9 +86,6 @@ class HttpEnv:
         self.live = 0
         for version in H.LEGACY_VERSIONS:
             self.home[version] = self.run(self._initialize(version))
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(asyncio.wait_for(coro, 20))
 
     async def _initialize(self, version: str) -> str:
         body = {
@@ -106,12 +106,7 @@ class HttpEnv:
     def close(self) -> None:
         self.run(self.client.aclose())
         self.run(self.app.close())
-        pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            self.loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        self.loop.close()
+        super().close()
 
 
 @pytest.fixture(scope="module")

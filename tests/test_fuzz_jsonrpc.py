@@ -62,27 +62,14 @@ MAX_MESSAGE = 4 * 1024 * 1024
 # The connection under test
 
 
-class StdioEnv:
+class StdioEnv(H.LoopEnv):
     """One event loop and one composed runner for the whole module; a connection per case."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop_errors: list[dict[str, Any]] = []
-        self.loop.set_exception_handler(lambda loop, ctx: self.loop_errors.append(ctx))
+        super().__init__()
         self.runner = Runner(
             Settings(), plugins={"fuzz": fuzz_target.plugin}, entry_points=False
         ).start()
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            self.loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
