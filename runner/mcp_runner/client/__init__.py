@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from .client import Client, Outstanding
 from .errors import ConnectionClosed, Interrupted, McpClientError, RequestTimeout
-from .transports import HttpTransport, InProcessTransport, StdioTransport, Transport
+from .inprocess import InProcessTransport
+from .transports import HttpTransport, StdioTransport, Transport
 from .types import (
     CallToolResult,
     Completion,

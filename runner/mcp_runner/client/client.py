@@ -21,7 +21,8 @@ from .errors import (
     McpClientError,
     RequestTimeout,
 )
-from .transports import HttpTransport, InProcessTransport, StdioTransport, Transport
+from .inprocess import InProcessTransport
+from .transports import HttpTransport, StdioTransport, Transport
 from .types import (
     CallToolResult,
     Completion,
