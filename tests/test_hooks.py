@@ -390,7 +390,7 @@ def test_hook_middleware() -> None:
     assert unknown["error"]["code"] == -32601
     assert trail[:2] == ["errors", "observe"]  # every request passes the chain
 
-    mw = [m for m in runner.host.middleware() if m.fn is gate]
+    mw = [m for m in runner.host.middleware(runner) if m.fn is gate]
     assert mw and (mw[0].band, mw[0].name) == ("plugin", "gate")
 
 

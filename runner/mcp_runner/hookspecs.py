@@ -94,10 +94,12 @@ def mcp_runner_register(registry: PluginRegistry, settings: Any) -> None:
 
 
 @hookspec
-def mcp_runner_middleware(settings: Any) -> list[Middleware] | Middleware | None:
+def mcp_runner_middleware(settings: Any, runner: Any) -> list[Middleware] | Middleware | None:
     """Middleware for every JSON-RPC request, on every transport and in both eras.
 
     :param settings: the host's settings (``Settings``).
+    :param runner: the ``Runner`` (its registry and authenticator), for what the middleware
+        closes over.
     :return: ``Middleware`` objects (or bare ``async (ctx, call_next)`` callables, placed in the
         ``plugin`` band). The chain is ordered by band — ``errors``, ``observe``, ``auth``,
         ``plugin`` — then by ``order`` within a band; built once, never per request.
@@ -115,11 +117,12 @@ def mcp_runner_token_verifiers(settings: Any) -> list[Any] | None:
 
 
 @hookspec(firstresult=True)
-def mcp_runner_handle_error(ctx: Any, exc: BaseException) -> Any:
+def mcp_runner_handle_error(ctx: Any, exc: BaseException, settings: Any) -> Any:
     """Map an exception raised while answering a request to what the client sees.
 
     :param ctx: the request context (method, target, plugin, correlation id).
     :param exc: the exception.
+    :param settings: the host's settings (``Settings``).
     :return: ``None`` to pass; a ``McpError`` for a JSON-RPC error, or a string for an
         ``isError`` tool result. The first non-None result wins; the builtin is the last resort.
 

@@ -258,9 +258,11 @@ class PluginHost:
             except Exception as exc:
                 self._fail(record, hook.removeprefix("mcp_runner_"), exc)
 
-    def middleware(self) -> list[Middleware]:
+    def middleware(self, runner: Any) -> list[Middleware]:
         out: list[Middleware] = []
-        for record, result in self._each("mcp_runner_middleware", settings=self.settings):
+        for record, result in self._each(
+            "mcp_runner_middleware", settings=self.settings, runner=runner
+        ):
             for item in _as_list(result):
                 out.append(
                     item if isinstance(item, Middleware) else Middleware(item, name=record.name)
@@ -293,12 +295,12 @@ class PluginHost:
 
     def handle_error(self, ctx: Any, exc: BaseException) -> Any:
         try:
-            return self.pm.hook.mcp_runner_handle_error(ctx=ctx, exc=exc)
+            return self.pm.hook.mcp_runner_handle_error(ctx=ctx, exc=exc, settings=self.settings)
         except Exception as mapper_failure:  # a broken mapper must not lose the answer
             from .builtin.errors import mcp_runner_handle_error as last_resort
 
             self._warn(f"an error mapper raised {mapper_failure!r} while mapping {exc!r}")
-            return last_resort(ctx, exc)
+            return last_resort(ctx, exc, self.settings)
 
     def lifespans(self, runner: Any) -> list[tuple[PluginRecord, Any]]:
         out = []

@@ -67,7 +67,7 @@ class Runner:
             name=server.name,
             version=server.version or __version__,
             instructions=instructions or None,
-            middleware=self.host.middleware(),
+            middleware=self.host.middleware(self),
             map_error=self.host.handle_error,
             tool_timeout=self._tool_timeout,
             visible=self.authenticator.visible if self.authenticator is not None else None,

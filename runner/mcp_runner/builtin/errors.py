@@ -10,13 +10,12 @@ from ..types import ToolError
 
 
 @hookimpl(trylast=True)
-def mcp_runner_handle_error(ctx: Any, exc: BaseException) -> Any:
+def mcp_runner_handle_error(ctx: Any, exc: BaseException, settings: Any) -> Any:
     if isinstance(exc, McpError):
         return exc
     if isinstance(exc, ToolError):  # a deliberate, client-facing message
         return str(exc) if ctx.method == "tools/call" else McpError(INVALID_PARAMS, str(exc))
-    settings = ctx.session.server.runner.settings if ctx.session.server.runner else None
-    mask = settings is not None and settings.server.mask_error_details
+    mask = settings.server.mask_error_details
     correlation = ctx.correlation_id
     _log(ctx, exc, correlation)
     what = _what(ctx)
