@@ -31,6 +31,8 @@ from authkit import (
     unsigned,
 )
 
+pytestmark = pytest.mark.e2e
+
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 STATIC = "static-token-for-ci-0123456789abcdef"
 CLIENT_SECRET = "introspect-secret-123"

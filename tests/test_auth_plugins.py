@@ -24,6 +24,8 @@ from mcp_runner.auth import AuthError, Principal
 from mcp_runner.config import load_settings
 from mcp_runner.transports.http import WELL_KNOWN, McpHttpApp, http_app
 
+pytestmark = pytest.mark.e2e
+
 MAGIC = "magic-plugin-token-0123456789"
 STATIC = "stdio-static-token-0123456789"
 

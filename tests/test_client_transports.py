@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "proxy"
 sys.path.insert(0, str(FIXTURES))
 from helpers import HttpServer, demo_env, elicit, eventually, mcp_runner, sample  # noqa: E402
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 ERAS = ["legacy", "modern", "auto"]
 HANDLERS: dict[str, Any] = {"elicitation": elicit, "sampling": sample, "roots": ["file:///r"]}
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "faulty"))
 
 import faulty_harness as H
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 PROMPT = 1.0  # seconds: "promptly", with room for a slow CI machine
 

@@ -54,7 +54,7 @@ from mcp_runner.config import HttpSettings, ServerSettings, Settings
 from mcp_runner.runner import Runner
 from mcp_runner.transports.http import McpHttpApp
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 MAX_BODY = 256 * 1024
 ALLOWED_STATUS = {200, 202, 400, 403, 404, 405, 406, 409, 413, 415, 421, 503}

@@ -52,7 +52,7 @@ from mcp_runner.config import Settings
 from mcp_runner.runner import Runner
 from mcp_runner.transports.stdio import StdioServer
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SETTLE_TIMEOUT = 5.0  # a case whose requests are not all answered by then has hung
 MAX_MESSAGE = 4 * 1024 * 1024

@@ -26,6 +26,7 @@ NODE = shutil.which("node")
 CALL_TIMEOUT = 60
 
 pytestmark = [
+    pytest.mark.e2e,
     pytest.mark.timeout(180),
     pytest.mark.skipif(
         NODE is None, reason="node is not on PATH (the MCP Inspector CLI needs Node)"

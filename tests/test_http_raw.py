@@ -24,7 +24,7 @@ import pytest
 
 LEGACY, MODERN = h.LEGACY, h.MODERN
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 TIMEOUT = httpx.Timeout(10.0)
 
 

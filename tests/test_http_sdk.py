@@ -23,6 +23,7 @@ from mcp import types as mt  # noqa: E402
 from mcp.shared.subscriptions import ToolsListChanged  # noqa: E402
 
 pytestmark = [
+    pytest.mark.e2e,
     pytest.mark.timeout(60),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:.*deprecated.*"),

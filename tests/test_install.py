@@ -15,6 +15,8 @@ from mcp_runner import install
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "proxy"))
 from helpers import mcp_runner
 
+pytestmark = pytest.mark.e2e
+
 
 def run(*args: str, cwd: Path, home: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}

@@ -30,7 +30,7 @@ import pytest
 if TYPE_CHECKING:
     from conftest import CliResult, RawClient
 
-pytestmark = pytest.mark.usefixtures("test_dists_installed")
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("test_dists_installed")]
 
 GOOD = "test_good"
 FAILED = {

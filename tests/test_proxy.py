@@ -32,7 +32,7 @@ from helpers import (  # noqa: E402
     sample,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 FAST_RESTART = {"initial_delay": 0.2, "max_delay": 1.0, "jitter": 0.1}
 
 

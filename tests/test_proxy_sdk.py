@@ -32,9 +32,12 @@ from helpers import HttpServer, cmdline, mcp_runner  # noqa: E402
 EVERYTHING = "@modelcontextprotocol/server-everything"
 EVERYTHING_VERSION = "2026.8.31"  # pinned: its tool names and texts are asserted below
 SESSION_TIMEOUT = 90.0
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="finds backend processes in /proc"
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="finds backend processes in /proc"
+    ),
+]
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "faulty"))
 
 import faulty_harness as H
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 LIFESPAN_PLUGINS = ("lifespan_first:plugin", "lifespan_second:plugin", "faulty_tools:plugin")
 LIFESPAN_ALLOW = ("lifespan_first", "lifespan_second", "faulty")

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 if TYPE_CHECKING:
     from conftest import RawClient  # the fixtures' client (tests/conftest.py)
 

@@ -25,6 +25,8 @@ import mcp_types as types
 import pytest
 from mcp import Client, ClientSession, MCPError, stdio_client
 
+pytestmark = pytest.mark.e2e
+
 if TYPE_CHECKING:
     from conftest import SdkServer
 

@@ -327,6 +327,7 @@ def serve_stdio(
     return {m.get("id"): m for m in map(json.loads, proc.stdout.splitlines())}
 
 
+@pytest.mark.e2e
 def test_cli_serves_files_over_stdio(tree: Path, tmp_path: Path) -> None:
     init = {
         "protocolVersion": "2025-06-18",

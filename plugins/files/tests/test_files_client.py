@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from mcp_runner_files import plugin
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:

@@ -360,6 +360,7 @@ def console_script() -> str:
     return found
 
 
+@pytest.mark.e2e
 def test_cli_serves_sqlite_over_stdio(db: Path, tmp_path: Path) -> None:
     init = {
         "protocolVersion": "2025-06-18",
