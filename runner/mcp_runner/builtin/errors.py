@@ -27,10 +27,7 @@ def mcp_runner_handle_error(ctx: Any, exc: BaseException, settings: Any) -> Any:
 
 
 def _what(ctx: Any) -> str:
-    target = ctx.target
-    if isinstance(target, tuple):
-        target = target[0]
-    name = getattr(target, "name", None)
+    name = getattr(ctx.target, "name", None)
     if ctx.method == "tools/call" and name:
         return f"Tool {name!r}"
     if ctx.method == "prompts/get" and name:

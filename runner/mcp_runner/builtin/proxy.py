@@ -1269,7 +1269,7 @@ class ProxyManager:
         if needs and starting:
             await self.settle(starting, max(b.config.startup_timeout for b in starting))
             if req.target is None and req.method not in LIST_METHODS:
-                req.session.server._resolve_target(req)
+                req.session.server.resolve_target(req)
         self.lazy_waiting = {b for b in self.lazy_waiting if b.state == "starting"}
 
     def park(self, call: _Call) -> None:

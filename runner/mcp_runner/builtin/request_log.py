@@ -40,7 +40,7 @@ def mcp_runner_middleware(settings: Any) -> Middleware | None:
             outcome = type(exc).__name__
             raise
         finally:
-            target = ctx.target[0] if isinstance(ctx.target, tuple) else ctx.target
+            target = ctx.target
             logger.info(
                 "request",
                 method=ctx.method,

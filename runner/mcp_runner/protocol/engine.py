@@ -11,7 +11,7 @@ import contextlib
 import math
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..context import LEVEL_RANK
 from ..middleware import Handler, Middleware, build_chain
@@ -34,6 +34,7 @@ from .state import StateSigner
 from .versions import META_CLIENT_CAPABILITIES, META_LOG_LEVEL, META_PROTOCOL_VERSION
 
 if TYPE_CHECKING:
+    from ..components import Prompt, Resource, Tool
     from ..registry import Registry
 
 Method = Callable[[Request], Awaitable[dict[str, Any]]]
@@ -282,7 +283,7 @@ class Engine:
             else:
                 method = self.legacy_methods.get(req.method)
             if method is not None:
-                self._resolve_target(req)
+                self.resolve_target(req)
             if self._dispatch is None:
                 if method is None:
                     raise self._no_method(req)
@@ -363,7 +364,10 @@ class Engine:
             req.status = 400
             raise McpError(INVALID_PARAMS, f"Invalid params: unknown log level {level!r}")
 
-    def _resolve_target(self, req: Request) -> None:
+    def resolve_target(self, req: Request) -> None:
+        """Set `req.target` (and `req.plugin`) to the tool, prompt or resource the request names,
+        None when there is none; a resource template's values go in `req.uri_values`. Methods
+        that name no component leave the request as it is."""
         method = req.method
         if method == "tools/call":
             name = req.params.get("name")
@@ -374,12 +378,15 @@ class Engine:
         elif method == "resources/read":
             uri = req.params.get("uri")
             found = self.registry.find_resource(uri) if isinstance(uri, str) else None
-            req.target = found
+            if found is None:
+                req.target = None
+            else:
+                req.target, req.uri_values = found
         else:
             return
         target = req.target
         if target is not None:
-            req.plugin = (target[0] if isinstance(target, tuple) else target).plugin
+            req.plugin = target.plugin
 
     # ------------------------------------------------------------------------------------------
     # Lifecycle (legacy)
@@ -517,7 +524,7 @@ class Engine:
         return self._page(req, "tools", "tools")
 
     async def _tools_call(self, req: Request) -> dict[str, Any]:
-        tool = req.target
+        tool = cast("Tool | None", req.target)
         if tool is None:
             name = req.params.get("name")
             if not isinstance(name, str):
@@ -566,9 +573,9 @@ class Engine:
             if req.modern:  # SEP-2164
                 raise McpError(INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
             raise McpError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
-        resource, values = req.target
+        resource = cast("Resource", req.target)
         self._take_inputs(req)
-        contents = await resource.read(uri, values, req)
+        contents = await resource.read(uri, req.uri_values or {}, req)
         result: dict[str, Any] = {"contents": contents}
         if req.modern:
             result["ttlMs"] = 0
@@ -582,7 +589,7 @@ class Engine:
         return self._page(req, "prompts", "prompts")
 
     async def _prompts_get(self, req: Request) -> dict[str, Any]:
-        prompt = req.target
+        prompt = cast("Prompt | None", req.target)
         if prompt is None:
             raise invalid_params(f"Unknown prompt: {_required_str(req, 'name')!r}")
         arguments = req.params.get("arguments") or {}

@@ -12,6 +12,7 @@ from .errors import INVALID_PARAMS, McpError
 from .jsonrpc import error, invalid_request, notification
 
 if TYPE_CHECKING:
+    from ..components import Prompt, Resource, Tool
     from .engine import Engine
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -159,6 +160,7 @@ class Request:
         "status",
         "target",
         "task",
+        "uri_values",
         "version",
         "watcher",
     )
@@ -189,7 +191,9 @@ class Request:
         )
         self.log_threshold = session.log_threshold
         self.client_capabilities = session.client_capabilities
-        self.target: Any = None
+        # The component the request names (tools/call, prompts/get, resources/read), if found.
+        self.target: Tool | Resource | Prompt | None = None
+        self.uri_values: dict[str, Any] | None = None  # what a resource template matched
         self.plugin: str | None = None
         self.principal: Any = session.principal
         self.cancelled_by_client = False
