@@ -854,5 +854,49 @@ def test_hook_server_ready() -> None:
     assert events == [("ready", "http", True)]
 
 
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def test_hook_status() -> None:
+    """A plugin's sub-entries reach its record (and `mcp-runner plugins`); a failing status
+    hook is shown as a failed entry and leaves the plugin loaded."""
+
+    class Pool:
+        @hookimpl
+        def mcp_runner_status(self, runner: Runner) -> list[dict[str, Any]]:
+            return [
+                {"name": "replica-1", "state": "ready", "tools": len(runner.registry.tools)},
+                {"name": "replica-2", "state": "starting"},
+            ]
+
+    class Broken:
+        @hookimpl
+        def mcp_runner_status(self, runner: Runner) -> Any:
+            raise RuntimeError("pool unreachable")
+
+    class Quiet:
+        @hookimpl
+        def mcp_runner_status(self) -> None:
+            return None
+
+    runner = start({"pool": Pool(), "broken": Broken(), "quiet": Quiet(), "echo": echo_plugin()})
+    assert runner.host.collect_status(runner) is True
+    records = runner.host.records
+    assert records["pool"].backends == [
+        {"name": "replica-1", "state": "ready", "tools": 1},
+        {"name": "replica-2", "state": "starting"},
+    ]
+    assert records["pool"].as_dict()["backends"][1]["state"] == "starting"
+    assert records["broken"].status == "ok"
+    assert records["broken"].backends == [
+        {"name": "status", "state": "failed", "error": "RuntimeError: pool unreachable"}
+    ]
+    assert records["quiet"].backends is None and "backends" not in records["quiet"].as_dict()
+    assert "mcp_runner_status" in records["pool"].hooks
+
+    assert start({"quiet": Quiet()}).host.collect_status(runner) is False
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))

@@ -9,28 +9,42 @@ registered object), naming only the arguments you need::
     def mcp_runner_middleware(settings):
         return [Middleware(timing, band="observe")]
 
-Hooks marked *per plugin* are called once for each plugin with that plugin's own settings;
-a failure there fails that plugin alone. The others are called once across all plugins.
-No hook is called per request: the host builds what requests need (the middleware chain,
-the verifiers, the error mappers) once, at start-up.
+pluggy's options hold on every hook: ``specname``, ``tryfirst``/``trylast``, wrappers
+(``wrapper=True`` and the old-style ``hookwrapper=True``), ``firstresult`` and ``historic``
+specs. Hooks marked *per plugin* are called once for each plugin (with that plugin's own
+settings, where they take settings); a failure there fails that plugin alone. The others are
+called once across all plugins. No hook is called per request: the host builds what requests
+need (the middleware chain, the verifiers, the error mappers) once, at start-up.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pluggy
 
 if TYPE_CHECKING:
     import click
+    from pydantic import BaseModel
+    from structlog.typing import Processor
 
-    from .config import ConfigSections
-    from .middleware import Middleware
+    from .config import ConfigSections, Settings
+    from .middleware import Middleware, MiddlewareFn
+    from .protocol.errors import McpError
+    from .protocol.session import Request
     from .registry import PluginRegistry
+    from .runner import Runner
 
 PROJECT = "mcp_runner"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Serve: TypeAlias = Callable[["Runner", dict[str, Any]], Awaitable[None]]
+"""A transport: ``async serve(runner, options)`` serves until it is stopped."""
+RegisterTransport: TypeAlias = Callable[[str, Serve], None]
+"""What `mcp_runner_register_transports` receives: ``register(name, serve)``."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,7 +90,7 @@ def mcp_runner_add_commands(cli: click.Group) -> None:
 
 
 @hookspec
-def mcp_runner_register(registry: PluginRegistry, settings: Any) -> None:
+def mcp_runner_register(registry: PluginRegistry, settings: BaseModel | dict[str, Any]) -> None:
     """Contribute tools, resources, resource templates, prompts and completions.
 
     :param registry: this plugin's view of the composed registry: ``add_tool(fn, ...)``,
@@ -94,7 +108,9 @@ def mcp_runner_register(registry: PluginRegistry, settings: Any) -> None:
 
 
 @hookspec
-def mcp_runner_middleware(settings: Any, runner: Any) -> list[Middleware] | Middleware | None:
+def mcp_runner_middleware(
+    settings: Settings, runner: Runner
+) -> list[Middleware | MiddlewareFn] | Middleware | MiddlewareFn | None:
     """Middleware for every JSON-RPC request, on every transport and in both eras.
 
     :param settings: the host's settings (``Settings``).
@@ -107,7 +123,7 @@ def mcp_runner_middleware(settings: Any, runner: Any) -> list[Middleware] | Midd
 
 
 @hookspec
-def mcp_runner_token_verifiers(settings: Any) -> list[Any] | None:
+def mcp_runner_token_verifiers(settings: Settings) -> list[Any] | None:
     """Token verifiers for HTTP bearer authentication.
 
     :param settings: the host's settings.
@@ -117,7 +133,9 @@ def mcp_runner_token_verifiers(settings: Any) -> list[Any] | None:
 
 
 @hookspec(firstresult=True)
-def mcp_runner_handle_error(ctx: Any, exc: BaseException, settings: Any) -> Any:
+def mcp_runner_handle_error(
+    ctx: Request, exc: BaseException, settings: Settings
+) -> McpError | str | None:
     """Map an exception raised while answering a request to what the client sees.
 
     :param ctx: the request context (method, target, plugin, correlation id).
@@ -131,7 +149,7 @@ def mcp_runner_handle_error(ctx: Any, exc: BaseException, settings: Any) -> Any:
 
 
 @hookspec
-def mcp_runner_log_processors(settings: Any) -> list[Any] | None:
+def mcp_runner_log_processors(settings: Settings) -> list[Processor] | Processor | None:
     """structlog processors added to the pipeline (redaction, enrichment).
 
     :param settings: the host's settings.
@@ -144,7 +162,7 @@ def mcp_runner_log_processors(settings: Any) -> list[Any] | None:
 
 
 @hookspec
-def mcp_runner_register_transports(register: Any) -> None:
+def mcp_runner_register_transports(register: RegisterTransport) -> None:
     """Offer transports for ``mcp-runner serve --transport NAME``.
 
     :param register: call ``register(name, serve)`` where ``serve(runner, options)`` is an
@@ -153,7 +171,9 @@ def mcp_runner_register_transports(register: Any) -> None:
 
 
 @hookspec
-def mcp_runner_lifespan(runner: Any, settings: Any) -> Any:
+def mcp_runner_lifespan(
+    runner: Runner, settings: BaseModel | dict[str, Any]
+) -> AbstractAsyncContextManager[Any] | None:
     """An async context manager entered before serving and exited, in reverse, after.
 
     :param runner: the ``Runner``.
@@ -165,9 +185,26 @@ def mcp_runner_lifespan(runner: Any, settings: Any) -> Any:
 
 
 @hookspec
-def mcp_runner_server_ready(runner: Any, transport: str) -> None:
+def mcp_runner_server_ready(runner: Runner, transport: str) -> None:
     """Serving has begun.
 
     :param runner: the ``Runner``.
     :param transport: the transport's name, ``stdio`` or ``http``.
+    """
+
+
+# ----------------------------------------------------------------------------------------------
+# Reporting
+
+
+@hookspec
+def mcp_runner_status(runner: Runner) -> list[dict[str, Any]] | None:
+    """Sub-entries that ``mcp-runner plugins`` shows under your plugin (the proxy's backends).
+
+    :param runner: the ``Runner``, started (and, with ``mcp-runner plugins --wait``, inside
+        its lifespans).
+    :return: a list of dicts with at least ``name`` and ``state`` (``summary``, ``error``,
+        ``tools``, ``resources`` and ``prompts`` are shown when present), or None.
+
+    *Per plugin.* A failure here is shown as a ``failed`` entry; the plugin stays loaded.
     """

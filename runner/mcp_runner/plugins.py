@@ -333,7 +333,7 @@ class PluginHost:
         dicts with a ``state``); True when any plugin reported some."""
         found = False
         for record in self.active():
-            fn = getattr(record.obj, "status", None)
+            fn = getattr(record.obj, "mcp_runner_status", None) or getattr(record.obj, "status", None)
             if not callable(fn):
                 continue
             try:
