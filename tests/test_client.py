@@ -182,7 +182,7 @@ async def test_elicitation_sampling_roots_handlers(mcp_client: Any, era: str) ->
 @pytest.mark.parametrize("era", ERAS)
 async def test_capabilities_are_declared_only_for_given_handlers(mcp_client: Any, era: str) -> None:
     async with mcp_client(proxy_demo.plugin, era=era, elicitation=elicit) as client:
-        assert client._capabilities() == {"elicitation": {}}
+        assert client._questions.capabilities() == {"elicitation": {}}
         with pytest.raises(McpClientError) as info:
             await client.call_tool("ask_model", {"question": "?"})
         assert info.value.code == (-32602 if era == "legacy" else -32021)
@@ -193,7 +193,9 @@ async def test_list_changed_callback(mcp_client: Any, era: str) -> None:
     changed: list[str] = []
     async with mcp_client(proxy_demo.plugin, era=era, on_list_changed=changed.append) as client:
         if era == "modern":  # the listen subscription must be acknowledged first
-            await eventually(lambda: client._listen_task is not None and len(client._pending) == 1)
+            await eventually(
+                lambda: client._listen_task is not None and len(client._requests.pending) == 1
+            )
         await client.call_tool("grow", {"name": f"grown_{era}"})
         await eventually(lambda: "tools" in changed)
         assert f"grown_{era}" in {t.name for t in await client.list_tools()}
@@ -227,7 +229,7 @@ async def test_started_requests(mcp_client: Any, era: str) -> None:
         assert (await counting)["content"][0]["text"] == "counted 3"
         assert counting.done() and done == [counting] and len(steps) == 3
         assert counting.result()["content"][0]["text"] == "counted 3"
-        assert not client._pending and not client._progress  # nothing left behind
+        assert not client._requests.pending and not client._requests.progress  # nothing left behind
 
         unknown = await client.start("tools/call", {"name": "nope", "arguments": {}})
         await eventually(unknown.done)

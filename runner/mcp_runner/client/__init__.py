@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from .client import Client, Outstanding
 from .errors import ConnectionClosed, Interrupted, McpClientError, RequestTimeout
+from .http import HttpTransport
 from .inprocess import InProcessTransport
-from .transports import HttpTransport, StdioTransport, Transport
+from .stdio import StdioTransport
+from .transport import Transport
 from .types import (
     CallToolResult,
     Completion,

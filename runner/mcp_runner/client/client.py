@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import itertools
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..protocol import versions
-from ..protocol.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, UNSUPPORTED_VERSION
-from .errors import (
-    TRANSPORT_ERROR,
-    ConnectionClosed,
-    Interrupted,
-    McpClientError,
-    RequestTimeout,
+from ..protocol.errors import METHOD_NOT_FOUND
+from .errors import TRANSPORT_ERROR, ConnectionClosed, McpClientError, RequestTimeout
+from .http import HeaderParams, HttpTransport, param_headers, tool_header_params
+from .inprocess import InProcessTransport, LocalRunner
+from .negotiation import (
+    Handshake,
+    discover_refused,
+    envelope,
+    initialize_params,
+    read_discover,
+    read_initialize,
 )
-from .inprocess import InProcessTransport
-from .transports import HttpTransport, StdioTransport, Transport
+from .outstanding import Outstanding, PendingRequest, ProgressCallback, RequestTable, result_of
+from .questions import Handler, QuestionHandlers, maybe_await
+from .stdio import StdioTransport
+from .transport import Transport
 from .types import (
     CallToolResult,
     Completion,
@@ -31,7 +34,6 @@ from .types import (
     Progress,
     Prompt,
     ReadResourceResult,
-    RequestInfo,
     Resource,
     ResourceTemplate,
     ServerInfo,
@@ -41,11 +43,7 @@ from .types import (
 if TYPE_CHECKING:
     import httpx
 
-    from ..runner import Runner
-
 Era = Literal["legacy", "modern", "auto"]
-Handler = Callable[..., Awaitable[Any]]
-ProgressCallback = Callable[[Progress], Any]
 
 _DEFAULT: Any = object()
 LIST_KINDS = ("tools", "prompts", "resources")
@@ -55,128 +53,6 @@ _LISTEN_FLAGS = {
     "resources": "resourcesListChanged",
 }
 CLIENT_INFO = {"name": "mcp-runner-client", "version": "0.1.0"}
-
-
-class _Pending:
-    __slots__ = ("future", "id", "method", "tag")
-
-    def __init__(
-        self, id: Any, method: str, future: asyncio.Future[dict[str, Any]], tag: Any
-    ) -> None:
-        self.id = id
-        self.method = method
-        self.future = future
-        self.tag = tag
-
-
-def _result_of(answer: dict[str, Any]) -> dict[str, Any]:
-    if "error" in answer:
-        raise McpClientError.from_error(answer["error"])
-    result = answer.get("result")
-    return result if isinstance(result, dict) else {}
-
-
-class Outstanding:
-    """A request sent by `Client.start` whose answer may not be there yet.
-
-    ``done()`` tells whether it is; ``result()`` then gives the result dict or raises (as
-    `Client.request` would); ``add_done_callback(fn)`` calls ``fn(outstanding)`` when the
-    answer arrives; ``cancel()`` withdraws the request at the server; ``interrupt()`` wakes a
-    task awaiting it with `Interrupted`, the request going on.
-    """
-
-    __slots__ = ("_callbacks", "_client", "_pending", "_token")
-
-    def __init__(self, client: Client, pending: _Pending, token: str | None) -> None:
-        self._client = client
-        self._pending = pending
-        self._token = token
-        self._callbacks: list[Callable[[Outstanding], Any]] = []
-        pending.future.add_done_callback(self._finished)
-
-    @property
-    def id(self) -> Any:
-        return self._pending.id
-
-    @property
-    def client(self) -> Client:
-        return self._client
-
-    def _finished(self, future: asyncio.Future[Any]) -> None:
-        if future is not self._pending.future:
-            return  # an interrupted wait, not the answer
-        self._client._pending.pop(self._pending.id, None)
-        if self._token is not None:
-            self._client._progress.pop(self._token, None)
-        for fn in self._callbacks:
-            fn(self)
-
-    def done(self) -> bool:
-        return self._pending.future.done()
-
-    def result(self) -> dict[str, Any]:
-        return _result_of(self._pending.future.result())
-
-    def add_done_callback(self, fn: Callable[[Outstanding], Any]) -> None:
-        if self.done():
-            self._pending.future.get_loop().call_soon(fn, self)
-        else:
-            self._callbacks.append(fn)
-
-    def cancel(self, reason: str = "cancelled") -> bool:
-        if self._pending.future.done():
-            return False
-        self._client._cancel_remote(self._pending.id, reason)
-        return self._pending.future.cancel()
-
-    def interrupt(self) -> bool:
-        """Wake a task awaiting this request now: its ``await`` raises `Interrupted`. The
-        request stays outstanding (its answer is kept for the next ``await``)."""
-        woken = self._pending.future
-        if woken.done():
-            return False
-        answer = woken.get_loop().create_future()
-        answer.add_done_callback(self._finished)
-        self._pending.future = answer
-        woken.set_exception(Interrupted(f"request {self._pending.id!r} interrupted"))
-        woken.exception()  # retrieved: nobody may be awaiting it
-        return True
-
-    def __await__(self) -> Any:
-        try:
-            yield from self._pending.future.__await__()
-        except asyncio.CancelledError:  # the awaiting task was cancelled: so is the request
-            self._client._cancel_remote(self._pending.id, "cancelled")
-            raise
-        return self.result()
-
-
-def _arity(fn: Callable[..., Any]) -> int:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return 2
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 2
-    return len(positional)
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-def _as_wire(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    if hasattr(value, "model_dump"):
-        dumped: dict[str, Any] = value.model_dump(by_alias=True, exclude_none=True, mode="json")
-        return dumped
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: v for k, v in asdict(value).items() if v is not None}
-    raise TypeError(f"a handler must return a dict, not {type(value).__name__}")
 
 
 class Client:
@@ -245,9 +121,7 @@ class Client:
         self.on_list_changed = on_list_changed
         self.on_resource_updated = on_resource_updated
         self.on_notification = on_notification
-        self._sampling = sampling
-        self._elicitation = elicitation
-        self._roots = roots
+        self._questions = QuestionHandlers(sampling, elicitation, roots)
         self.listen = (
             listen
             if listen is not None
@@ -263,13 +137,10 @@ class Client:
         self.supported_versions: list[str] = []
         self.close_reason: BaseException | None = None
         # bookkeeping
-        self._ids = itertools.count(1)
-        self._tokens = itertools.count(1)
-        self._pending: dict[Any, _Pending] = {}
-        self._progress: dict[Any, tuple[ProgressCallback, Any]] = {}
+        self._requests = RequestTable(self._cancel_remote)
         self._serving: dict[Any, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._header_params: dict[str, list[tuple[str, str]]] = {}
+        self._header_params: dict[str, HeaderParams] = {}
         self._subscriptions: set[str] = set()
         self._listen_task: asyncio.Task[None] | None = None
         self._closed: asyncio.Event | None = asyncio.Event()
@@ -315,7 +186,7 @@ class Client:
         )
 
     @classmethod
-    def inprocess(cls, runner: Runner, *, lifespan: bool = True, **options: Any) -> Client:
+    def inprocess(cls, runner: LocalRunner, *, lifespan: bool = True, **options: Any) -> Client:
         """A `Runner` in this process (its plugin lifespans are entered unless lifespan=False)."""
         options.setdefault("era", "legacy")
         return cls(InProcessTransport(runner, lifespan=lifespan), **options)
@@ -368,57 +239,30 @@ class Client:
             raise
         return self
 
-    def _capabilities(self) -> dict[str, Any]:
-        caps: dict[str, Any] = {}
-        if self._sampling is not None:
-            caps["sampling"] = {}
-        if self._elicitation is not None:
-            caps["elicitation"] = {}
-        if self._roots is not None:
-            caps["roots"] = {"listChanged": True}
-        return caps
-
     def _envelope(self) -> dict[str, Any]:
         """The 2026-07-28 ``_meta`` keys of every request (built once per log level)."""
         cached = self._envelope_cache
         if cached is not None and cached[0] == self.log_level:
             return cached[1]
-        meta: dict[str, Any] = {
-            versions.META_PROTOCOL_VERSION: versions.LATEST,
-            versions.META_CLIENT_CAPABILITIES: self._capabilities(),
-            versions.META_CLIENT_INFO: self.client_info,
-        }
-        if self.log_level is not None:
-            meta[versions.META_LOG_LEVEL] = self.log_level
+        meta = envelope(self._questions.capabilities(), self.client_info, self.log_level)
         self._envelope_cache = (self.log_level, meta)
         return meta
 
+    def _adopt(self, handshake: Handshake) -> None:
+        self.era = handshake.era
+        self.protocol_version = handshake.protocol_version
+        self.server_info = handshake.server_info
+        self.server_capabilities = handshake.capabilities
+        self.instructions = handshake.instructions
+        self.supported_versions = handshake.supported_versions
+
     async def _initialize(self) -> None:
-        result = await self._raw_request(
-            "initialize",
-            {
-                "protocolVersion": self.requested_version,
-                "capabilities": self._capabilities(),
-                "clientInfo": self.client_info,
-            },
-            timeout=None,
+        params = initialize_params(
+            self.requested_version, self._questions.capabilities(), self.client_info
         )
-        version = result.get("protocolVersion")
-        if version not in versions.LEGACY_VERSIONS:
-            raise McpClientError(
-                UNSUPPORTED_VERSION,
-                f"the server answered initialize with protocol version {version!r}, which this "
-                f"client does not speak ({', '.join(versions.LEGACY_VERSIONS)})",
-            )
-        self.era = "legacy"
-        self.protocol_version = version
-        self.server_info = ServerInfo.from_wire(result.get("serverInfo"))
-        caps = result.get("capabilities")
-        self.server_capabilities = caps if isinstance(caps, dict) else {}
-        instructions = result.get("instructions")
-        self.instructions = instructions if isinstance(instructions, str) else None
+        self._adopt(read_initialize(await self._raw_request("initialize", params, timeout=None)))
         if isinstance(self.transport, HttpTransport):
-            self.transport.protocol_version = version
+            self.transport.protocol_version = self.protocol_version
         await self.notify("notifications/initialized")
         if self.log_level is not None and "logging" in self.server_capabilities:
             await self.set_logging_level(self.log_level)
@@ -436,32 +280,13 @@ class Client:
                 return False
             raise
         except McpClientError as exc:
-            if exc.code == UNSUPPORTED_VERSION:
-                data = exc.data if isinstance(exc.data, dict) else {}
-                supported = [v for v in data.get("supported") or () if isinstance(v, str)]
-                if probe and any(v in versions.LEGACY_VERSIONS for v in supported):
-                    return False
-                raise McpClientError(
-                    exc.code,
-                    f"the server speaks none of our protocol versions (it supports "
-                    f"{', '.join(supported) or 'nothing it named'})",
-                    exc.data,
-                ) from None
-            if probe:
+            error = discover_refused(exc, probe=probe)
+            if error is None:
                 return False
-            raise
-        self.era = "modern"
-        self.protocol_version = versions.LATEST
-        found_meta = result.get("_meta")
-        meta: dict[str, Any] = found_meta if isinstance(found_meta, dict) else {}
-        self.server_info = ServerInfo.from_wire(meta.get(versions.META_SERVER_INFO))
-        caps = result.get("capabilities")
-        self.server_capabilities = caps if isinstance(caps, dict) else {}
-        instructions = result.get("instructions")
-        self.instructions = instructions if isinstance(instructions, str) else None
-        self.supported_versions = [
-            v for v in result.get("supportedVersions") or () if isinstance(v, str)
-        ]
+            if error is exc:
+                raise
+            raise error from None
+        self._adopt(read_discover(result))
         return True
 
     # ------------------------------------------------------------------------------------------
@@ -484,7 +309,7 @@ class Client:
         try:
             await self.transport.close()
         finally:
-            self._transport_closed(ConnectionClosed("the client was closed"))
+            self.transport_closed(ConnectionClosed("the client was closed"))
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
@@ -495,26 +320,6 @@ class Client:
             self._closed = asyncio.Event()
         await self._closed.wait()
         return self.close_reason
-
-    def _transport_closed(self, exc: BaseException) -> None:
-        if self._closed is None:
-            self._closed = asyncio.Event()
-        if self._closed.is_set():
-            return
-        self.close_reason = exc
-        self._closed.set()
-        for pending in list(self._pending.values()):
-            if not pending.future.done():
-                pending.future.set_exception(ConnectionClosed(str(exc)))
-        for task in list(self._serving.values()):
-            task.cancel()
-        if self._listen_task is not None:
-            self._listen_task.cancel()
-
-    def _fail_request(self, request_id: Any, exc: BaseException) -> None:
-        pending = self._pending.get(request_id)
-        if pending is not None and not pending.future.done():
-            pending.future.set_exception(exc)
 
     def _check_open(self) -> None:
         if self.closed:
@@ -548,9 +353,8 @@ class Client:
         out_meta = dict(meta) if meta else {}
         token = None
         if progress is not None:
-            token = f"p{next(self._tokens)}"
+            token = self._requests.watch_progress(progress, tag)
             out_meta["progressToken"] = token
-            self._progress[token] = (progress, tag)
         if self.era == "modern":
             out_meta.update(self._envelope())
         if out_meta:
@@ -559,22 +363,21 @@ class Client:
 
     async def _send_request(
         self, method: str, params: dict[str, Any], tag: Any, headers: dict[str, str] | None
-    ) -> _Pending:
+    ) -> PendingRequest:
         """Send one request; its answer will arrive in the returned entry's future."""
         self._check_open()
-        request_id = next(self._ids)
-        pending = _Pending(request_id, method, asyncio.get_running_loop().create_future(), tag)
-        self._pending[request_id] = pending
+        pending = self._requests.open(method, tag)
+        request_id = pending.id
         try:
             await self.transport.send(
                 {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}, headers
             )
         except asyncio.CancelledError:
-            self._pending.pop(request_id, None)
+            self._requests.pending.pop(request_id, None)
             self._cancel_remote(request_id, "cancelled")
             raise
         except BaseException:
-            self._pending.pop(request_id, None)
+            self._requests.pending.pop(request_id, None)
             raise
         return pending
 
@@ -606,8 +409,8 @@ class Client:
             self._cancel_remote(request_id, "cancelled")
             raise
         finally:
-            self._pending.pop(request_id, None)
-        return _result_of(answer)
+            self._requests.pending.pop(request_id, None)
+        return result_of(answer)
 
     async def start(
         self,
@@ -626,9 +429,9 @@ class Client:
                 method, params, tag, self._extra_headers(method, params)
             )
         except BaseException:
-            self._progress.pop(token, None)
+            self._requests.progress.pop(token, None)
             raise
-        return Outstanding(self, pending, token)
+        return Outstanding(self, self._requests, pending, token)
 
     def _cancel_remote(self, request_id: Any, reason: str) -> None:
         """Tell the server we no longer want an answer (or close its stream)."""
@@ -683,8 +486,8 @@ class Client:
                         f"{method}: the server still needs input after {self.max_input_rounds} rounds",
                     )
                 requests = result.get("inputRequests") or {}
-                answers = await self._answer_inputs(
-                    requests if isinstance(requests, dict) else {}, tag
+                answers = await self._questions.answer_inputs(
+                    requests if isinstance(requests, dict) else {}, tag, self
                 )
                 retry = dict(params)
                 retry["inputResponses"] = answers
@@ -698,7 +501,7 @@ class Client:
             return result
         finally:
             if token is not None:
-                self._progress.pop(token, None)
+                self._requests.progress.pop(token, None)
 
     def _extra_headers(self, method: str, params: dict[str, Any]) -> dict[str, str] | None:
         if (
@@ -710,20 +513,14 @@ class Client:
         mirrored = self._header_params.get(params.get("name", ""))
         if not mirrored:
             return None
-        from .transports import header_value
-
-        arguments = params.get("arguments") or {}
-        headers = {}
-        for prop, name in mirrored:
-            value = arguments.get(prop)
-            if value is not None:
-                headers[f"Mcp-Param-{name}"] = header_value(value)
-        return headers
+        return param_headers(mirrored, params.get("arguments") or {})
 
     # ------------------------------------------------------------------------------------------
-    # Receiving
+    # Receiving: the transport's side (the `Sink` it hands the server's messages to)
 
-    async def _deliver(self, message: dict[str, Any], related: Any) -> None:
+    async def deliver(self, message: dict[str, Any], related: Any) -> None:
+        """A message from the server (see `Sink.deliver`): an answer goes to its request, a
+        notification to the callbacks, a server request to the handlers."""
         method = message.get("method")
         if isinstance(method, str):
             if "id" in message:
@@ -734,31 +531,43 @@ class Client:
                     method, params if isinstance(params, dict) else {}, related
                 )
             return
-        pending = self._pending.get(message.get("id"))
-        if pending is not None and not pending.future.done():
-            pending.future.set_result(message)
+        self.resolve(message)
 
-    def _resolve(self, message: dict[str, Any]) -> bool:
+    def resolve(self, message: dict[str, Any]) -> bool:
         """Hand an answer to the request waiting for it, at once (the stdio fast path)."""
-        pending = self._pending.get(message.get("id"))
+        pending = self._requests.pending.get(message.get("id"))
         if pending is None or pending.future.done():
             return False
         pending.future.set_result(message)
         return True
 
-    def _tag_of(self, related: Any) -> Any:
-        pending = self._pending.get(related) if related is not None else None
-        return pending.tag if pending is not None else None
+    def fail_request(self, request_id: Any, exc: BaseException) -> None:
+        """Request `request_id` will get no answer: its caller gets `exc`."""
+        self._requests.fail(request_id, exc)
+
+    def transport_closed(self, exc: BaseException) -> None:
+        """The connection is gone: everything pending fails, `wait_closed` returns `exc`."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+        if self._closed.is_set():
+            return
+        self.close_reason = exc
+        self._closed.set()
+        self._requests.fail_all(exc)
+        for task in list(self._serving.values()):
+            task.cancel()
+        if self._listen_task is not None:
+            self._listen_task.cancel()
 
     async def _on_notification(self, method: str, params: dict[str, Any], related: Any) -> None:
         try:
             if method == "notifications/progress":
-                entry = self._progress.get(params.get("progressToken"))
+                entry = self._requests.progress.get(params.get("progressToken"))
                 if entry is not None:
                     progress = params.get("progress")
                     total = params.get("total")
                     message = params.get("message")
-                    await _maybe_await(
+                    await maybe_await(
                         entry[0](
                             Progress(
                                 progress if isinstance(progress, int | float) else 0,
@@ -771,13 +580,13 @@ class Client:
                 if self.on_log is not None:
                     level = params.get("level")
                     logger = params.get("logger")
-                    await _maybe_await(
+                    await maybe_await(
                         self.on_log(
                             LogMessage(
                                 level if isinstance(level, str) else "info",
                                 params.get("data"),
                                 logger if isinstance(logger, str) else None,
-                                self._tag_of(related),
+                                self._requests.tag_of(related),
                             )
                         )
                     )
@@ -786,17 +595,17 @@ class Client:
                 if kind == "tools":
                     self._header_params.clear()
                 if kind in LIST_KINDS and self.on_list_changed is not None:
-                    await _maybe_await(self.on_list_changed(kind))
+                    await maybe_await(self.on_list_changed(kind))
             elif method == "notifications/resources/updated":
                 uri = params.get("uri")
                 if isinstance(uri, str) and self.on_resource_updated is not None:
-                    await _maybe_await(self.on_resource_updated(uri))
+                    await maybe_await(self.on_resource_updated(uri))
             elif method == "notifications/cancelled":
                 task = self._serving.get(params.get("requestId"))
                 if task is not None:
                     task.cancel()
             if self.on_notification is not None:
-                await _maybe_await(self.on_notification(method, params))
+                await maybe_await(self.on_notification(method, params))
         except Exception as exc:  # a failing callback must not stop the reader
             print(
                 f"mcp-runner client: {method} callback failed: {type(exc).__name__}: {exc}",
@@ -805,28 +614,13 @@ class Client:
 
     def _on_server_request(self, message: dict[str, Any], related: Any) -> None:
         request_id = message["id"]
-        params = message.get("params")
-        tag = self._tag_of(related)
+        tag = self._requests.tag_of(related)
 
         async def serve() -> None:
             try:
-                result = await self._serve(
-                    message["method"], params if isinstance(params, dict) else {}, tag
-                )
-                answer: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
+                answer = await self._questions.respond(message, tag, self)
             except asyncio.CancelledError:
                 return  # the server withdrew the request, or we are closing
-            except McpClientError as exc:
-                err: dict[str, Any] = {"code": exc.code, "message": exc.message}
-                if exc.data is not None:
-                    err["data"] = exc.data
-                answer = {"jsonrpc": "2.0", "id": request_id, "error": err}
-            except Exception as exc:
-                answer = {
-                    "jsonrpc": "2.0",
-                    "id": request_id,
-                    "error": {"code": INTERNAL_ERROR, "message": f"{type(exc).__name__}: {exc}"},
-                }
             finally:
                 self._serving.pop(request_id, None)
             with contextlib.suppress(ConnectionClosed, OSError):
@@ -834,45 +628,6 @@ class Client:
 
         task = asyncio.ensure_future(serve())
         self._serving[request_id] = task
-
-    async def _serve(self, method: Any, params: dict[str, Any], tag: Any) -> dict[str, Any]:
-        """Answer one server question: a legacy server request or a 2026-07-28 input request."""
-        info = RequestInfo(str(method), tag, self)
-        if method == "ping":
-            return {}
-        if method == "roots/list":
-            roots = self._roots
-            if roots is None:
-                raise McpClientError(METHOD_NOT_FOUND, "this client offers no roots")
-            if callable(roots):
-                roots = await _maybe_await(roots(info) if _arity(roots) >= 1 else roots())
-            return {
-                "roots": [{"uri": r} if isinstance(r, str) else _as_wire(r) for r in roots or ()]
-            }
-        handler = {
-            "sampling/createMessage": self._sampling,
-            "elicitation/create": self._elicitation,
-        }.get(method)
-        if method not in ("sampling/createMessage", "elicitation/create"):
-            raise McpClientError(METHOD_NOT_FOUND, f"Method not found: {method}")
-        if handler is None:
-            raise McpClientError(METHOD_NOT_FOUND, f"this client has no {method} handler")
-        result = await (handler(params, info) if _arity(handler) >= 2 else handler(params))
-        return _as_wire(result)
-
-    async def _answer_inputs(self, requests: dict[str, Any], tag: Any) -> dict[str, Any]:
-        keys = list(requests)
-        answers = await asyncio.gather(
-            *(
-                self._serve(
-                    r.get("method") if isinstance(r, dict) else None,
-                    (r.get("params") or {}) if isinstance(r, dict) else {},
-                    tag,
-                )
-                for r in requests.values()
-            )
-        )
-        return dict(zip(keys, answers, strict=True))
 
     # ------------------------------------------------------------------------------------------
     # Subscriptions (2026-07-28: subscriptions/listen)
@@ -883,7 +638,7 @@ class Client:
             if not first and self.on_list_changed is not None:
                 for kind in LIST_KINDS:  # changes may have been missed while not listening
                     with contextlib.suppress(Exception):
-                        await _maybe_await(self.on_list_changed(kind))
+                        await maybe_await(self.on_list_changed(kind))
             first = False
             wanted: dict[str, Any] = {}
             if self.on_list_changed is not None:
@@ -943,14 +698,7 @@ class Client:
     async def list_tools(self, *, timeout: float | None = _DEFAULT) -> list[Tool]:
         """Every tool (all pages)."""
         tools = [Tool.from_wire(t) for t in await self._list("tools/list", "tools", timeout)]
-        self._header_params = {
-            t.name: [
-                (prop, spec["x-mcp-header"])
-                for prop, spec in (t.input_schema.get("properties") or {}).items()
-                if isinstance(spec, dict) and isinstance(spec.get("x-mcp-header"), str)
-            ]
-            for t in tools
-        }
+        self._header_params = tool_header_params(tools)
         return tools
 
     async def call_tool(

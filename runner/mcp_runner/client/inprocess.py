@@ -5,15 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol.jsonrpc import encode
 from .errors import ConnectionClosed
-from .transports import Transport
+from .transport import Sink, Transport
 
 if TYPE_CHECKING:
-    from ..runner import Runner
-    from .client import Client
+    from ..protocol.engine import Engine
+
+
+class LocalRunner(Protocol):
+    """What the in-process transport uses of a `mcp_runner.Runner` (the client library sits
+    below the runner: it names what it needs instead of importing it)."""
+
+    settings: Any
+    engine: Engine
+
+    def start(self) -> Any:
+        """Compose the plugins and build the engine (once)."""
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Enter the plugins' lifespans."""
 
 
 def _copy(message: dict[str, Any]) -> Any:
@@ -30,18 +43,18 @@ class InProcessTransport(Transport):
 
     kind = "inprocess"
 
-    def __init__(self, runner: Runner, *, lifespan: bool = True) -> None:
+    def __init__(self, runner: LocalRunner, *, lifespan: bool = True) -> None:
         self.runner = runner
         self.lifespan = lifespan
         self._stack = contextlib.AsyncExitStack()
-        self._sink: Client | None = None
+        self._sink: Sink | None = None
         self._session: Any = None
         self._closed = False
 
     def describe(self) -> str:
         return f"in-process {self.runner.settings.server.name}"
 
-    async def open(self, sink: Client) -> None:
+    async def open(self, sink: Sink) -> None:
         self._sink = sink
         self.runner.start()
         if self.lifespan:
@@ -50,7 +63,7 @@ class InProcessTransport(Transport):
 
     async def _outbound(self, message: dict[str, Any]) -> None:
         if not self._closed and self._sink is not None:
-            await self._sink._deliver(_copy(message), None)
+            await self._sink.deliver(_copy(message), None)
 
     async def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         if self._closed or self._session is None:
@@ -63,7 +76,7 @@ class InProcessTransport(Transport):
 
         async def send_related(out: dict[str, Any]) -> None:
             if not self._closed and self._sink is not None:
-                await self._sink._deliver(_copy(out), related)
+                await self._sink.deliver(_copy(out), related)
 
         outcome = engine.receive(self._session, message, send_related)
         if outcome is None:
