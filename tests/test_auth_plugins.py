@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "auth"))
 import auth_demo
 from authkit import StdioClient
 from mcp_runner import Runner, hookimpl
-from mcp_runner.auth import AuthError, Principal
+from mcp_runner.auth import WELL_KNOWN_PATH, AuthError, Principal
 from mcp_runner.config import load_settings
-from mcp_runner.transports.http import WELL_KNOWN, McpHttpApp, http_app
+from mcp_runner.transports.http import McpHttpApp, http_app
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,7 @@ def mcp_endpoint(runner: Runner) -> tuple[Any, Any]:
     endpoint = McpHttpApp(runner)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["path"].startswith(WELL_KNOWN):
+        if scope["path"].startswith(WELL_KNOWN_PATH):
             await endpoint.metadata(scope, receive, send)
         else:
             await endpoint(scope, receive, send)
@@ -218,7 +218,7 @@ def test_http_app_serves_the_protected_resource_metadata() -> None:
 
     url, server, thread, sock = serve_in_thread(runner, starlette_app)
     try:
-        answer = httpx.get(url.replace("/mcp", WELL_KNOWN + "/mcp"), timeout=10)
+        answer = httpx.get(url.replace("/mcp", WELL_KNOWN_PATH + "/mcp"), timeout=10)
         assert answer.status_code == 200
         assert answer.json()["resource"] == url
     finally:

@@ -1,4 +1,5 @@
-"""`mcp_runner.auth` in process: settings, verifiers, the authenticator's rules and cache."""
+"""`mcp_runner.auth` and the builtin ``auth`` plugin in process: settings, verifiers, the
+authenticator's rules and cache."""
 
 from __future__ import annotations
 
@@ -20,15 +21,14 @@ from mcp_runner import Runner
 from mcp_runner.auth import (
     Authenticator,
     AuthError,
-    AuthSettings,
     AuthUnavailable,
-    JwtSettings,
-    JwtVerifier,
     Principal,
-    StaticTokenVerifier,
     bearer_challenge,
     canonical_uri,
 )
+from mcp_runner.builtin.auth.jwt import JwtVerifier
+from mcp_runner.builtin.auth.settings import AuthSettings, JwtSettings
+from mcp_runner.builtin.auth.static import StaticTokenVerifier
 from mcp_runner.config import load_settings
 from mcp_runner.protocol.errors import McpError
 
@@ -416,7 +416,7 @@ def test_required_scopes_combine_the_tool_and_its_plugin() -> None:
     assert auth.required_scopes(tools["admin_reset"]) == frozenset({"admin", "demo"})
     assert auth.required_scopes(tools["public_echo"]) == frozenset({"demo"})
     assert auth.required_scopes(tools["locked_tool"]) == frozenset()
-    resource = r.registry.find_resource("demo://open")
+    resource = r.registry.resources["demo://open"]
     assert auth.required_scopes(resource) == frozenset({"demo"})
 
 

@@ -94,10 +94,10 @@ SETTINGS_SECTIONS: list[tuple[str, str, str]] = [
     ("mcp_runner.config", "ServerSettings", "## `[server]`"),
     ("mcp_runner.config", "HttpSettings", "## `[http]`"),
     ("mcp_runner.config", "PluginConfig", "## Plugin tables"),
-    ("mcp_runner.auth", "AuthSettings", "### `[auth]`"),
-    ("mcp_runner.auth", "StaticToken", "### `[[auth.tokens]]`"),
-    ("mcp_runner.auth", "JwtSettings", "### `[auth.jwt]`"),
-    ("mcp_runner.auth", "IntrospectionSettings", "### `[auth.introspection]`"),
+    ("mcp_runner.builtin.auth.settings", "AuthSettings", "### `[auth]`"),
+    ("mcp_runner.builtin.auth.settings", "StaticToken", "### `[[auth.tokens]]`"),
+    ("mcp_runner.builtin.auth.settings", "JwtSettings", "### `[auth.jwt]`"),
+    ("mcp_runner.builtin.auth.settings", "IntrospectionSettings", "### `[auth.introspection]`"),
 ]
 
 
