@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 from mcp_runner.builtin import proxy
+from mcp_runner.builtin.proxy.backend import DEPTH_ENV
+from mcp_runner.builtin.proxy.config import RestartPolicy, ServerConfig, load_servers_file
+from mcp_runner.builtin.proxy.manager import MAX_DEPTH, ProxyManager
 from mcp_runner.client import Client, LogMessage, McpClientError, Progress, RequestInfo
 from mcp_runner.config import ConfigError, load_settings
 from mcp_runner.runner import Runner
@@ -45,10 +48,10 @@ def settings(servers: dict[str, Any], **proxy_options: Any) -> dict[str, Any]:
     return {"proxy": {"servers": servers, "restart": FAST_RESTART, **proxy_options}}
 
 
-def manager(runner: Runner) -> proxy.ProxyManager:
-    found = runner.settings.section("proxy")._manager
+def manager(runner: Runner) -> ProxyManager:
+    found = ProxyManager.of(runner)
     assert found is not None
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 @asynccontextmanager
@@ -67,12 +70,12 @@ async def front(
 
 
 def test_server_config_validation() -> None:
-    ok = proxy.ServerConfig.model_validate(
+    ok = ServerConfig.model_validate(
         {"command": "npx", "args": ["-y", "x"], "env": {"A": "1"}}
     )
     assert ok.transport == "stdio" and ok.active
     assert (
-        proxy.ServerConfig.model_validate({"url": "http://h/mcp", "type": "http"}).transport
+        ServerConfig.model_validate({"url": "http://h/mcp", "type": "http"}).transport
         == "http"
     )
     for bad, why in [
@@ -86,7 +89,7 @@ def test_server_config_validation() -> None:
         ({"command": "a", "bogus": 1}, "Extra inputs"),
     ]:
         with pytest.raises(ValueError, match=why):
-            proxy.ServerConfig.model_validate(bad)
+            ServerConfig.model_validate(bad)
 
 
 def test_bad_config_fails_the_proxy_plugin_by_name() -> None:
@@ -104,7 +107,7 @@ def test_no_proxy_table_costs_nothing() -> None:
     runner = make_runner(settings={})
     assert runner.host.records["proxy"].status == "ok"
     assert runner.settings.section("proxy") is None
-    assert proxy.status(runner) is None
+    assert proxy.mcp_runner_status(runner) is None
     assert runner.host.lifespans(runner) == []
 
 
@@ -134,7 +137,7 @@ def test_config_file_relative_to_the_config(tmp_path: Path) -> None:
     section = runner.settings.section("proxy")
     assert sorted(section.servers) == ["files", "local", "remote"]
     assert section.servers["remote"].headers == {"X": "1"}
-    entries = {e["name"]: e for e in proxy.status(runner) or []}
+    entries = {e["name"]: e for e in proxy.mcp_runner_status(runner) or []}
     assert entries["local"]["lazy"] is True and entries["files"]["state"] == "configured"
     assert entries["remote"]["target"] == "https://example.com/mcp"
 
@@ -160,15 +163,15 @@ def test_config_file_problems(tmp_path: Path) -> None:
     assert "missing.json" in (missing.host.records["proxy"].error or "")
     vscode = tmp_path / "vscode.json"
     vscode.write_text(json.dumps({"servers": {"v": {"type": "stdio", "command": "x"}}}))
-    assert list(proxy.load_servers_file(vscode)) == ["v"]
+    assert list(load_servers_file(vscode)) == ["v"]
     with pytest.raises(ConfigError):
-        proxy.load_servers_file(tmp_path / "absent.json")
+        load_servers_file(tmp_path / "absent.json")
 
 
 def test_restart_policy_backoff() -> None:
-    policy = proxy.RestartPolicy(initial_delay=1, max_delay=10, factor=2, jitter=0)
+    policy = RestartPolicy(initial_delay=1, max_delay=10, factor=2, jitter=0)
     assert [policy.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
-    jittered = proxy.RestartPolicy(initial_delay=1, max_delay=10, jitter=0.5)
+    jittered = RestartPolicy(initial_delay=1, max_delay=10, jitter=0.5)
     assert all(0.5 <= jittered.delay(1) <= 1.5 for _ in range(50))
 
 
@@ -424,7 +427,7 @@ async def test_unstartable_backend_is_failed_with_the_reason(tmp_path: Path) -> 
     async with front(
         {"nope": {"command": str(tmp_path / "missing-server")}, "demo2": demo_backend(tmp_path)}
     ) as (runner, client):
-        entries = {e["name"]: e for e in proxy.status(runner) or []}
+        entries = {e["name"]: e for e in proxy.mcp_runner_status(runner) or []}
         assert entries["nope"]["state"] == "failed"
         assert "cannot start" in entries["nope"]["error"]
         assert entries["demo2"]["state"] == "ready" and entries["demo2"]["tools"] == 16
@@ -432,7 +435,7 @@ async def test_unstartable_backend_is_failed_with_the_reason(tmp_path: Path) -> 
 
 
 async def test_nesting_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(proxy.DEPTH_ENV, str(proxy.MAX_DEPTH))
+    monkeypatch.setenv(DEPTH_ENV, str(MAX_DEPTH))
     async with front({"demo2": demo_backend(tmp_path)}) as (runner, _):
         backend = manager(runner).backends["demo2"]
         assert backend.state == "failed" and "proxies deep" in (backend.error or "")

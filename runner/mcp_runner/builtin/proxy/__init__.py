@@ -1,0 +1,114 @@
+"""The proxy builtin: other MCP servers, mounted beside the installed plugins.
+
+::
+
+    [proxy.servers.everything]            # stdio: command, args, env, cwd
+    command = "npx"
+    args = ["-y", "@modelcontextprotocol/server-everything"]
+
+    [proxy.servers.weather]               # Streamable HTTP: url, headers
+    url = "https://example.com/mcp"
+    headers = { Authorization = "Bearer ..." }
+
+or ``[proxy] config_file = "servers.json"`` holding ``{"mcpServers": {...}}`` (the format of
+Claude Desktop and Cursor). Each server (a *backend*) is one long-lived client session. Its
+tools and prompts appear as ``<backend>_<name>``, its resources and templates under their own
+URIs, as the plugin ``proxy.<backend>`` (so collisions follow the usual rules). A backend that
+crashes or drops is restarted with exponential backoff; meanwhile its tools answer at once with
+an error naming the backend and its state. Progress, log messages, cancellation, elicitation and
+sampling pass through, in both protocol eras on either side.
+
+This module holds the hook implementations only. The rest is imported when a config has a
+``[proxy]`` table (a config without one never pays for it): `config` (the settings),
+`manager` (a runner's backends), `backend` (one server's client session), `call` (one
+forwarded request) and `components` (what the backends serve, as our components).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ...hookspecs import hookimpl
+from ...middleware import Middleware
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+    from ...config import ConfigSections, Settings
+    from ...protocol.session import Request
+    from ...runner import Runner
+    from .config import ProxySettings
+
+
+def _section(settings: Settings) -> ProxySettings | None:
+    """The validated ``[proxy]`` table (None when the config has none)."""
+    found = settings.section("proxy")
+    if found is None:
+        return None
+    from .config import ProxySettings
+
+    return found if isinstance(found, ProxySettings) else None
+
+
+@hookimpl
+def mcp_runner_add_config(config: ConfigSections) -> None:
+    """Validate the ``[proxy]`` table, when there is one, and add its ``config_file``'s servers."""
+    if not config.has_section("proxy"):
+        return  # no [proxy] table: nothing to mount
+    from .config import ProxySettings
+
+    config.add_section("proxy", ProxySettings)
+    section = _section(config.settings)
+    if section is not None:
+        section.load(config.settings.source)
+
+
+@hookimpl
+def mcp_runner_middleware(settings: Settings, runner: Runner) -> Middleware | None:
+    """With lazy backends: start them on the first request (before it is routed)."""
+    section = _section(settings)
+    if section is None or not any(
+        section.is_lazy(s) and s.active for s in section.servers.values()
+    ):
+        return None
+    from .manager import ProxyManager
+
+    async def start_lazy_backends(
+        req: Request, call_next: Callable[[Request], Awaitable[Any]]
+    ) -> Any:
+        manager = ProxyManager.of(runner)
+        if manager is not None and manager.lazy_waiting:
+            await manager.wake(req)
+        return await call_next(req)
+
+    return Middleware(start_lazy_backends, band="plugin", order=-1000, name="proxy")
+
+
+@hookimpl
+def mcp_runner_lifespan(runner: Runner) -> AbstractAsyncContextManager[None] | None:
+    """Start the backends with the runner, stop them with it."""
+    section = _section(runner.settings)
+    if section is None or not section.servers:
+        return None
+    from .manager import ProxyManager
+
+    return ProxyManager(runner, section).lifespan()
+
+
+@hookimpl
+def mcp_runner_status(runner: Runner) -> list[dict[str, Any]] | None:
+    """One entry per backend for ``mcp-runner plugins``: its state and why."""
+    section = _section(runner.settings)
+    if section is None or not section.servers:
+        return None
+    from .backend import Backend
+    from .manager import ProxyManager
+
+    manager = ProxyManager.of(runner)
+    if manager is not None:
+        return [b.status() for b in manager.backends.values()]
+    return [
+        Backend(None, name, server, section).status()  # type: ignore[arg-type]
+        for name, server in section.servers.items()
+    ]

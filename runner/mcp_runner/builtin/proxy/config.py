@@ -1,0 +1,185 @@
+"""The proxy's settings: the ``[proxy]`` table, its servers, and ``mcpServers`` JSON files.
+
+Imported only when a config has a ``[proxy]`` table (a config without one never builds these
+models).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ...config import ConfigError, describe
+
+NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+HTTP_TYPES = ("http", "streamable-http", "streamableHttp")
+# What a server entry of another client's file may carry that we have no use for.
+FOREIGN_KEYS = frozenset({"autoApprove", "alwaysAllow", "description", "envFile", "transportType"})
+
+
+class RestartPolicy(BaseModel):
+    """When a backend ends or cannot start: wait, then try again (exponential backoff)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    initial_delay: float = Field(default=0.5, gt=0)
+    max_delay: float = Field(default=30.0, gt=0)
+    factor: float = Field(default=2.0, ge=1)
+    jitter: float = Field(default=0.2, ge=0, le=1)
+    max_attempts: int | None = Field(default=None, ge=1)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before try number `attempt` (1 after the first failure), jittered."""
+        base = min(self.max_delay, self.initial_delay * self.factor ** max(0, attempt - 1))
+        return max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+class ServerConfig(BaseModel):
+    """One backend, as in an ``mcpServers`` entry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["stdio", "http", "streamable-http", "streamableHttp", "sse"] | None = None
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    era: Literal["auto", "legacy", "modern"] = "auto"
+    lazy: bool | None = None
+    namespace: str | None = None
+    enabled: bool = True
+    disabled: bool = False
+    timeout: float | None = Field(default=None, gt=0)
+    startup_timeout: float = Field(default=30.0, gt=0)
+    log_level: Literal[
+        "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
+    ] = "info"
+
+    @model_validator(mode="after")
+    def _check(self) -> ServerConfig:
+        if self.type == "sse":
+            raise ValueError(
+                "type 'sse' (the 2024-11-05 HTTP+SSE transport) is not supported: give the "
+                "server's Streamable HTTP url"
+            )
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either `command` (a stdio server) or `url` (Streamable HTTP)")
+        if self.type == "stdio" and self.url is not None:
+            raise ValueError("type 'stdio' needs `command`, not `url`")
+        if self.type in HTTP_TYPES and self.command is not None:
+            raise ValueError(f"type {self.type!r} needs `url`, not `command`")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {self.url!r} must start with http:// or https://")
+        if self.namespace and not NAME.match(self.namespace):
+            raise ValueError(
+                f"namespace {self.namespace!r} must be characters of A-Z a-z 0-9 _ . -"
+            )
+        return self
+
+    @property
+    def transport(self) -> str:
+        """``"stdio"`` (a command) or ``"http"`` (a url)."""
+        return "stdio" if self.command is not None else "http"
+
+    @property
+    def active(self) -> bool:
+        """Whether the server is to be started (neither disabled nor not enabled)."""
+        return self.enabled and not self.disabled
+
+
+class ProxySettings(BaseModel):
+    """The ``[proxy]`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_file: str | None = None
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    lazy: bool = False
+    startup_wait: float = Field(default=10.0, ge=0)
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    _base: Path | None = PrivateAttr(default=None)
+
+    @field_validator("servers")
+    @classmethod
+    def _names(cls, servers: dict[str, ServerConfig]) -> dict[str, ServerConfig]:
+        for name in servers:
+            if not NAME.match(name):
+                raise ValueError(
+                    f"server name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . - "
+                    "(it prefixes the server's tool names)"
+                )
+        return servers
+
+    def is_lazy(self, server: ServerConfig) -> bool:
+        """Whether `server` starts on the first request rather than with the runner."""
+        return self.lazy if server.lazy is None else server.lazy
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths (``config_file``, a server's ``cwd``) are read from:
+        the config file's, else the working directory."""
+        return self._base if self._base is not None else Path.cwd()
+
+    def load(self, config_source: str | None) -> None:
+        """Fix `base_dir` (`config_source` is the config file's path, if any) and add the
+        servers of ``config_file``; once (later calls do nothing)."""
+        if self._base is not None:
+            return
+        base = Path(config_source).resolve().parent if config_source else Path.cwd()
+        self._base = base
+        if not self.config_file:
+            return
+        path = Path(self.config_file).expanduser()
+        path = path if path.is_absolute() else base / path
+        found = load_servers_file(path)
+        both = sorted(set(found) & set(self.servers))
+        if both:
+            raise ConfigError(
+                f"[proxy] server(s) {', '.join(both)} defined both in [proxy.servers] and in "
+                f"{str(path)!r}: keep one"
+            )
+        self.servers.update(found)
+
+
+def load_servers_file(path: Path) -> dict[str, ServerConfig]:
+    """The servers of a JSON file in the ``mcpServers`` format (VS Code's ``servers`` too)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"[proxy] config_file {str(path)!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"[proxy] config_file {str(path)!r}: not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"[proxy] config_file {str(path)!r}: must hold a JSON object")
+    servers = document.get("mcpServers", document.get("servers"))
+    if not isinstance(servers, dict):
+        raise ConfigError(f'[proxy] config_file {str(path)!r}: no "mcpServers" object')
+    out: dict[str, ServerConfig] = {}
+    for name, raw in servers.items():
+        where = f"[proxy] config_file {str(path)!r}: mcpServers.{name}"
+        if not NAME.match(name):
+            raise ConfigError(f"{where}: the name must be 1-64 characters of A-Z a-z 0-9 _ . -")
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be an object")
+        try:
+            out[name] = ServerConfig.model_validate(
+                {k: v for k, v in raw.items() if k not in FOREIGN_KEYS}
+            )
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {describe(exc)}") from None
+    return out
