@@ -54,7 +54,7 @@ def tool_names(runner: Runner) -> set[str]:
 
 
 def silence_warnings(runner: Runner) -> Runner:
-    runner.host._warn = lambda message: None
+    runner.host.warn = lambda message: None
     return runner
 
 

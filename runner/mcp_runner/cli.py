@@ -37,7 +37,7 @@ class _Cli(click.Group):
             from .plugins import PluginHost
 
             host = PluginHost(load_settings(env=None))
-            host._warn = lambda message: None  # `mcp-runner plugins` reports failures
+            host.warn = lambda message: None  # `mcp-runner plugins` reports failures
             host.load()
             host.add_commands(self)
         except Exception as exc:  # a broken plugin never breaks the CLI
@@ -195,7 +195,7 @@ def plugins(
 
     settings = _settings(config)
     runner = Runner(settings, extra=list(extra))
-    runner.host._warn = lambda message: None  # shown in the table instead
+    runner.host.warn = lambda message: None  # shown in the table instead
     runner.start()
     if runner.host.collect_status(runner) and wait > 0:
         _run(_probe(runner, wait))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pluggy
 
@@ -25,7 +25,17 @@ from .config import ConfigError, ConfigSections, Settings, validate_section
 from .middleware import Middleware
 from .registry import PluginRegistry, Registry
 
+if TYPE_CHECKING:
+    import click
+    from structlog.typing import Processor
+
+    from .hookspecs import Serve
+    from .protocol.errors import McpError
+    from .protocol.session import Request
+    from .runner import Runner
+
 ENTRY_POINT_GROUP = "mcp_runner"
+"""The entry-point group a distribution declares its plugin in."""
 BUILTINS: tuple[tuple[str, str], ...] = (
     ("errors", "mcp_runner.builtin.errors"),
     ("logging", "mcp_runner.builtin.request_log"),
@@ -33,6 +43,9 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("auth", "mcp_runner.builtin.auth"),
     ("proxy", "mcp_runner.builtin.proxy"),
 )
+"""The builtin plugins, by name and module path, in load order (before any entry point)."""
+PHASES = {"mcp_runner_add_config": "config", "mcp_runner_register": "compose"}
+"""The phase a hook's failure is recorded in, where it is not the hook's name unprefixed."""
 Status = Literal["ok", "failed", "disabled"]
 
 
@@ -79,6 +92,21 @@ class PluginRecord:
 
 
 class PluginHost:
+    """The host's one door to its plugins: loads them, isolates their failures, calls their hooks.
+
+    ``load()`` registers the builtins, then the entry points of the group ``mcp_runner``
+    sorted by name, then the plugins named on the command line, each with its settings
+    validated; ``compose()`` merges what each one registers. Every other method calls one hook
+    and returns what the host needs from it, typed: the middleware, the token verifiers, the
+    transports, the lifespans...
+
+    Hooks are called through pluggy, so its options hold (``specname``, ``tryfirst`` and
+    ``trylast``, both styles of wrappers, ``firstresult``, ``historic``); among implementations
+    of equal priority the order is the load order. An implementation that raises fails its own
+    plugin: the plugin is recorded with the phase and the error (see `records`), unregistered
+    whole and its components removed, and a warning goes to `warn`; the others go on.
+    """
+
     def __init__(
         self, settings: Settings, extra: list[str] | None = None, *, entry_points: bool = True
     ) -> None:
@@ -89,8 +117,11 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.pm.hook.mcp_runner_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         self.records: dict[str, PluginRecord] = {}
+        """Every plugin seen, in load order, whatever its status."""
         self.registry: Registry | None = None
-        self._warn: Callable[[str], None] = _stderr
+        self.warn: Callable[[str], None] = _stderr
+        """Where a plugin failure is told as it happens: stderr, unless replaced (``mcp-runner
+        plugins`` shows failures in its table instead)."""
 
     # ------------------------------------------------------------------------------------------
     # Loading
@@ -118,7 +149,7 @@ class PluginHost:
                         f"{other.distribution or other.value}; uninstall one of them"
                     )
                     self.records[f"{ep.name} ({record.distribution})"] = record
-                    self._warn(f"plugin {ep.name!r} failed (discover): {record.error}")
+                    self.warn(f"plugin {ep.name!r} failed (discover): {record.error}")
                     continue
                 self._load(record, ep.load)
         for spec in self.extra:
@@ -128,7 +159,7 @@ class PluginHost:
             except BaseException as exc:
                 record = PluginRecord(spec, spec, "command line")
                 self.records[spec] = record
-                self._fail(record, "import", exc)
+                self.fail(record, "import", exc)
                 continue
             given = getattr(obj, "name", None)
             name = given if isinstance(given, str) else module.rsplit(".", 1)[-1]
@@ -146,7 +177,7 @@ class PluginHost:
             obj = load()
         except BaseException as exc:  # an import may raise anything, SystemExit included
             record.import_ms = (time.perf_counter() - started) * 1000
-            self._fail(record, "import", exc)
+            self.fail(record, "import", exc)
             return
         record.import_ms = (time.perf_counter() - started) * 1000
         obj = _plugin_object(obj)
@@ -157,19 +188,39 @@ class PluginHost:
         if record.version is None:
             record.version = getattr(obj, "version", None)
         try:
-            unknown = [
-                n for n in dir(obj) if n.startswith("mcp_runner_") and not hasattr(self.pm.hook, n)
-            ]
-            if unknown:
-                raise pluggy.PluginValidationError(
-                    obj, f"implements unknown hook(s) {', '.join(unknown)}"
-                )
+            self._check_hook_names(obj)
             self.pm.register(obj, name=record.name)
+            callers = self.pm.get_hookcallers(obj) or []
+            self._check_one_kind_per_hook(obj, callers)
         except Exception as exc:
-            self._fail(record, "register", exc)
+            self.fail(record, "register", exc)
             return
-        record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(obj) or ())
+        record.hooks = sorted(caller.name for caller in callers)
         self._configure(record)
+
+    def _check_hook_names(self, obj: Any) -> None:
+        """A misspelt hook is an error, not a function never called."""
+        unknown = []
+        for attr in dir(obj):
+            opts = self.pm.parse_hookimpl_opts(obj, attr)
+            hook = (opts.get("specname") if opts else None) or attr
+            if hook.startswith("mcp_runner_") and not hasattr(self.pm.hook, hook):
+                unknown.append(hook)
+        if unknown:
+            raise pluggy.PluginValidationError(
+                obj, f"implements unknown hook(s) {', '.join(unknown)}"
+            )
+
+    @staticmethod
+    def _check_one_kind_per_hook(obj: Any, callers: list[pluggy.HookCaller]) -> None:
+        """A per-plugin hook calls one plugin's implementation inside everyone's wrappers,
+        which needs a plugin to either wrap a hook or implement it."""
+        for caller in callers:
+            kinds = {i.wrapper or i.hookwrapper for i in caller.get_hookimpls() if i.plugin is obj}
+            if len(kinds) > 1:
+                raise pluggy.PluginValidationError(
+                    obj, f"both wraps and implements {caller.name}; split it in two plugins"
+                )
 
     def _wanted(self, record: PluginRecord) -> bool:
         server = self.settings.server
@@ -192,49 +243,53 @@ class PluginHost:
         try:
             self.settings.plugin(record.name)
         except Exception as exc:
-            self._fail(record, "config", ConfigError(f"{where}: {exc}"))
+            self.fail(record, "config", ConfigError(f"{where}: {exc}"))
             return
         sections = ConfigSections(self.settings, record.name)
+        self._call("mcp_runner_add_config", {"config": sections}, plugin=record)
+        if record.status != "ok":
+            return
         try:
-            impl = getattr(record.obj, "mcp_runner_add_config", None)
-            if impl is not None:
-                impl(config=sections)
             options = self.settings.plugin_options(record.name)
             if sections.plugin_model is not None:
                 record.settings = validate_section(sections.plugin_model, options, where)
             else:
                 record.settings = options
         except Exception as exc:
-            self._fail(record, "config", exc)
+            self.fail(record, "config", exc)
 
     # ------------------------------------------------------------------------------------------
-    # Composition
+    # Composition and failures
 
     def compose(self, registry: Registry) -> None:
         """Call each plugin's register hook and merge what it adds, whole or not at all."""
         self.registry = registry
         for record in self.active():
-            impl = getattr(record.obj, "mcp_runner_register", None)
-            if impl is None:
-                continue
             staged = PluginRegistry(record.name, record.settings)
+            kwargs = {"registry": staged, "settings": record.settings}
+            if self._call("mcp_runner_register", kwargs, plugin=record) is None:
+                continue  # nothing to register
+            if record.status != "ok":
+                continue
             try:
-                _call(impl, registry=staged, settings=record.settings)
                 registry.merge(staged, self.settings.plugin(record.name).namespace)
             except Exception as exc:
-                self._fail(record, "compose", exc)
+                self.fail(record, "compose", exc)
                 continue
             record.tools = len(staged.tools)
             record.resources = len(staged.resources)
             record.prompts = len(staged.prompts)
 
     def active(self) -> list[PluginRecord]:
+        """The plugins loaded and not failed, in load order."""
         return [r for r in self.records.values() if r.status == "ok"]
 
     def failures(self) -> list[PluginRecord]:
+        """The plugins that failed, in load order."""
         return [r for r in self.records.values() if r.status == "failed"]
 
-    def _fail(self, record: PluginRecord, phase: str, exc: BaseException) -> None:
+    def fail(self, record: PluginRecord, phase: str, exc: BaseException) -> None:
+        """Record that `record`'s plugin failed in `phase`; unregister it and its components."""
         record.status, record.phase = "failed", phase
         record.error = _describe(exc)
         record.traceback = "".join(traceback.format_exception(exc))
@@ -242,108 +297,213 @@ class PluginHost:
             self.pm.unregister(record.obj)
         if self.registry is not None:
             self.registry.remove_plugin(record.name)
-        self._warn(f"plugin {record.name!r} failed ({phase}): {record.error}")
+        self.warn(f"plugin {record.name!r} failed ({phase}): {record.error}")
 
     # ------------------------------------------------------------------------------------------
-    # Typed hook calls: each plugin's implementation alone, so one failure stays with its plugin
+    # The hooks, typed
 
-    def _each(self, hook: str, **kwargs: Any) -> Iterator[tuple[PluginRecord, Any]]:
-        """Each active plugin's implementation of `hook`, in load order."""
-        for record in self.active():
-            impl = getattr(record.obj, hook, None)
-            if impl is None:
-                continue
-            try:
-                yield record, _call(impl, **kwargs)
-            except Exception as exc:
-                self._fail(record, hook.removeprefix("mcp_runner_"), exc)
-
-    def middleware(self, runner: Any) -> list[Middleware]:
-        out: list[Middleware] = []
-        for record, result in self._each(
-            "mcp_runner_middleware", settings=self.settings, runner=runner
-        ):
-            for item in _as_list(result):
-                out.append(
-                    item if isinstance(item, Middleware) else Middleware(item, name=record.name)
-                )
-        return out
+    def middleware(self, runner: Runner) -> list[Middleware]:
+        """Every plugin's middleware; a bare callable goes in the ``plugin`` band."""
+        answers = self._call(
+            "mcp_runner_middleware",
+            {"settings": self.settings, "runner": runner},
+            normalize=_as_middleware,
+        )
+        return [mw for answer in answers for mw in answer]
 
     def token_verifiers(self) -> list[Any]:
-        return [
-            v
-            for _, result in self._each("mcp_runner_token_verifiers", settings=self.settings)
-            for v in _as_list(result)
-        ]
+        """Every plugin's token verifiers, in the order the authenticator asks them."""
+        answers = self._call(
+            "mcp_runner_token_verifiers", {"settings": self.settings}, normalize=_as_list
+        )
+        return [verifier for answer in answers for verifier in answer]
 
-    def log_processors(self) -> list[Any]:
-        return [
-            p
-            for _, result in self._each("mcp_runner_log_processors", settings=self.settings)
-            for p in _as_list(result)
-        ]
+    def log_processors(self) -> list[Processor]:
+        """Every plugin's structlog processors, in pipeline order."""
+        answers = self._call(
+            "mcp_runner_log_processors", {"settings": self.settings}, normalize=_as_list
+        )
+        return [processor for answer in answers for processor in answer]
 
-    def transports(self) -> dict[str, Callable[..., Any]]:
-        found: dict[str, Callable[..., Any]] = {}
+    def transports(self) -> dict[str, Serve]:
+        """The transports plugins register, by name (a later registration of a name wins)."""
+        found: dict[str, Serve] = {}
 
-        def register(name: str, serve: Callable[..., Any]) -> None:
+        def register(name: str, serve: Serve) -> None:
             found[name] = serve
 
-        for _ in self._each("mcp_runner_register_transports", register=register):
-            pass
+        self._call("mcp_runner_register_transports", {"register": register})
         return found
 
-    def handle_error(self, ctx: Any, exc: BaseException) -> Any:
-        try:
-            return self.pm.hook.mcp_runner_handle_error(ctx=ctx, exc=exc, settings=self.settings)
-        except Exception as mapper_failure:  # a broken mapper must not lose the answer
+    def handle_error(self, ctx: Request, exc: BaseException) -> McpError | str | None:
+        """What the client sees for `exc`, raised while answering `ctx`: the first mapper's
+        answer. A mapper that raises is told to `warn` (its plugin stays: requests are being
+        served) and the next one is asked; the builtin answers when no mapper could."""
+        broken: list[Exception] = []
+
+        def mapper_failed(record: PluginRecord, failure: Exception) -> None:
+            broken.append(failure)
+            self.warn(
+                f"the error mapper of plugin {record.name!r} raised {failure!r} "
+                f"while mapping {exc!r}"
+            )
+
+        kwargs = {"ctx": ctx, "exc": exc, "settings": self.settings}
+        mapped = self._call("mcp_runner_handle_error", kwargs, on_failure=mapper_failed)
+        if mapped is None and broken:
             from .builtin.errors import mcp_runner_handle_error as last_resort
 
-            self._warn(f"an error mapper raised {mapper_failure!r} while mapping {exc!r}")
             return last_resort(ctx, exc, self.settings)
+        return cast("McpError | str | None", mapped)
 
-    def lifespans(self, runner: Any) -> list[tuple[PluginRecord, Any]]:
+    def lifespans(
+        self, runner: Runner
+    ) -> list[tuple[PluginRecord, AbstractAsyncContextManager[Any]]]:
+        """Each plugin's lifespan context manager, in load order, with its plugin (to fail it
+        if entering raises)."""
         out = []
         for record in self.active():
-            impl = getattr(record.obj, "mcp_runner_lifespan", None)
-            if impl is None:
-                continue
-            try:
-                manager = _call(impl, runner=runner, settings=record.settings)
-            except Exception as exc:
-                self._fail(record, "lifespan", exc)
-                continue
-            if manager is not None:
+            kwargs = {"runner": runner, "settings": record.settings}
+            for manager in self._call("mcp_runner_lifespan", kwargs, plugin=record) or ():
                 out.append((record, manager))
         return out
 
-    def server_ready(self, runner: Any, transport: str) -> None:
-        for _ in self._each("mcp_runner_server_ready", runner=runner, transport=transport):
-            pass
+    def server_ready(self, runner: Runner, transport: str) -> None:
+        """Tell the plugins that `runner` serves on `transport`."""
+        self._call("mcp_runner_server_ready", {"runner": runner, "transport": transport})
 
-    def add_commands(self, cli: Any) -> None:
-        for _ in self._each("mcp_runner_add_commands", cli=cli):
-            pass
+    def add_commands(self, cli: click.Group) -> None:
+        """Let the plugins add their subcommands to `cli`."""
+        self._call("mcp_runner_add_commands", {"cli": cli})
 
-    def fail(self, record: PluginRecord, phase: str, exc: BaseException) -> None:
-        self._fail(record, phase, exc)
-
-    def collect_status(self, runner: Any) -> bool:
-        """Ask each plugin with a ``status(runner)`` function for its sub-entries (a list of
-        dicts with a ``state``); True when any plugin reported some."""
+    def collect_status(self, runner: Runner) -> bool:
+        """Ask each plugin for the sub-entries ``mcp-runner plugins`` shows under it (into
+        `PluginRecord.backends`); True when any plugin reported some. A failure is shown as a
+        failed entry; the plugin stays."""
         found = False
+        failed: dict[str, Exception] = {}
         for record in self.active():
-            fn = getattr(record.obj, "mcp_runner_status", None) or getattr(record.obj, "status", None)
-            if not callable(fn):
-                continue
-            try:
-                entries = _call(fn, runner=runner)
-            except Exception as exc:
-                entries = [{"name": "status", "state": "failed", "error": _describe(exc)}]
-            if isinstance(entries, list) and all(isinstance(e, dict) for e in entries):
-                record.backends = entries
-                found = found or bool(entries)
+            answers = self._call(
+                "mcp_runner_status",
+                {"runner": runner},
+                plugin=record,
+                normalize=_as_entries,
+                on_failure=lambda failing, exc: failed.setdefault(failing.name, exc),
+            )
+            if answers is None:  # the convention before the hook: a plain `status(runner)`
+                answers = _status_function(record, runner, failed)
+            if record.name in failed:
+                error = _describe(failed[record.name])
+                answers = [[{"name": "status", "state": "failed", "error": error}]]
+            if answers:
+                record.backends = [entry for answer in answers for entry in answer]
+                found = found or bool(record.backends)
         return found
+
+    # ------------------------------------------------------------------------------------------
+    # The one way a hook is called
+
+    def _call(
+        self,
+        hook: str,
+        kwargs: dict[str, Any],
+        *,
+        plugin: PluginRecord | None = None,
+        normalize: Callable[[PluginRecord, Any], Any] | None = None,
+        on_failure: Callable[[PluginRecord, Exception], object] | None = None,
+    ) -> Any:
+        """Call `hook` through pluggy with each implementation guarded: one that raises fails
+        its own plugin (`on_failure`; by default `fail` in the hook's phase), the others go on.
+
+        pluggy picks the implementations (``specname``) and runs the wrappers, both styles,
+        around the others, which are guarded calls handed to it: ``tryfirst`` ones first,
+        ``trylast`` ones last, and among equals in load order (where pluggy would call the
+        newest first). `normalize(record, answer)` turns each implementation's non-None answer
+        into the shape the wrappers and the caller see. With `plugin`, only its implementation
+        runs, inside every wrapper (a per-plugin hook); None then means it has none.
+        """
+        caller = getattr(self.pm.hook, hook)
+        fail = on_failure or functools.partial(self._failed_in, hook)
+        active = {r.name: r for r in self.active()}
+        load_order = {name: n for n, name in enumerate(self.records)}
+        impls = [
+            impl
+            for impl in caller.get_hookimpls()
+            if impl.plugin_name in active and active[impl.plugin_name].obj is impl.plugin
+        ]
+        wrappers = [impl for impl in impls if impl.wrapper or impl.hookwrapper]
+        plain = sorted(
+            (
+                impl
+                for impl in impls
+                if not (impl.wrapper or impl.hookwrapper)
+                and (plugin is None or impl.plugin is plugin.obj)
+            ),
+            key=lambda i: (0 if i.tryfirst else 2 if i.trylast else 1, load_order[i.plugin_name]),
+        )
+        if plugin is not None and not plain:
+            return None
+        answered: dict[int, Any] = {}  # by position in `plain`: what each call answered
+
+        def guarded(position: int, impl: pluggy.HookImpl) -> Callable[[], Any]:
+            record = active[impl.plugin_name]
+            args = [kwargs[name] for name in impl.argnames]
+            options = {name: kwargs[name] for name in impl.kwargnames if name in kwargs}
+
+            def call() -> Any:
+                answered[position] = None
+                try:
+                    answer = impl.function(*args, **options)
+                    if answer is not None and normalize is not None:
+                        answer = normalize(record, answer)
+                except Exception as exc:
+                    fail(record, exc)
+                    return None
+                answered[position] = answer
+                return answer
+
+            return call
+
+        calls = [guarded(position, impl) for position, impl in enumerate(plain)]
+        only_wrappers = self.pm.subset_hook_caller(
+            hook, remove_plugins=self.pm.get_plugins() - {impl.plugin for impl in wrappers}
+        )
+        try:
+            return only_wrappers.call_extra(calls[::-1], kwargs)  # pluggy calls the last first
+        except Exception as exc:
+            if not wrappers:
+                raise  # the calls cannot raise: only a wrapper can
+            for impl in _raised_by(exc, wrappers):
+                fail(active[impl.plugin_name], exc)
+        # A wrapper raised: every implementation still runs once, unwrapped.
+        firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
+        answers = []
+        for position, call in enumerate(calls):
+            answer = answered[position] if position in answered else call()
+            if answer is not None:
+                if firstresult:
+                    return answer
+                answers.append(answer)
+        return None if firstresult else answers
+
+    def _failed_in(self, hook: str, record: PluginRecord, exc: Exception) -> None:
+        self.fail(record, PHASES.get(hook, hook.removeprefix("mcp_runner_")), exc)
+
+
+def _status_function(
+    record: PluginRecord, runner: Runner, failed: dict[str, Exception]
+) -> list[list[dict[str, Any]]] | None:
+    fn = getattr(record.obj, "status", None)
+    if not callable(fn):
+        return None
+    try:
+        entries = fn(runner)
+    except Exception as exc:
+        failed[record.name] = exc
+        return None
+    if isinstance(entries, list) and all(isinstance(entry, dict) for entry in entries):
+        return [entries]
+    return None
 
 
 def _returning(obj: Any) -> Callable[[], Any]:
@@ -372,20 +532,36 @@ def _plugin_object(obj: Any) -> Any:
     return obj
 
 
-def _call(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """Call a hook implementation with the arguments it names (pluggy's convention)."""
-    return fn(**{n: kwargs[n] for n in _argnames(fn) if n in kwargs})
-
-
-@functools.cache
-def _argnames(fn: Callable[..., Any]) -> tuple[str, ...]:
-    return tuple(inspect.signature(fn).parameters)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
+def _as_list(record: PluginRecord, value: Any) -> list[Any]:
+    """A hook's answer as a list: one item, or a list or tuple of them."""
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _as_middleware(record: PluginRecord, value: Any) -> list[Middleware]:
+    """A middleware hook's answer as `Middleware`: a bare callable goes in the plugin band."""
+    return [
+        item if isinstance(item, Middleware) else Middleware(item, name=record.name)
+        for item in _as_list(record, value)
+    ]
+
+
+def _as_entries(record: PluginRecord, value: Any) -> list[dict[str, Any]]:
+    """A status hook's answer, checked: a list of dicts."""
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise TypeError(f"mcp_runner_status must answer a list of dicts, not {value!r}")
+    return value
+
+
+def _raised_by(exc: BaseException, wrappers: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """The wrapper whose code raised `exc` (the innermost in its traceback), or all of them
+    when none did: one broke pluggy's protocol (did not yield, or yielded twice)."""
+    by_code = {getattr(impl.function, "__code__", None): impl for impl in wrappers}
+    raisers = [
+        by_code[frame.f_code]
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+        if frame.f_code in by_code
+    ]
+    return raisers[-1:] or wrappers
 
 
 def _describe(exc: BaseException) -> str:
