@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from mcp_runner.auth import (
     Principal,
     bearer_challenge,
     canonical_uri,
+    host_name,
 )
 from mcp_runner.builtin.auth.jwt import JwtVerifier
 from mcp_runner.builtin.auth.settings import AuthSettings, JwtSettings
@@ -62,6 +64,27 @@ def test_no_auth_configured_leaves_the_server_open() -> None:
     names = {t["name"] for t in run(r.request("tools/list"))["result"]["tools"]}
     assert {"admin_reset", "read_secret", "locked_tool"} <= names
     assert run(r.call_tool("admin_reset"))["content"][0]["text"] == "reset done"
+
+
+def test_without_auth_the_scope_middleware_is_left_out() -> None:
+    names = [m.name for m in runner().host.middleware(runner())]
+    assert "auth-scopes" not in names
+    authed = runner(**static_auth())
+    assert "auth-scopes" in [m.name for m in authed.host.middleware(authed)]
+
+
+def test_the_core_imports_neither_the_builtin_verifiers_nor_joserfc() -> None:
+    code = (
+        "import sys, mcp_runner.auth\n"
+        "from mcp_runner import Runner\n"
+        "from mcp_runner.config import load_settings\n"
+        "Runner(load_settings(env={}), entry_points=False).start()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('joserfc', 'mcp_runner.builtin.auth.'))))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
 
 
 def test_in_process_without_credentials_scoped_items_are_hidden_and_refused() -> None:
@@ -310,6 +333,34 @@ def test_canonical_uri() -> None:
     assert canonical_uri("http://127.0.0.1:80/mcp") == "http://127.0.0.1/mcp"
     assert canonical_uri("http://[::1]:8000/mcp#frag") == "http://[::1]:8000/mcp"
     assert canonical_uri("https://example.com/") == "https://example.com"
+
+
+def test_host_name() -> None:
+    assert host_name("example.com:8000") == "example.com"
+    assert host_name("example.com") == "example.com"
+    assert host_name("[::1]:8000") == "[::1]"
+    assert host_name("::1") == "::1"
+
+
+def test_metadata_names_the_jwt_issuer_unless_servers_are_configured(keys: Keys) -> None:
+    key = keys.ec.as_pem(private=False).decode()
+    auth = authenticator(**{"auth.jwt": {"key": key, "issuer": ISSUER}})
+    document = auth.metadata({"host": "127.0.0.1:8000"})
+    assert document["authorization_servers"] == [ISSUER]
+    assert document["resource"] == "http://127.0.0.1:8000/mcp"
+    assert document["bearer_methods_supported"] == ["header"]
+    listed = authenticator(
+        **{"auth.jwt": {"key": key, "issuer": ISSUER}, "auth.authorization_servers": ["https://as"]}
+    )
+    assert listed.metadata({})["authorization_servers"] == ["https://as"]
+
+
+def test_an_unvalidated_table_gives_the_authenticator_its_own_keys() -> None:
+    table = {"auth.resource": "https://mcp.example.test/mcp/", "auth.jwt": {"issuer": "elsewhere"}}
+    auth = Authenticator([], settings(**table))
+    assert auth.resource == "https://mcp.example.test/mcp"
+    broken = Authenticator([], settings(**{"auth.resource": "/relative"}))
+    assert broken.resource is None
 
 
 def test_the_resource_comes_from_a_trusted_host_only() -> None:
