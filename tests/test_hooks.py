@@ -898,5 +898,254 @@ def test_hook_status() -> None:
     assert start({"quiet": Quiet()}).host.collect_status(runner) is False
 
 
+# ---------------------------------------------------------------------------------------------
+# pluggy's options hold on the hooks the host calls
+
+
+def test_specname_names_the_hook_an_implementation_is_for() -> None:
+    events: list[Any] = []
+
+    class Announcer:
+        @hookimpl(specname="mcp_runner_server_ready")
+        def announce(self, transport: str) -> None:
+            events.append(("announced", transport))
+
+        @hookimpl(specname="mcp_runner_register")
+        def tools(self, registry: Any) -> None:
+            registry.add_tool(greeting_tool("Hey"), name="hey")
+
+    runner = start({"announcer": Announcer(), "memory": MemoryTransport()})
+    assert runner.host.records["announcer"].hooks == [
+        "mcp_runner_register",
+        "mcp_runner_server_ready",
+    ]
+    assert run(runner.call_tool("hey", {"name": "Ada"}))["content"][0]["text"] == "Hey, Ada!"
+    run(runner.serve("memory", inbox=[], outbox=[]))
+    assert events == [("announced", "memory")]
+
+
+def test_a_specname_naming_no_hook_fails_the_plugin() -> None:
+    class Misspelt:
+        @hookimpl(specname="mcp_runner_server_redy")
+        def announce(self) -> None: ...
+
+    runner = silence_warnings(
+        Runner(Settings(), plugins={"misspelt": Misspelt()}, entry_points=False)
+    ).start()
+    record = runner.host.records["misspelt"]
+    assert (record.status, record.phase) == ("failed", "register")
+    assert record.error == "implements unknown hook(s) mcp_runner_server_redy"
+
+
+def middleware_marking(label: str, trail: list[str], **hookimpl_options: Any) -> Any:
+    async def mark(ctx: Any, call_next: Any) -> Any:
+        trail.append(label)
+        return await call_next(ctx)
+
+    class Marks:
+        @hookimpl(**hookimpl_options)
+        def mcp_runner_middleware(self) -> Any:
+            return mark  # all in the plugin band, order 0: the hook order decides
+
+    return Marks()
+
+
+def test_tryfirst_and_trylast_order_the_middleware() -> None:
+    """tryfirst implementations come first, trylast ones last; load order among equals."""
+    trail: list[str] = []
+    plugins = {
+        "late": middleware_marking("late", trail, trylast=True),
+        "plain-1": middleware_marking("plain-1", trail),
+        "early": middleware_marking("early", trail, tryfirst=True),
+        "plain-2": middleware_marking("plain-2", trail),
+        "echo": echo_plugin(),
+    }
+    runner = start(plugins)
+    run(runner.call_tool("echo", {"text": "hi"}))
+    assert trail == ["early", "plain-1", "plain-2", "late"]
+    names = [m.name for m in runner.host.middleware(runner) if m.band == "plugin"]
+    assert names == ["early", "plain-1", "plain-2", "late"]
+
+
+def test_a_new_style_wrapper_wraps_a_hook_the_host_calls() -> None:
+    """A wrapper sees every implementation's answer (as the host reads it) and may change it."""
+    trail: list[str] = []
+    seen: list[Any] = []
+
+    class Reorders:
+        @hookimpl(wrapper=True)
+        def mcp_runner_middleware(self, settings: Settings) -> Any:
+            assert isinstance(settings, Settings)
+            answers = yield
+            seen.extend(answers)
+            return list(reversed(answers))  # innermost first, for once
+
+    plugins = {
+        "one": middleware_marking("one", trail),
+        "two": middleware_marking("two", trail),
+        "reorders": Reorders(),
+        "echo": echo_plugin(),
+    }
+    runner = start(plugins)
+    run(runner.call_tool("echo", {"text": "hi"}))
+    assert trail == ["two", "one"]
+    assert all(isinstance(mw, Middleware) for answer in seen for mw in answer)
+    assert runner.host.records["reorders"].hooks == ["mcp_runner_middleware"]
+
+
+def test_an_old_style_hookwrapper_wraps_a_per_plugin_hook() -> None:
+    """Around each plugin's own call of a per-plugin hook: here, each plugin's register."""
+    calls: list[tuple[str, Any]] = []
+
+    class Audits:
+        @hookimpl(hookwrapper=True)
+        def mcp_runner_register(self, registry: Any) -> Any:
+            calls.append(("before", registry.plugin))
+            outcome = yield
+            calls.append(("after", registry.plugin, len(registry.tools), outcome.get_result()))
+
+    settings = Settings(plugins={"greeting": {"greeting": "Hello"}})
+    runner = start(
+        {"audits": Audits(), "greeting": GreetingHooks(), "echo": echo_plugin()}, settings
+    )
+    assert tool_names(runner) == {"greet", "echo"}
+    assert calls == [
+        ("before", "greeting"),
+        ("after", "greeting", 1, []),
+        ("before", "echo"),
+        ("after", "echo", 1, []),
+    ]
+
+
+def test_a_wrapper_that_raises_fails_its_plugin_and_the_others_still_answer() -> None:
+    class Breaks:
+        @hookimpl(wrapper=True)
+        def mcp_runner_middleware(self) -> Any:
+            yield
+            raise RuntimeError("wrapper broken")
+
+    trail: list[str] = []
+    runner = silence_warnings(
+        Runner(
+            Settings(),
+            plugins={
+                "breaks": Breaks(),
+                "marks": middleware_marking("marks", trail),
+                "echo": echo_plugin(),
+            },
+            entry_points=False,
+        )
+    ).start()
+    record = runner.host.records["breaks"]
+    assert (record.status, record.phase, record.error) == (
+        "failed",
+        "middleware",
+        "RuntimeError: wrapper broken",
+    )
+    run(runner.call_tool("echo", {"text": "hi"}))
+    assert trail == ["marks"]  # its middleware was built once, unwrapped
+
+
+def test_a_raising_implementation_fails_only_its_plugin_on_an_all_plugins_hook() -> None:
+    events: list[Any] = []
+
+    class Breaks:
+        @hookimpl(tryfirst=True)
+        def mcp_runner_server_ready(self) -> None:
+            raise RuntimeError("cannot announce")
+
+    class Wraps:
+        @hookimpl(wrapper=True)
+        def mcp_runner_server_ready(self, transport: str) -> Any:
+            events.append(("before", transport))
+            yield
+            events.append(("after", transport))
+
+    runner = silence_warnings(
+        Runner(
+            Settings(),
+            plugins={
+                "memory": MemoryTransport(),
+                "breaks": Breaks(),
+                "ready": ReadyLog(events),
+                "wraps": Wraps(),
+                "echo": echo_plugin(),
+            },
+            entry_points=False,
+        )
+    ).start()
+    run(runner.serve("memory", inbox=[], outbox=[]))
+    assert events == [("before", "memory"), ("ready", "memory", True), ("after", "memory")]
+    assert {name: r.status for name, r in runner.host.records.items() if r.source != "builtin"} == {
+        "memory": "ok",
+        "breaks": "failed",
+        "ready": "ok",
+        "wraps": "ok",
+        "echo": "ok",
+    }
+    assert runner.host.records["breaks"].phase == "server_ready"
+    assert tool_names(runner) == {"echo"}
+
+
+def test_a_raising_implementation_fails_only_its_plugin_on_a_per_plugin_hook() -> None:
+    """The failing plugin is unregistered whole: its other hooks are no longer called."""
+    events: list[Any] = []
+
+    class Breaks:
+        @hookimpl(specname="mcp_runner_register")
+        def contribute(self, registry: Any) -> None:
+            registry.add_tool(greeting_tool("Hi"), name="half_greet")
+            raise RuntimeError("database missing")
+
+        @hookimpl
+        def mcp_runner_server_ready(self) -> None:
+            events.append("breaks ready")
+
+    class Wraps:
+        @hookimpl(wrapper=True)
+        def mcp_runner_register(self, registry: Any) -> Any:
+            events.append(("composing", registry.plugin))
+            return (yield)
+
+    runner = silence_warnings(
+        Runner(
+            Settings(),
+            plugins={
+                "wraps": Wraps(),
+                "breaks": Breaks(),
+                "echo": echo_plugin(),
+                "memory": MemoryTransport(),
+            },
+            entry_points=False,
+        )
+    ).start()
+    record = runner.host.records["breaks"]
+    assert (record.status, record.phase, record.error) == (
+        "failed",
+        "compose",
+        "RuntimeError: database missing",
+    )
+    assert tool_names(runner) == {"echo"}
+    assert events == [("composing", "breaks"), ("composing", "echo")]
+    run(runner.serve("memory", inbox=[], outbox=[]))
+    assert "breaks ready" not in events
+
+
+def test_a_plugin_may_not_both_wrap_and_implement_one_hook() -> None:
+    class Both:
+        @hookimpl
+        def mcp_runner_middleware(self) -> None:
+            return None
+
+        @hookimpl(wrapper=True, specname="mcp_runner_middleware")
+        def around(self) -> Any:
+            return (yield)
+
+    runner = silence_warnings(Runner(Settings(), plugins={"both": Both()}, entry_points=False))
+    record = runner.start().host.records["both"]
+    assert (record.status, record.phase) == ("failed", "register")
+    assert "both wraps and implements mcp_runner_middleware" in (record.error or "")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
