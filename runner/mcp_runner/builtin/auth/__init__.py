@@ -1,6 +1,9 @@
-"""The builtin ``auth`` plugin: bearer-token verifiers from the ``[auth]`` table (static
-tokens, JWT, introspection), and the middleware that refuses a request whose principal lacks
-a scope its tool, prompt or resource needs.
+"""Bearer-token authentication from the ``[auth]`` table, and per-scope authorization.
+
+The builtin ``auth`` plugin: the static, JWT and introspection verifiers the table
+configures, and the middleware that refuses a request whose principal lacks a scope its
+tool, prompt or resource needs (the first line above is its description in
+``mcp-runner plugins``).
 
 Nothing configured: no verifiers, and the server stays open as before (the settings and
 verifier modules are not even imported). A broken ``[auth]`` table (or JWT verification
