@@ -1,19 +1,31 @@
 """JSON-RPC 2.0 framing: parse bytes once, encode plain dicts once.
 
 pydantic-core's JSON (Rust) does the common case. What it refuses (malformed input, lone
-surrogates, very deep nesting) or cannot write as JSON (non-finite numbers) goes the stdlib
-way, whose results and error messages are the reference. Values that are not JSON types are
-written as pydantic writes them (datetimes in ISO 8601, bytes as UTF-8), others as `str()`.
+surrogates, nesting past its own limit of about 200 levels) or cannot write as JSON (non-finite
+numbers) goes the stdlib way, whose results and error messages are the reference. Values that
+are not JSON types are written as pydantic writes them (datetimes in ISO 8601, bytes as UTF-8),
+others as `str()`. Nesting deeper than `MAX_NESTING` is refused the same way on every Python.
 """
 
 from __future__ import annotations
 
 import json
+from array import array
+from itertools import accumulate
 from typing import Any
 
 from pydantic_core import from_json, to_json
 
 from .errors import INVALID_REQUEST, PARSE_ERROR
+
+MAX_NESTING = 512
+"""The deepest a message's arrays and objects may nest (a top-level object is level 1).
+
+Ours, the same on every Python: well inside what the stdlib parser manages under any
+interpreter's recursion limit, and above pydantic-core's own (about 200 levels).
+"""
+
+_NESTED_TOO_DEEPLY = f"JSON nested too deeply (more than {MAX_NESTING} levels)"
 
 _encode = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
@@ -58,19 +70,58 @@ def unencodable(message: dict[str, Any], exc: Exception) -> dict[str, Any]:
 def loads(data: bytes | str) -> Any:
     """Parse one JSON text; raises ValueError (with the position) when malformed.
 
-    Nesting is bounded by the interpreter's recursion limit (about 1,000 levels) and integers
-    by its 4,300-digit limit: deeper or longer input is malformed for us too.
+    Nesting deeper than `MAX_NESTING` and integers longer than the interpreter's 4,300 digits
+    are malformed for us too.
     """
     try:
-        return from_json(data, allow_inf_nan=False, cache_strings="keys")
+        message = from_json(data, allow_inf_nan=False, cache_strings="keys")
     except ValueError:
         pass
+    else:
+        if _fast_parser_unbounded and _nests_deeper(data, MAX_NESTING):
+            raise ValueError(_NESTED_TOO_DEEPLY)
+        return message
+    if _nests_deeper(data, MAX_NESTING):
+        raise ValueError(_NESTED_TOO_DEEPLY)
     if isinstance(data, bytes | bytearray):
         data = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
     try:
         return _decode(data)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+    except RecursionError:  # only when the caller's own stack is already very deep
+        raise ValueError(_NESTED_TOO_DEEPLY) from None
+
+
+# Brackets as steps of the depth: +1 opening, -1 (a signed byte) closing.
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_MARKS = bytes(set(range(256)) - set(b'[{]}"'))
+
+
+def _nests_deeper(data: bytes | bytearray | str, limit: int) -> bool:
+    """Whether arrays and objects in a JSON text nest deeper than `limit`.
+
+    Brackets inside strings do not count. Byte operations that run in C, and a walk over the
+    brackets only when there are more than `limit` of them.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    # Without escaped backslashes, then escaped quotes, every quote opens or closes a string.
+    # Of brackets and quotes, drop each two quotes side by side (an empty string, or one
+    # string's end and the next one's start): the quotes left still alternate.
+    marks = (
+        raw.replace(b"\\\\", b"")
+        .replace(b'\\"', b"")
+        .translate(None, _NOT_MARKS)
+        .replace(b'""', b"")
+    )
+    steps = b"".join(marks.split(b'"')[::2]).translate(_BRACKET_STEPS)
+    if b"\x01" * (limit + 1) in steps:  # the usual bomb: a plain run of openings
+        return True
+    # A deepest opening is always closed at once (one at the very end, by the step appended),
+    # so dropping every empty pair lowers the deepest level by exactly one, and often leaves
+    # far fewer steps to walk.
+    rest = (steps + b"\xff").replace(b"\x01\xff", b"")
+    return max(accumulate(array("b", rest), initial=0)) >= limit
 
 
 def _no_constant(name: str) -> Any:
@@ -78,6 +129,19 @@ def _no_constant(name: str) -> Any:
 
 
 _decode = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+def _parses(data: bytes) -> bool:
+    try:
+        from_json(data)
+    except ValueError:
+        return False
+    return True
+
+
+# pydantic-core refuses nesting past about 200 levels, so what it parses needs no depth check;
+# should a version of it go deeper than MAX_NESTING, what it parses is checked too.
+_fast_parser_unbounded = _parses(b"[" * (MAX_NESTING + 1) + b"]" * (MAX_NESTING + 1))
 
 
 def response(id: Any, result: Any) -> dict[str, Any]:
