@@ -17,6 +17,7 @@ from mcp_runner import Context, EmbeddedResource, McpError, Plugin, ToolError
 from pydantic import BaseModel, Field
 
 from ._paths import SNIFF_BYTES, FilesSettings, Sandbox, looks_binary, raw_lines
+from ._walk import walk_files
 
 __all__ = ["FilesSettings", "plugin"]
 
@@ -189,7 +190,8 @@ def search_files(
 
     Without `query`, every file matching `pattern` is returned; with it, each matching line
     (case-insensitive) with its line number. Hidden directories (".git", ".venv") below
-    `path` are skipped. At most max_results matches are returned.
+    `path` and symlinked directories are not entered; a symlink counts as a file when it
+    leads to a regular file inside a root. At most max_results matches are returned.
 
     Args:
         pattern: A glob matched against file names and paths, e.g. "*.py" or "src/**/*.md".
@@ -202,32 +204,26 @@ def search_files(
     needle = query.casefold() if query else None
     matches: list[Match] = []
     skipped = 0
-    for dirpath, dirnames, filenames in os.walk(start):  # symlinked directories are not entered
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            file = Path(dirpath, name)
-            relative = file.relative_to(start).as_posix()
-            if not any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(relative, p) for p in patterns):
+    for file, relative in walk_files(box, start):
+        if not any(fnmatch.fnmatch(file.name, p) or fnmatch.fnmatch(relative, p) for p in patterns):
+            continue
+        shown = box.display(file)
+        if needle is None:
+            matches.append(Match(path=shown))
+        else:
+            text = _searchable(file, settings.max_read_bytes)
+            if text is None:
+                skipped += 1
                 continue
-            if file.is_symlink() and not box.allows(file):
-                continue
-            shown = box.display(file)
-            if needle is None:
-                matches.append(Match(path=shown))
-            else:
-                text = _searchable(file, settings.max_read_bytes)
-                if text is None:
-                    skipped += 1
-                    continue
-                for number, line in enumerate(text.split("\n"), 1):
-                    if needle in line.casefold():
-                        matches.append(
-                            Match(path=shown, line=number, text=line.strip()[:MAX_LINE_CHARS])
-                        )
-                        if len(matches) > settings.max_results:
-                            break
-            if len(matches) > settings.max_results:
-                return SearchResult(matches=matches[:-1], truncated=True, skipped=skipped)
+            for number, line in enumerate(text.split("\n"), 1):
+                if needle in line.casefold():
+                    matches.append(
+                        Match(path=shown, line=number, text=line.strip()[:MAX_LINE_CHARS])
+                    )
+                    if len(matches) > settings.max_results:
+                        break
+        if len(matches) > settings.max_results:
+            return SearchResult(matches=matches[:-1], truncated=True, skipped=skipped)
     return SearchResult(matches=matches, truncated=False, skipped=skipped)
 
 

@@ -1,7 +1,14 @@
-"""Settings, and the one place where a requested path is checked against the roots."""
+"""Settings, and the one place where a requested path is checked against the roots.
+
+Paths are resolved with `os.path.realpath`, and a loop of symlinks is found by asking the
+kernel (`os.stat`): the same on every Python, where `Path.resolve()` differs (3.13 no longer
+raises on a loop).
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -28,7 +35,7 @@ class FilesSettings(BaseModel):
     @field_validator("roots")
     @classmethod
     def _real_directories(cls, roots: list[Path]) -> list[Path]:
-        real = [root.expanduser().resolve() for root in roots]
+        real = [Path(os.path.realpath(root.expanduser())) for root in roots]
         missing = [str(root) for root in real if not root.is_dir()]
         if missing:
             raise ValueError(f"not a directory: {', '.join(missing)}")
@@ -42,27 +49,33 @@ class Sandbox:
         self.roots = roots
 
     def resolve(self, path: str) -> Path:
-        """The real path of `path`: relative to the first root, or absolute inside any root."""
+        """The real path of `path`: relative to the first root, or absolute inside any root.
+
+        It need not exist; a loop of symlinks is refused.
+        """
         try:
             given = Path(path)
-            real = (given if given.is_absolute() else self.roots[0] / given).resolve()
-        except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL bytes
+            real = Path(os.path.realpath(given if given.is_absolute() else self.roots[0] / given))
+        except (OSError, ValueError) as exc:  # NUL bytes
             raise ToolError(f"Cannot resolve path {path!r}: {exc}") from None
         if not self.contains(real):
             raise ToolError(
                 f"Access denied: {path!r} resolves to {real}, outside the allowed roots "
                 f"({', '.join(map(str, self.roots))})"
             )
+        if _in_a_loop(real):
+            raise ToolError(f"Cannot resolve path {path!r}: a loop of symlinks")
         return real
 
     def contains(self, real: Path) -> bool:
+        """Whether a real (already resolved) path is inside a root."""
         return any(real.is_relative_to(root) for root in self.roots)
 
     def allows(self, path: Path) -> bool:
         """Whether `path` (a symlink, say) really is inside a root."""
         try:
-            return self.contains(path.resolve())
-        except (OSError, RuntimeError, ValueError):
+            return self.contains(Path(os.path.realpath(path)))
+        except (OSError, ValueError):
             return False
 
     def display(self, path: Path) -> str:
@@ -87,6 +100,15 @@ class Sandbox:
         if not real.is_dir():
             raise ToolError(f"Not a directory: {path!r}")
         return real
+
+
+def _in_a_loop(real: Path) -> bool:
+    """Whether `real` (as `os.path.realpath` left it) is a symlink that loops."""
+    try:
+        os.stat(real)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def looks_binary(head: bytes) -> bool:

@@ -224,9 +224,43 @@ def test_absolute_paths_outside_are_refused(tree: Path) -> None:
 def test_symlink_loops_are_handled(tree: Path) -> None:
     (tree / "loop").symlink_to(tree / "loop")
     runner = make_runner(tree)
-    assert "loop" in error(runner, "read_file", path="loop")
+    assert (
+        error(runner, "read_file", path="loop") == "Cannot resolve path 'loop': a loop of symlinks"
+    )
     found = ok(runner, "search_files", pattern="loop", query="x")
     assert found["matches"] == [] and found["skipped"] == 0
+    assert ok(runner, "search_files", pattern="loop")["matches"] == []
+
+
+def test_search_walk_follows_its_own_rules(tree: Path) -> None:
+    """What the walk looks at, the same on every Python: regular files, and symlinks that lead
+    to one inside a root; never a loop, a dangling link, a link out or a special file."""
+    (tree / "ping").symlink_to(tree / "pong")
+    (tree / "pong").symlink_to(tree / "ping")  # a loop of two
+    (tree / "dangling.txt").symlink_to(tree / "missing.txt")
+    (tree / "chain.txt").symlink_to(tree / "link_in.txt")  # link to a link to hello.txt
+    (tree / "src" / "up").symlink_to(tree)  # a directory cycle: not entered
+    (tree / "src" / "dir_in").symlink_to(tree / "src" / "pkg")  # not entered either
+    os.mkfifo(tree / "src" / "fifo.txt")
+    runner = make_runner(tree)
+    names = [m["path"] for m in ok(runner, "search_files", pattern="*")["matches"]]
+    assert names == [
+        "chain.txt",
+        "hello.txt",
+        "image.png",
+        "link_in.txt",
+        "src/app.py",
+        "src/notes.md",
+        "src/pkg/util.py",
+    ]
+    found = ok(runner, "search_files", pattern="*", query="two")
+    assert found["matches"] == [
+        {"path": "chain.txt", "line": 2, "text": "two"},
+        {"path": "hello.txt", "line": 2, "text": "two"},
+        {"path": "link_in.txt", "line": 2, "text": "two"},
+    ]
+    assert found["skipped"] == 1  # image.png
+    assert error(runner, "read_file", path="ping").endswith("a loop of symlinks")
 
 
 def test_several_roots(tree: Path, tmp_path: Path) -> None:
