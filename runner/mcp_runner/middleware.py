@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Band = Literal["errors", "observe", "auth", "plugin"]
+"""Where in the chain a middleware sits: its band, then its `order` within the band."""
 BANDS: tuple[Band, ...] = ("errors", "observe", "auth", "plugin")
+"""The bands, outermost first."""
 
 Handler = Callable[[Any], Awaitable[Any]]
+"""What a middleware calls next: ``await call_next(ctx)`` answers the request's result."""
 MiddlewareFn = Callable[[Any, Handler], Awaitable[Any]]
+"""A middleware function: ``async def mw(ctx, call_next)``, ``ctx`` being the request."""
 
 
 @dataclass(frozen=True)

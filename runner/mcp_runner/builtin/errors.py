@@ -1,32 +1,40 @@
-"""The last-resort error mapper: a safe message for the client, the traceback for the log."""
+"""The builtin ``errors`` plugin: the last-resort error mapper.
+
+The client gets a safe message naming what failed and an error id; the log gets the
+traceback under the same id.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..hookspecs import hookimpl
 from ..protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
 from ..types import ToolError
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..protocol.session import Request
+
 
 @hookimpl(trylast=True)
-def mcp_runner_handle_error(ctx: Any, exc: BaseException, settings: Any) -> Any:
+def mcp_runner_handle_error(ctx: Request, exc: BaseException, settings: Settings) -> McpError | str:
+    """Answer any exception: the text of an ``isError`` result for ``tools/call``, a JSON-RPC
+    error otherwise; with ``[server] mask_error_details`` the exception's text is left out."""
     if isinstance(exc, McpError):
         return exc
     if isinstance(exc, ToolError):  # a deliberate, client-facing message
         return str(exc) if ctx.method == "tools/call" else McpError(INVALID_PARAMS, str(exc))
-    mask = settings.server.mask_error_details
     correlation = ctx.correlation_id
     _log(ctx, exc, correlation)
-    what = _what(ctx)
-    detail = "" if mask else f": {type(exc).__name__}: {exc}"
-    message = f"{what} failed{detail} (error id {correlation})"
+    detail = "" if settings.server.mask_error_details else f": {type(exc).__name__}: {exc}"
+    message = f"{_what(ctx)} failed{detail} (error id {correlation})"
     if ctx.method == "tools/call":
         return message
     return McpError(INTERNAL_ERROR, message, {"errorId": correlation})
 
 
-def _what(ctx: Any) -> str:
+def _what(ctx: Request) -> str:
     name = getattr(ctx.target, "name", None)
     if ctx.method == "tools/call" and name:
         return f"Tool {name!r}"
@@ -37,7 +45,7 @@ def _what(ctx: Any) -> str:
     return ctx.method
 
 
-def _log(ctx: Any, exc: BaseException, correlation: str) -> None:
+def _log(ctx: Request, exc: BaseException, correlation: str) -> None:
     from ..log import get_logger
 
     get_logger("mcp_runner").error(

@@ -1,25 +1,30 @@
-"""One structured log line per request, at completion (when the log level is info or lower)."""
+"""The builtin ``logging`` plugin: one structured log line per request, at completion."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ..middleware import Handler, Middleware
 from ..protocol.errors import McpError
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..protocol.session import Request
+
 
 @hookimpl
-def mcp_runner_middleware(settings: Any) -> Middleware | None:
+def mcp_runner_middleware(settings: Settings) -> Middleware | None:
+    """The request log, in the ``observe`` band, when the log level is info or lower."""
     if settings.server.log_level not in ("debug", "info"):
         return None  # nothing would be written: keep the chain short
     from ..log import get_logger
 
     logger = get_logger("mcp_runner.request")
 
-    async def log_request(ctx: Any, call_next: Handler) -> Any:
+    async def log_request(ctx: Request, call_next: Handler) -> Any:
         started = time.perf_counter()
         outcome = "ok"
         try:
