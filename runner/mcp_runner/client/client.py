@@ -1,4 +1,6 @@
-"""`Client`: an async MCP client for both protocol eras, over stdio, HTTP or in process."""
+"""`Client`, the client library's public face: connecting in either protocol era, the MCP
+methods, sending requests, and dispatching what the server sends (it is the `Sink` its
+transport feeds)."""
 
 from __future__ import annotations
 
@@ -203,6 +205,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """Whether the connection has ended (closed by us, or lost)."""
         return self._closed is not None and self._closed.is_set()
 
     async def connect(self) -> Client:
@@ -664,6 +667,7 @@ class Client:
             self._restart_listen()
 
     async def unsubscribe_resource(self, uri: str) -> None:
+        """Stop the ``notifications/resources/updated`` about `uri`."""
         self._subscriptions.discard(uri)
         if self.era == "legacy":
             await self.request("resources/unsubscribe", {"uri": uri})
@@ -724,6 +728,7 @@ class Client:
         return CallToolResult.from_wire(result)
 
     async def list_resources(self, *, timeout: float | None = _DEFAULT) -> list[Resource]:
+        """Every resource (all pages)."""
         return [
             Resource.from_wire(r) for r in await self._list("resources/list", "resources", timeout)
         ]
@@ -731,6 +736,7 @@ class Client:
     async def list_resource_templates(
         self, *, timeout: float | None = _DEFAULT
     ) -> list[ResourceTemplate]:
+        """Every resource template (all pages)."""
         items = await self._list("resources/templates/list", "resourceTemplates", timeout)
         return [ResourceTemplate.from_wire(r) for r in items]
 
@@ -743,12 +749,14 @@ class Client:
         meta: dict[str, Any] | None = None,
         tag: Any = None,
     ) -> ReadResourceResult:
+        """Read a resource: its contents, text or blobs."""
         result = await self.request(
             "resources/read", {"uri": uri}, timeout=timeout, progress=progress, tag=tag, meta=meta
         )
         return ReadResourceResult.from_wire(result)
 
     async def list_prompts(self, *, timeout: float | None = _DEFAULT) -> list[Prompt]:
+        """Every prompt (all pages)."""
         return [Prompt.from_wire(p) for p in await self._list("prompts/list", "prompts", timeout)]
 
     async def get_prompt(
@@ -761,6 +769,7 @@ class Client:
         meta: dict[str, Any] | None = None,
         tag: Any = None,
     ) -> GetPromptResult:
+        """A prompt's messages for these arguments (each sent as a string)."""
         params: dict[str, Any] = {"name": name}
         if arguments:
             params["arguments"] = {

@@ -20,6 +20,7 @@ class McpClientError(Exception):
 
     @classmethod
     def from_error(cls, error: Any) -> McpClientError:
+        """The exception for a JSON-RPC error object (a malformed one included)."""
         if not isinstance(error, dict):
             return cls(TRANSPORT_ERROR, f"malformed error object: {error!r}")
         code = error.get("code")

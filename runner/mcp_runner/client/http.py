@@ -109,9 +109,11 @@ class HttpTransport(Transport):
         self._closed = False
 
     def describe(self) -> str:
+        """The endpoint's URL."""
         return self.url
 
     async def open(self, sink: Sink) -> None:
+        """Make the HTTP client (unless one was given); no request is sent yet."""
         import httpx
 
         self._sink = sink
@@ -122,6 +124,7 @@ class HttpTransport(Transport):
             )
 
     def started(self, era: str) -> None:
+        """Legacy: open the GET stream for the server's messages outside our requests."""
         if era == "legacy" and self._standalone is None:
             self._standalone = asyncio.create_task(self._get_stream())
 
@@ -158,6 +161,8 @@ class HttpTransport(Transport):
 
     # -- sending ----------------------------------------------------------------------------
     async def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        """POST the message; a request's answer (JSON or an SSE stream) is read in a task of
+        its own."""
         if self._closed:
             raise ConnectionClosed("the client is closed")
         if "method" in message and "id" in message:
@@ -175,6 +180,8 @@ class HttpTransport(Transport):
             del self._tasks[rid]
 
     def abort(self, request_id: Any) -> bool:
+        """Stop reading the request's answer; on 2026-07-28 that closes its stream, which
+        cancels it."""
         entry = self._tasks.pop(request_id, None)
         if entry is None:
             return False
@@ -344,6 +351,7 @@ class HttpTransport(Transport):
             self._sink.transport_closed(ConnectionClosed(why))
 
     async def close(self) -> None:
+        """Stop every stream, end the legacy session (DELETE), close our own HTTP client."""
         import httpx
 
         if self._closed:

@@ -1,4 +1,5 @@
-"""The stdio transport: a server started as a subprocess, newline-delimited JSON-RPC on its pipes."""
+"""The stdio transport: a server started as a subprocess, newline-delimited JSON-RPC on its
+pipes."""
 
 from __future__ import annotations
 
@@ -107,9 +108,11 @@ class StdioTransport(Transport):
         return self._process.get_returncode() if self._process is not None else None
 
     def describe(self) -> str:
+        """The command line."""
         return " ".join([self.command, *self.args])
 
     async def open(self, sink: Sink) -> None:
+        """Start the server process; `ConnectionClosed` when it cannot be started."""
         self._sink = sink
         env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
         loop = asyncio.get_running_loop()
@@ -208,6 +211,7 @@ class StdioTransport(Transport):
 
     # -- writing ----------------------------------------------------------------------------
     async def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        """Write the message as one line to the server's stdin (waiting while its pipe is full)."""
         stdin = self._stdin
         if stdin is None or self._closing or stdin.is_closing():
             raise ConnectionClosed("the server's stdin is closed")
@@ -216,6 +220,7 @@ class StdioTransport(Transport):
             await self._writable.wait()
 
     async def close(self) -> None:
+        """Close stdin, then terminate, then kill the server (each after `close_timeout`)."""
         self._closing = True
         process = self._process
         if process is not None:

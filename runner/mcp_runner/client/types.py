@@ -13,6 +13,8 @@ def _get(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], default: 
 
 @dataclass(slots=True)
 class Tool:
+    """A tool the server offers (``tools/list``)."""
+
     name: str
     description: str | None = None
     input_schema: dict[str, Any] = field(default_factory=dict)
@@ -24,6 +26,7 @@ class Tool:
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> Tool:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         return cls(
             name=str(raw.get("name", "")),
             description=_get(raw, "description", str),
@@ -38,6 +41,8 @@ class Tool:
 
 @dataclass(slots=True)
 class CallToolResult:
+    """The result of ``tools/call``; a tool's own failure is ``is_error``, not an exception."""
+
     content: list[dict[str, Any]] = field(default_factory=list)
     structured_content: Any = None
     is_error: bool = False
@@ -46,6 +51,7 @@ class CallToolResult:
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> CallToolResult:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         return cls(
             content=_get(raw, "content", list, []),
             structured_content=raw.get("structuredContent"),
@@ -64,6 +70,8 @@ class CallToolResult:
 
 @dataclass(slots=True)
 class Resource:
+    """A resource the server offers (``resources/list``)."""
+
     uri: str
     name: str = ""
     title: str | None = None
@@ -76,6 +84,7 @@ class Resource:
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> Resource:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         return cls(
             uri=str(raw.get("uri", "")),
             name=str(raw.get("name", "")),
@@ -91,6 +100,8 @@ class Resource:
 
 @dataclass(slots=True)
 class ResourceTemplate:
+    """A URI template of resources (``resources/templates/list``)."""
+
     uri_template: str
     name: str = ""
     title: str | None = None
@@ -102,6 +113,7 @@ class ResourceTemplate:
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> ResourceTemplate:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         return cls(
             uri_template=str(raw.get("uriTemplate", "")),
             name=str(raw.get("name", "")),
@@ -116,6 +128,8 @@ class ResourceTemplate:
 
 @dataclass(slots=True)
 class ResourceContents:
+    """One item of a resource's contents: `text`, or `blob` (base64)."""
+
     uri: str
     mime_type: str | None = None
     text: str | None = None
@@ -124,6 +138,7 @@ class ResourceContents:
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> ResourceContents:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         return cls(
             uri=str(raw.get("uri", "")),
             mime_type=_get(raw, "mimeType", str),
@@ -135,21 +150,27 @@ class ResourceContents:
 
 @dataclass(slots=True)
 class ReadResourceResult:
+    """The result of ``resources/read``."""
+
     contents: list[ResourceContents] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> ReadResourceResult:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         items = _get(raw, "contents", list, [])
         return cls([ResourceContents.from_wire(c) for c in items if isinstance(c, dict)], raw)
 
     @property
     def text(self) -> str:
+        """The text items of the contents, joined."""
         return "".join(c.text or "" for c in self.contents)
 
 
 @dataclass(slots=True)
 class PromptArgument:
+    """An argument a prompt takes."""
+
     name: str
     description: str | None = None
     required: bool = False
@@ -157,6 +178,8 @@ class PromptArgument:
 
 @dataclass(slots=True)
 class Prompt:
+    """A prompt the server offers (``prompts/list``)."""
+
     name: str
     title: str | None = None
     description: str | None = None
@@ -166,6 +189,7 @@ class Prompt:
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> Prompt:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         args = [
             PromptArgument(
                 str(a.get("name", "")), _get(a, "description", str), a.get("required") is True
@@ -185,18 +209,23 @@ class Prompt:
 
 @dataclass(slots=True)
 class PromptMessage:
+    """One message of a prompt: its role and one content block."""
+
     role: str
     content: dict[str, Any]
 
 
 @dataclass(slots=True)
 class GetPromptResult:
+    """The result of ``prompts/get``."""
+
     messages: list[PromptMessage] = field(default_factory=list)
     description: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> GetPromptResult:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         messages = [
             PromptMessage(str(m.get("role", "user")), _get(m, "content", dict, {}))
             for m in _get(raw, "messages", list, [])
@@ -207,12 +236,15 @@ class GetPromptResult:
 
 @dataclass(slots=True)
 class Completion:
+    """The result of ``completion/complete``: suggested values for an argument."""
+
     values: list[str] = field(default_factory=list)
     total: int | None = None
     has_more: bool = False
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> Completion:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         body = _get(raw, "completion", dict, {})
         values = [str(v) for v in _get(body, "values", list, [])]
         return cls(values, _get(body, "total", int), body.get("hasMore") is True)
@@ -250,6 +282,8 @@ class RequestInfo:
 
 @dataclass(slots=True)
 class ServerInfo:
+    """The server's name and version, as its handshake told them."""
+
     name: str = ""
     version: str = ""
     title: str | None = None
@@ -257,6 +291,7 @@ class ServerInfo:
 
     @classmethod
     def from_wire(cls, raw: Any) -> ServerInfo:
+        """From the wire dict (fields of the wrong type are left at their defaults)."""
         if not isinstance(raw, dict):
             return cls()
         return cls(
