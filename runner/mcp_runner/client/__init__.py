@@ -10,16 +10,24 @@
         result = await client.call_tool("add", {"a": 1, "b": 2})
 
 The proxy builtin uses it to mount other servers; `mcp_runner.testing` uses it in tests.
+
+Its modules: ``client`` (`Client`: connecting, the MCP methods, requests, dispatching what
+arrives), ``outstanding`` (our requests awaiting answers), ``questions`` (answering the
+server's sampling, elicitation and roots requests), ``negotiation`` (each era's handshake),
+``transport`` (the `Transport` interface and the `Sink` it feeds), the transports ``stdio``,
+``http`` (with ``sse``, the event-stream reader) and ``inprocess``; ``types`` (the results)
+and ``errors``.
 """
 
 from __future__ import annotations
 
-from .client import Client, Outstanding
+from .client import Client
 from .errors import ConnectionClosed, Interrupted, McpClientError, RequestTimeout
 from .http import HttpTransport
 from .inprocess import InProcessTransport
+from .outstanding import Outstanding
 from .stdio import StdioTransport
-from .transport import Transport
+from .transport import Sink, Transport
 from .types import (
     CallToolResult,
     Completion,
@@ -61,6 +69,7 @@ __all__ = [
     "ResourceContents",
     "ResourceTemplate",
     "ServerInfo",
+    "Sink",
     "StdioTransport",
     "Tool",
     "Transport",
