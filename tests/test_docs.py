@@ -1,5 +1,5 @@
-"""The documentation keeps up with the code: every hook has a reference section and a test,
-and every setting is documented with its default.
+"""The documentation keeps up with the code: every hook has a reference section showing its
+exact signature and a test, and every setting is documented with its default.
 
 The site itself is built (strictly) by the tox ``docs`` environment, not here.
 """
@@ -54,6 +54,27 @@ def test_every_hook_has_a_test(hook: str) -> None:
     assert re.search(rf"^\s*(async\s+)?def {test_name}\(", _test_sources(), re.MULTILINE), (
         f"no test named {test_name} under tests/"
     )
+
+
+def _signature(hook: str) -> str:
+    """A hook's signature as hookspecs.py writes it: ``name(arg: Type, ...) -> Return``."""
+    sig = inspect.signature(getattr(hookspecs, hook))
+    args = ", ".join(f"{p.name}: {p.annotation}" for p in sig.parameters.values())
+    return f"{hook}({args}) -> {sig.return_annotation}"
+
+
+def _documented_signature(hook: str) -> str | None:
+    """The first line of the first code block in the hook's section of docs/hooks.md."""
+    match = re.search(rf"^## {hook}\s*\n+```python\n(.*)$", _text("hooks.md"), re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_section_shows_its_signature(hook: str) -> None:
+    """Name, argument names and types, and return type, as hookspecs.py declares them."""
+    documented = _documented_signature(hook)
+    assert documented is not None, f"docs/hooks.md, '## {hook}' does not open with its signature"
+    assert documented == _signature(hook), "docs/hooks.md and hookspecs.py disagree"
 
 
 def test_hook_sections_name_only_real_hooks() -> None:
