@@ -49,7 +49,7 @@ def settings(servers: dict[str, Any], **proxy_options: Any) -> dict[str, Any]:
 
 
 def manager(runner: Runner) -> ProxyManager:
-    found = ProxyManager.of(runner)
+    found = proxy.manager_of(runner)
     assert found is not None
     return found
 

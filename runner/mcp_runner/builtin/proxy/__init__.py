@@ -18,14 +18,16 @@ crashes or drops is restarted with exponential backoff; meanwhile its tools answ
 an error naming the backend and its state. Progress, log messages, cancellation, elicitation and
 sampling pass through, in both protocol eras on either side.
 
-This module holds the hook implementations only. The rest is imported when a config has a
-``[proxy]`` table (a config without one never pays for it): `config` (the settings),
+This module holds the hook implementations. The rest is imported only as it is needed: `config`
+(the settings) when a config has a ``[proxy]`` table, and once the runner's lifespan begins,
 `manager` (a runner's backends), `backend` (one server's client session), `call` (one
-forwarded request) and `components` (what the backends serve, as our components).
+forwarded request) and `components` (what the backends serve, as our components), which bring
+in the client library.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,15 @@ if TYPE_CHECKING:
     from ...protocol.session import Request
     from ...runner import Runner
     from .config import ProxySettings
+    from .manager import ProxyManager
+
+# The manager of each runner's latest lifespan.
+_managers: weakref.WeakKeyDictionary[Runner, ProxyManager] = weakref.WeakKeyDictionary()
+
+
+def manager_of(runner: Runner) -> ProxyManager | None:
+    """The proxy's manager of `runner`'s backends (None before the runner's lifespan)."""
+    return _managers.get(runner)
 
 
 def _section(settings: Settings) -> ProxySettings | None:
@@ -72,12 +83,11 @@ def mcp_runner_middleware(settings: Settings, runner: Runner) -> Middleware | No
         section.is_lazy(s) and s.active for s in section.servers.values()
     ):
         return None
-    from .manager import ProxyManager
 
     async def start_lazy_backends(
         req: Request, call_next: Callable[[Request], Awaitable[Any]]
     ) -> Any:
-        manager = ProxyManager.of(runner)
+        manager = _managers.get(runner)
         if manager is not None and manager.lazy_waiting:
             await manager.wake(req)
         return await call_next(req)
@@ -93,22 +103,26 @@ def mcp_runner_lifespan(runner: Runner) -> AbstractAsyncContextManager[None] | N
         return None
     from .manager import ProxyManager
 
-    return ProxyManager(runner, section).lifespan()
+    manager = _managers[runner] = ProxyManager(runner, section)
+    return manager.lifespan()
 
 
 @hookimpl
 def mcp_runner_status(runner: Runner) -> list[dict[str, Any]] | None:
-    """One entry per backend for ``mcp-runner plugins``: its state and why."""
+    """One entry per backend for ``mcp-runner plugins``: its state and why (before the
+    runner's lifespan: as configured)."""
     section = _section(runner.settings)
     if section is None or not section.servers:
         return None
-    from .backend import Backend
-    from .manager import ProxyManager
-
-    manager = ProxyManager.of(runner)
+    manager = _managers.get(runner)
     if manager is not None:
         return [b.status() for b in manager.backends.values()]
     return [
-        Backend(None, name, server, section).status()  # type: ignore[arg-type]
+        {
+            "name": name,
+            "state": server.initial_state,
+            "summary": server.initial_state,
+            **section.describe_server(name),
+        }
         for name, server in section.servers.items()
     ]

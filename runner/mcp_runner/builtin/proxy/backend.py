@@ -69,9 +69,9 @@ class Backend:
         self.config = config
         self.section = section
         self.plugin = f"proxy.{name}"
-        self.namespace = name if config.namespace is None else config.namespace
+        self.namespace = section.namespace(name)
         self.lazy = section.is_lazy(config)
-        self.state = "configured" if config.active else "disabled"
+        self.state = config.initial_state
         self.attempt = 0
         self.error: str | None = None
         self.client: Client | None = None
@@ -485,18 +485,11 @@ class Backend:
     # -- reporting ------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """The backend's entry in ``mcp-runner plugins``: its state and why, what it serves."""
-        config = self.config
         out: dict[str, Any] = {
             "name": self.name,
             "state": self.state,
             "summary": self.describe_state(),
-            "plugin": self.plugin,
-            "namespace": self.namespace or None,
-            "transport": config.transport,
-            "target": config.url
-            if config.url is not None
-            else " ".join([config.command or "", *config.args]),
-            "lazy": self.lazy,
+            **self.section.describe_server(self.name),
         }
         if self.state == "restarting":
             out["attempt"] = self.attempt

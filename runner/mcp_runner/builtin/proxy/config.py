@@ -10,7 +10,7 @@ import json
 import random
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -101,6 +101,16 @@ class ServerConfig(BaseModel):
         """Whether the server is to be started (neither disabled nor not enabled)."""
         return self.enabled and not self.disabled
 
+    @property
+    def initial_state(self) -> str:
+        """Its state before anything started it: ``configured``, or ``disabled``."""
+        return "configured" if self.active else "disabled"
+
+    @property
+    def target(self) -> str:
+        """What it runs or reaches: its url, or its command line."""
+        return self.url if self.url is not None else " ".join([self.command or "", *self.args])
+
 
 class ProxySettings(BaseModel):
     """The ``[proxy]`` table."""
@@ -128,6 +138,22 @@ class ProxySettings(BaseModel):
     def is_lazy(self, server: ServerConfig) -> bool:
         """Whether `server` starts on the first request rather than with the runner."""
         return self.lazy if server.lazy is None else server.lazy
+
+    def namespace(self, name: str) -> str:
+        """The prefix of server `name`'s tool and prompt names ("" for none)."""
+        server = self.servers[name]
+        return name if server.namespace is None else server.namespace
+
+    def describe_server(self, name: str) -> dict[str, Any]:
+        """What the config says of server `name`, as ``mcp-runner plugins`` shows it."""
+        server = self.servers[name]
+        return {
+            "plugin": f"proxy.{name}",
+            "namespace": self.namespace(name) or None,
+            "transport": server.transport,
+            "target": server.target,
+            "lazy": self.is_lazy(server),
+        }
 
     @property
     def base_dir(self) -> Path:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from .backend import Backend, chain_depth
 from .call import ForwardedCall
@@ -27,10 +26,6 @@ LIST_METHODS = frozenset(
 class ProxyManager:
     """Every backend of one runner, for one lifespan of it."""
 
-    _of_runner: ClassVar[weakref.WeakKeyDictionary[Runner, ProxyManager]] = (
-        weakref.WeakKeyDictionary()
-    )
-
     def __init__(self, runner: Runner, section: ProxySettings) -> None:
         self.runner = runner
         self.section = section
@@ -42,12 +37,6 @@ class ProxyManager:
         }
         self.parked: dict[str, ForwardedCall] = {}
         self.background: set[asyncio.Future[Any]] = set()
-        self._of_runner[runner] = self
-
-    @classmethod
-    def of(cls, runner: Runner) -> ProxyManager | None:
-        """The manager of `runner`'s latest lifespan (None before one began)."""
-        return cls._of_runner.get(runner)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
