@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from structlog.typing import Processor
 
+    from .auth import TokenVerifier
     from .config import ConfigSections, Settings
     from .middleware import Middleware, MiddlewareFn
     from .protocol.errors import McpError
@@ -123,7 +124,9 @@ def mcp_runner_middleware(
 
 
 @hookspec
-def mcp_runner_token_verifiers(settings: Settings) -> list[Any] | None:
+def mcp_runner_token_verifiers(
+    settings: Settings,
+) -> list[TokenVerifier] | TokenVerifier | None:
     """Token verifiers for HTTP bearer authentication.
 
     :param settings: the host's settings.

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import click
     from structlog.typing import Processor
 
+    from .auth import TokenVerifier
     from .hookspecs import Serve
     from .protocol.errors import McpError
     from .protocol.session import Request
@@ -311,7 +312,7 @@ class PluginHost:
         )
         return [mw for answer in answers for mw in answer]
 
-    def token_verifiers(self) -> list[Any]:
+    def token_verifiers(self) -> list[TokenVerifier]:
         """Every plugin's token verifiers, in the order the authenticator asks them."""
         answers = self._call(
             "mcp_runner_token_verifiers", {"settings": self.settings}, normalize=_as_list
@@ -390,8 +391,6 @@ class PluginHost:
                 normalize=_as_entries,
                 on_failure=lambda failing, exc: failed.setdefault(failing.name, exc),
             )
-            if answers is None:  # the convention before the hook: a plain `status(runner)`
-                answers = _status_function(record, runner, failed)
             if record.name in failed:
                 error = _describe(failed[record.name])
                 answers = [[{"name": "status", "state": "failed", "error": error}]]
@@ -488,22 +487,6 @@ class PluginHost:
 
     def _failed_in(self, hook: str, record: PluginRecord, exc: Exception) -> None:
         self.fail(record, PHASES.get(hook, hook.removeprefix("mcp_runner_")), exc)
-
-
-def _status_function(
-    record: PluginRecord, runner: Runner, failed: dict[str, Exception]
-) -> list[list[dict[str, Any]]] | None:
-    fn = getattr(record.obj, "status", None)
-    if not callable(fn):
-        return None
-    try:
-        entries = fn(runner)
-    except Exception as exc:
-        failed[record.name] = exc
-        return None
-    if isinstance(entries, list) and all(isinstance(entry, dict) for entry in entries):
-        return [entries]
-    return None
 
 
 def _returning(obj: Any) -> Callable[[], Any]:
