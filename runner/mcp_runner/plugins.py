@@ -48,6 +48,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
 PHASES = {"mcp_runner_add_config": "config", "mcp_runner_register": "compose"}
 """The phase a hook's failure is recorded in, where it is not the hook's name unprefixed."""
 Status = Literal["ok", "failed", "disabled"]
+"""A plugin's state: serving, left out after a failure, or turned off by the configuration."""
 
 
 @dataclass
@@ -72,7 +73,7 @@ class PluginRecord:
     obj: Any = field(default=None, repr=False)
     dist: Any = field(default=None, repr=False)  # importlib.metadata.Distribution, until read
     settings: Any = field(default=None, repr=False)
-    # sub-entries a plugin reports through a `status(runner)` function (the proxy's backends)
+    # the sub-entries its mcp_runner_status hook reports (the proxy's backends)
     backends: list[dict[str, Any]] | None = None
 
     def described(self) -> PluginRecord:
@@ -83,6 +84,7 @@ class PluginRecord:
         return self
 
     def as_dict(self) -> dict[str, Any]:
+        """The record as ``mcp-runner plugins --json`` prints it."""
         self.described()
         hidden = ("obj", "settings", "backends", "dist")
         out = {k: v for k, v in self.__dict__.items() if k not in hidden}
@@ -419,7 +421,8 @@ class PluginHost:
         ``trylast`` ones last, and among equals in load order (where pluggy would call the
         newest first). `normalize(record, answer)` turns each implementation's non-None answer
         into the shape the wrappers and the caller see. With `plugin`, only its implementation
-        runs, inside every wrapper (a per-plugin hook); None then means it has none.
+        runs, inside every wrapper (a per-plugin hook); None then means it has none. A wrapper
+        that raises fails its plugin too; the implementations then answer unwrapped.
         """
         caller = getattr(self.pm.hook, hook)
         fail = on_failure or functools.partial(self._failed_in, hook)
