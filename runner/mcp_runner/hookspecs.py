@@ -130,8 +130,8 @@ def mcp_runner_token_verifiers(
     """Token verifiers for HTTP bearer authentication.
 
     :param settings: the host's settings.
-    :return: objects with ``async verify(token) -> Principal | None``; the auth middleware asks
-        each in order, and the first principal wins.
+    :return: ``mcp_runner.auth.TokenVerifier`` objects (``async verify(token) -> Principal |
+        None``), or a single one; the authenticator asks each in order, the first principal wins.
     """
 
 
@@ -147,7 +147,8 @@ def mcp_runner_handle_error(
     :return: ``None`` to pass; a ``McpError`` for a JSON-RPC error, or a string for an
         ``isError`` tool result. The first non-None result wins; the builtin is the last resort.
 
-    Called only when an exception escapes; the success path never reaches pluggy.
+    Called only when an exception escapes; the success path never reaches pluggy. A mapper
+    that raises is reported on stderr and the next one is asked; its plugin stays loaded.
     """
 
 
@@ -156,7 +157,8 @@ def mcp_runner_log_processors(settings: Settings) -> list[Processor] | Processor
     """structlog processors added to the pipeline (redaction, enrichment).
 
     :param settings: the host's settings.
-    :return: processors ``(logger, method_name, event_dict) -> event_dict``, run before rendering.
+    :return: processors ``(logger, method_name, event_dict) -> event_dict``, or a single one,
+        run before the builtin redaction and rendering.
     """
 
 
@@ -192,7 +194,10 @@ def mcp_runner_server_ready(runner: Runner, transport: str) -> None:
     """Serving has begun.
 
     :param runner: the ``Runner``.
-    :param transport: the transport's name, ``stdio`` or ``http``.
+    :param transport: the transport's name: ``stdio``, ``http``, or one a plugin registered.
+
+    Called once per ``serve``, after the lifespans are entered, when the transport accepts
+    messages.
     """
 
 
