@@ -4,8 +4,9 @@ Each schema a `$ref` names is converted once per API and kept under a stable nam
 schema refers to it as ``#/$defs/<name>`` and carries the `$defs` it reaches (recursive
 schemas included). OpenAPI 3.0's dialect is translated: ``nullable``, boolean
 ``exclusiveMinimum``/``exclusiveMaximum``, ``example``; ``oneOf`` is published as ``anyOf``
-(real descriptions have overlapping branches, which "exactly one" would refuse) and the
-``discriminator``, ``xml`` and ``externalDocs`` keywords are dropped.
+(real descriptions have overlapping branches, which "exactly one" would refuse); a
+``discriminator`` becomes ``if``/``then`` rules that select the branch by the property's value;
+the ``xml`` and ``externalDocs`` keywords are dropped.
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ class Definitions:
                 out["type"] = "string"
             else:
                 out[key] = value
+        discriminator = node.get("discriminator")
+        if isinstance(discriminator, dict) and isinstance(discriminator.get("propertyName"), str):
+            out.setdefault("allOf", []).extend(
+                self._by_discriminator(node, discriminator, base, refs)
+            )
         if self.openapi_30:
             _from_30(node, out)
         elif "example" in node and "examples" not in out:
@@ -109,6 +115,36 @@ class Definitions:
         if out.get("format") == "binary" and out.get("type") == "string":
             out.setdefault("contentEncoding", "base64")
         return out
+
+    def _by_discriminator(
+        self, node: dict[str, Any], discriminator: dict[str, Any], base: str, refs: set[str]
+    ) -> list[dict[str, Any]]:
+        """The discriminator as plain 2020-12: for each value of the property, the branch
+        it selects (``if``/``then``), so overlapping branches are told apart."""
+        mapping = discriminator.get("mapping")
+        if not isinstance(mapping, dict):  # implicit: each branch's schema name is its value
+            branches = [*node.get("oneOf", ()), *node.get("anyOf", ())]
+            mapping = {
+                b["$ref"].rsplit("/", 1)[-1]: b["$ref"]
+                for b in branches
+                if isinstance(b, dict) and isinstance(b.get("$ref"), str)
+            }
+        prop = discriminator["propertyName"]
+        rules = []
+        for value, ref in mapping.items():
+            if not isinstance(ref, str):
+                continue
+            if "/" not in ref and "#" not in ref:
+                ref = f"#/components/schemas/{ref}"
+            name = self._define(ref, base)
+            refs.add(name)
+            rules.append(
+                {
+                    "if": {"properties": {prop: {"const": value}}, "required": [prop]},
+                    "then": {"$ref": f"#/$defs/{name}"},
+                }
+            )
+        return rules
 
     def _define(self, ref: str, base: str) -> str:
         absolute = _absolute(ref, base, self.documents.location)

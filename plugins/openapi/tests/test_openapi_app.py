@@ -85,7 +85,14 @@ def test_store_schemas_are_valid_and_carry_their_references(store: Any) -> None:
     assert_valid_schemas(store)
     create = store.registry.tools["create_item"]
     schema = create.input_schema
-    assert set(schema["properties"]) == {"x-api-key", "name", "category", "price", "tags", "dimensions"}
+    assert set(schema["properties"]) == {
+        "x-api-key",
+        "name",
+        "category",
+        "price",
+        "tags",
+        "dimensions",
+    }
     assert set(schema["required"]) == {"name", "category", "price"}
     assert schema["properties"]["category"] == {"$ref": "#/$defs/Category"}
     assert schema["$defs"]["Category"]["enum"] == ["tools", "books", "garden"]
@@ -189,7 +196,10 @@ def test_a_missing_environment_variable_fails_the_plugin_by_name(tmp_path: Path)
 
 
 def test_include_exclude_and_namespace(tmp_path: Path) -> None:
-    config = STORE + 'namespace = "shop"\ninclude = ["tag:public", "POST /items"]\nexclude = ["GET /*/image"]\n'
+    config = (
+        STORE
+        + 'namespace = "shop"\ninclude = ["tag:public", "POST /items"]\nexclude = ["GET /*/image"]\n'
+    )
     runner = make_runner(tmp_path, config, STORE_KEY=API_KEY)
     assert set(runner.registry.tools) == {
         "shop_get_item",
