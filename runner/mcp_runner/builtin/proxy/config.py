@@ -24,8 +24,8 @@ from pydantic import (
 
 from ...config import ConfigError, describe
 
-NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-HTTP_TYPES = ("http", "streamable-http", "streamableHttp")
+NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # a server's name, and a namespace
+HTTP_TYPES = ("http", "streamable-http", "streamableHttp")  # the `type`s of a url server
 # What a server entry of another client's file may carry that we have no use for.
 FOREIGN_KEYS = frozenset({"autoApprove", "alwaysAllow", "description", "envFile", "transportType"})
 

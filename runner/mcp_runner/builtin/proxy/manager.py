@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 MAX_DEPTH = 4  # proxies deep at which backends are no longer started (a config mounting itself)
 PARK_TTL = 600.0  # as long as the engine's requestState lives
+# Requests that wait for lazy backends to come up (their answer would miss what they serve).
 LIST_METHODS = frozenset(
     {"tools/list", "prompts/list", "resources/list", "resources/templates/list"}
 )
