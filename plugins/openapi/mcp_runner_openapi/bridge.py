@@ -138,6 +138,8 @@ def _first_server(document: dict[str, Any], location: str) -> str:
                 return urljoin(location, url).rstrip("/")
             if url.startswith(("http://", "https://")):
                 return url.rstrip("/")
+    if location.startswith(("http://", "https://")):  # no servers: "/" of the spec's own host
+        return urljoin(location, "/").rstrip("/")
     raise SpecError("the description names no server URL: set base_url for this API")
 
 

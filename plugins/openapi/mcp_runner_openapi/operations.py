@@ -134,11 +134,11 @@ def map_operations(
 
 def matches(op: Operation, selector: str) -> bool:
     """Whether `op` matches a selector: ``tag:NAME``, ``METHOD /path/glob`` (``*`` for any
-    method), ``/path/glob``, or an operationId glob."""
+    method, ``DELETE *`` for every path), ``/path/glob``, or an operationId glob."""
     if selector.startswith("tag:"):
         return selector[4:] in op.tags
     method, _, rest = selector.partition(" ")
-    if rest.startswith("/"):
+    if rest and (method == "*" or method.lower() in METHODS):
         return (method == "*" or method.lower() == op.method) and fnmatch.fnmatchcase(
             op.path, rest.strip()
         )

@@ -110,7 +110,7 @@ class Definitions:
             )
         if self.openapi_30:
             _from_30(node, out)
-        elif "example" in node and "examples" not in out:
+        elif _example(node) and "examples" not in out:
             out["examples"] = [node["example"]]
         if out.get("format") == "binary" and out.get("type") == "string":
             out.setdefault("contentEncoding", "base64")
@@ -200,7 +200,7 @@ def _from_30(node: dict[str, Any], out: dict[str, Any]) -> None:
             out[flag] = out.pop(bound)
         elif isinstance(node.get(flag), bool):
             out.pop(flag, None)
-    if "example" in node and "examples" not in out:
+    if _example(node) and "examples" not in out:
         out["examples"] = [node["example"]]
     if node.get("nullable") is True:
         kind = out.get("type")
@@ -213,6 +213,12 @@ def _from_30(node: dict[str, Any], out: dict[str, Any]) -> None:
             out["anyOf"] = [inner, {"type": "null"}]
         if "enum" in out and None not in out["enum"]:
             out["enum"] = [*out["enum"], None]
+
+
+def _example(node: dict[str, Any]) -> bool:
+    """Whether the schema has an ``example`` worth keeping (not a stray ``$ref`` object)."""
+    example = node.get("example")
+    return "example" in node and not (isinstance(example, dict) and "$ref" in example)
 
 
 def nullable(schema: dict[str, Any]) -> bool:
