@@ -1,5 +1,5 @@
 """ASGI apps (FastAPI, Starlette, ...) served in process: recognising one, reading its OpenAPI
-document, the names its routes were written with, and running its lifespan around serving."""
+document, and running its lifespan around serving."""
 
 from __future__ import annotations
 
@@ -72,25 +72,6 @@ async def _fetch_document(app: Any) -> dict[str, Any]:
                 if isinstance(document, dict):
                     return document
     raise SpecError(f"the app answers none of {', '.join(OPENAPI_PATHS)} with an OpenAPI document")
-
-
-def route_names(app: Any) -> dict[str, str]:
-    """operationId -> the endpoint function's name, for FastAPI routes whose operationId
-    FastAPI generated (``read_item_items__item_id__get`` is served as ``read_item``)."""
-    names: dict[str, str] = {}
-    try:
-        from fastapi.routing import APIRoute
-        from fastapi.utils import generate_unique_id
-    except ImportError:
-        return names
-    for route in getattr(app, "routes", ()):
-        if (
-            isinstance(route, APIRoute)
-            and route.operation_id is None
-            and route.unique_id == generate_unique_id(route)
-        ):
-            names.setdefault(route.unique_id, route.name)
-    return names
 
 
 @contextlib.asynccontextmanager

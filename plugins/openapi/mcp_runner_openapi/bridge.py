@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .asgi import app_document, app_lifespan, import_app, route_names
+from .asgi import app_document, app_lifespan, import_app
 from .calls import Api
 from .components import OperationResource, OperationTemplate, OperationTool, component_for
 from .config import ApiConfig, ApiOptions
@@ -72,7 +72,7 @@ def from_config(name: str, config: ApiConfig) -> Bridge:
         raise SpecError(f"{config.spec}: not an OpenAPI description (a JSON or YAML object)")
     base_url = config.base_url or _first_server(document, location)
     documents = Documents(document, location, config.max_spec_bytes)
-    return _bridge(name, document, documents, config, base_url, None, {}, started, config.spec)
+    return _bridge(name, document, documents, config, base_url, None, started, config.spec)
 
 
 def from_app(name: str, app: Any, options: ApiOptions, source: str | None = None) -> Bridge:
@@ -88,7 +88,6 @@ def from_app(name: str, app: Any, options: ApiOptions, source: str | None = None
         options,
         base_url,
         app,
-        route_names(app),
         started,
         source or f"app {type(app).__name__}",
     )
@@ -101,11 +100,10 @@ def _bridge(
     options: ApiOptions,
     base_url: str,
     app: Any,
-    preferred: dict[str, str],
     started: float,
     source: str,
 ) -> Bridge:
-    mapping = map_operations(document, documents, options, preferred)
+    mapping = map_operations(document, documents, options)
     api = Api(name, options, base_url, app)
     scheme = _SCHEME.sub("-", name.lower()).strip("-.+") or "api"
     components = []

@@ -19,6 +19,7 @@ MAX_NAME = 64
 LOCATIONS = ("path", "query", "header", "cookie")
 _IGNORED_HEADERS = frozenset({"accept", "content-type", "authorization"})
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+_NOT_WORD = re.compile(r"\W")
 _BODY_MEDIA = (
     "application/json",
     "application/x-www-form-urlencoded",
@@ -83,7 +84,6 @@ def map_operations(
     document: dict[str, Any],
     documents: Documents,
     options: ApiOptions,
-    preferred_names: dict[str, str] | None = None,
 ) -> Mapping:
     """Select, shape and name the operations of `document` by `options`."""
     version = str(document.get("openapi", ""))
@@ -125,7 +125,7 @@ def map_operations(
             op.kind = _kind(op, options.routes, options.mode, notes)
             if op.kind != "exclude":
                 operations.append(op)
-    _name(operations, options, preferred_names or {}, notes)
+    _name(operations, options, notes)
     return Mapping(operations, notes)
 
 
@@ -349,12 +349,7 @@ def _is_json(media: str) -> bool:
 # -- naming ------------------------------------------------------------------------------------
 
 
-def _name(
-    operations: list[Operation],
-    options: ApiOptions,
-    preferred: dict[str, str],
-    notes: list[str],
-) -> None:
+def _name(operations: list[Operation], options: ApiOptions, notes: list[str]) -> None:
     """Unique names of at most 64 characters, the namespace included; collisions take a
     numbered suffix in the description's order."""
     prefix = f"{options.namespace}_" if options.namespace else ""
@@ -365,7 +360,7 @@ def _name(
     for op in operations:
         wanted = (
             options.names.get(op.operation_id or "")
-            or preferred.get(op.operation_id or "")
+            or _written_name(op)
             or op.operation_id
             or f"{op.method}_{op.path}"
         )
@@ -381,6 +376,18 @@ def _name(
             name = candidate
         taken.add(name)
         op.name = prefix + name
+
+
+def _written_name(op: Operation) -> str | None:
+    """The endpoint's own name when the operationId is the one FastAPI generates from it
+    (``get_item`` for ``get_item_items__item_id__get``), else None."""
+    operation_id = op.operation_id
+    if not operation_id:
+        return None
+    suffix = _NOT_WORD.sub("_", op.path) + "_" + op.method
+    if operation_id.endswith(suffix) and len(operation_id) > len(suffix):
+        return operation_id[: -len(suffix)]
+    return None
 
 
 def _fit(name: str, budget: int) -> str:
