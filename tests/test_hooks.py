@@ -148,6 +148,62 @@ def forecast_plugin() -> Plugin:
     return plugin
 
 
+class Greeting:
+    """Not a plugin: an object that implements no hook (as an ASGI app is)."""
+
+    def __init__(self, words: str) -> None:
+        self.words = words
+
+
+class AdaptsGreetings:
+    """Turns a `Greeting` into a plugin serving it; leaves anything else."""
+
+    @hookimpl
+    def mcp_runner_adapt_plugin(self, name: str, obj: object) -> object | None:
+        if not isinstance(obj, Greeting):
+            return None
+        plugin = Plugin(name, description="an adapted greeting")
+
+        @plugin.tool(name=f"{name}_greet")
+        def greet() -> str:
+            return obj.words
+
+        return plugin
+
+
+def test_hook_adapt_plugin() -> None:
+    """An object that is no plugin is adapted by a plugin loaded after it; the first answer
+    wins; an object no adapter takes is registered as it is."""
+    plain = object()
+    runner = start({"hello": Greeting("hi there"), "plain": plain, "adapter": AdaptsGreetings()})
+    hello = runner.host.records["hello"]
+    assert (hello.status, hello.description, hello.tools) == ("ok", "an adapted greeting", 1)
+    assert run(runner.call_tool("hello_greet"))["content"][0]["text"] == "hi there"
+    assert runner.host.records["plain"].obj is plain  # no adapter took it
+    assert list(runner.host.records) == [
+        "errors",
+        "logging",
+        "transports",
+        "auth",
+        "proxy",
+        "hello",
+        "plain",
+        "adapter",
+    ]
+
+    class Broken:
+        @hookimpl
+        def mcp_runner_adapt_plugin(self, name: str, obj: object) -> object | None:
+            raise RuntimeError("cannot adapt")
+
+    runner = silence_warnings(
+        start({"hello": Greeting("hi"), "broken": Broken(), "adapter": AdaptsGreetings()})
+    )
+    broken = runner.host.records["broken"]
+    assert (broken.status, broken.phase) == ("failed", "adapt_plugin")
+    assert runner.host.records["hello"].tools == 1  # the next adapter answered
+
+
 def test_hook_add_config() -> None:
     """Sections are validated by the models plugins declare; a bad field fails that plugin."""
     settings = Settings(

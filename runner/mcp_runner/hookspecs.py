@@ -64,6 +64,21 @@ def mcp_runner_addhooks(pluginmanager: pluggy.PluginManager) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def mcp_runner_adapt_plugin(name: str, obj: object) -> object | None:
+    """Turn an object that is not a plugin into one: what an entry point names that implements
+    no hook (an ASGI app, for the ``openapi`` plugin).
+
+    :param name: the plugin's name (the entry point's, or the key given to the runner).
+    :param obj: the loaded object.
+    :return: a plugin object to register under `name` in its place, or None to pass. The
+        first answer wins; an object no plugin adapts is registered as it is.
+
+    Called once every plugin is registered, so an adapter loads before or after the objects
+    it adapts alike. An adapter that raises fails its own plugin (phase ``adapt_plugin``).
+    """
+
+
 @hookspec
 def mcp_runner_add_config(config: ConfigSections) -> None:
     """Declare the settings models your plugin reads, before the config is validated.

@@ -122,6 +122,7 @@ class PluginHost:
         self.records: dict[str, PluginRecord] = {}
         """Every plugin seen, in load order, whatever its status."""
         self.registry: Registry | None = None
+        self._unadapted: list[tuple[PluginRecord, Any]] = []
         self.warn: Callable[[str], None] = _stderr
         """Where a plugin failure is told as it happens: stderr, unless replaced (``mcp-runner
         plugins`` shows failures in its table instead)."""
@@ -169,6 +170,7 @@ class PluginHost:
             self._load(PluginRecord(name, spec, "command line"), _returning(obj))
         for name, obj in (objects or {}).items():
             self._load(PluginRecord(name, repr(obj), "command line"), _returning(obj))
+        self._adapt()
 
     def _load(self, record: PluginRecord, load: Callable[[], Any]) -> None:
         self.records[record.name] = record
@@ -184,6 +186,20 @@ class PluginHost:
             return
         record.import_ms = (time.perf_counter() - started) * 1000
         obj = _plugin_object(obj)
+        if not any(self.pm.parse_hookimpl_opts(obj, attr) for attr in dir(obj)):
+            self._unadapted.append((record, obj))  # offered to the adapters once all are loaded
+            return
+        self._register(record, obj)
+
+    def _adapt(self) -> None:
+        """Offer each loaded object that implements no hook to ``mcp_runner_adapt_plugin``;
+        register what an adapter makes of it, or the object itself."""
+        pending, self._unadapted = self._unadapted, []
+        for record, obj in pending:
+            adapted = self._call("mcp_runner_adapt_plugin", {"name": record.name, "obj": obj})
+            self._register(record, obj if adapted is None else adapted)
+
+    def _register(self, record: PluginRecord, obj: Any) -> None:
         record.obj = obj
         record.description = getattr(obj, "description", None) or _first_line(
             getattr(obj, "__doc__", None)
