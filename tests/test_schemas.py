@@ -16,11 +16,11 @@ from mcp_runner import (
     Image,
     ResourceLink,
     ToolResult,
-    _docstrings,
 )
 from mcp_runner.components import (
     DefinitionError,
     Tool,
+    docstrings,
 )
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
@@ -290,7 +290,7 @@ def test_explicit_output_schema_still_sends_structured_content() -> None:
 
 
 def test_docstring_google_style() -> None:
-    summary, params = _docstrings.parse(
+    summary, params = docstrings.parse(
         """Fetch a page.
 
         Longer explanation that is not part of the summary.
@@ -316,7 +316,7 @@ def test_docstring_google_style() -> None:
 
 
 def test_docstring_sphinx_style_and_multi_line_summary() -> None:
-    summary, params = _docstrings.parse(
+    summary, params = docstrings.parse(
         """Fetch a page
         over HTTP.
         :param url: The address.
@@ -330,10 +330,10 @@ def test_docstring_sphinx_style_and_multi_line_summary() -> None:
 
 @pytest.mark.parametrize("doc", [None, "", "   "])
 def test_docstring_empty(doc: str | None) -> None:
-    assert _docstrings.parse(doc) == (None, {})
+    assert docstrings.parse(doc) == (None, {})
 
 
 def test_docstring_section_only_and_other_sections_ignored() -> None:
-    summary, params = _docstrings.parse("Args:\n    a: first\n\nRaises:\n    ValueError: never\n")
+    summary, params = docstrings.parse("Args:\n    a: first\n\nRaises:\n    ValueError: never\n")
     assert summary is None
     assert params == {"a": "first"}

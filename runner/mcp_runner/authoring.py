@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
 
 from pydantic import BaseModel
 
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from .components import PromptOptions, ResourceOptions, ToolOptions
     from .config import ConfigSections
     from .registry import PluginRegistry
 
@@ -57,55 +58,36 @@ class Plugin:
     @overload
     def tool(self, fn: F, /) -> F: ...
     @overload
-    def tool(
-        self,
-        *,
-        name: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
-        annotations: dict[str, Any] | None = None,
-        input_schema: dict[str, Any] | None = None,
-        output_schema: dict[str, Any] | None = None,
-        scopes: list[str] | tuple[str, ...] = (),
-        timeout: float | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Callable[[F], F]: ...
-    def tool(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
-        """Serve a function as a tool. Sync functions run in a worker thread."""
+    def tool(self, /, **options: Unpack[ToolOptions]) -> Callable[[F], F]: ...
+    def tool(self, fn: Any = None, /, **options: Any) -> Any:
+        """Serve a function as a tool, bare (``@plugin.tool``) or with the `ToolOptions`
+        (``@plugin.tool(name=..., timeout=...)``). Sync functions run in a worker thread.
+
+        At composition this is ``registry.add_tool(fn, **options)``.
+        """
         return self._record("tool", fn, options)
 
-    def resource(
-        self,
-        uri: str,
-        *,
-        name: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
-        mime_type: str | None = None,
-        annotations: dict[str, Any] | None = None,
-        size: int | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Callable[[F], F]:
-        """Serve a function as a resource: a fixed URI, or an RFC 6570 URI template."""
+    def resource(self, uri: str, **options: Unpack[ResourceOptions]) -> Callable[[F], F]:
+        """Serve a function as the resource at `uri`: a fixed URI, or an RFC 6570 URI template,
+        with the `ResourceOptions`.
+
+        At composition this is ``registry.add_resource(fn, uri, **options)``.
+        """
         if not isinstance(uri, str):
             raise TypeError("@plugin.resource needs a URI: @plugin.resource('scheme://path')")
-        options = {k: v for k, v in locals().items() if k not in ("self", "uri")}
         decorate: Callable[[F], F] = self._record("resource", None, {"uri": uri, **options})
         return decorate
 
     @overload
     def prompt(self, fn: F, /) -> F: ...
     @overload
-    def prompt(
-        self,
-        *,
-        name: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Callable[[F], F]: ...
-    def prompt(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
-        """Serve a function as a prompt; its parameters are the prompt's arguments."""
+    def prompt(self, /, **options: Unpack[PromptOptions]) -> Callable[[F], F]: ...
+    def prompt(self, fn: Any = None, /, **options: Any) -> Any:
+        """Serve a function as a prompt, bare or with the `PromptOptions`; its parameters are
+        the prompt's arguments.
+
+        At composition this is ``registry.add_prompt(fn, **options)``.
+        """
         return self._record("prompt", fn, options)
 
     def completion(self, ref: str, argument: str) -> Callable[[F], F]:
@@ -138,11 +120,13 @@ class Plugin:
     # -- hooks: a Plugin is a pluggy plugin like any other --------------------------------------
     @hookimpl
     def mcp_runner_add_config(self, config: ConfigSections) -> None:
+        """Declare the plugin's settings model, if it has one, for its ``[plugins.<name>]``."""
         if self.settings_model is not None:
             config.plugin_section(self.settings_model)
 
     @hookimpl
     def mcp_runner_register(self, registry: PluginRegistry, settings: Any) -> None:
+        """Add what the decorators recorded, each with the registry method of its decorator."""
         for kind, fn, options in self._items:
             if kind == "tool":
                 registry.add_tool(fn, **options)
@@ -157,6 +141,7 @@ class Plugin:
 
     @hookimpl
     def mcp_runner_lifespan(self, runner: Any, settings: Any) -> Any:
+        """The ``@plugin.lifespan`` functions entered in order as one context manager."""
         if not self._lifespans:
             return None
         return _lifespans(self._lifespans, settings)

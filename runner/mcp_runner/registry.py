@@ -2,6 +2,11 @@
 
 Plugins add to a staging `PluginRegistry`; the host merges it whole or not at all, so a
 plugin is never half-registered. Names are deterministic; a collision is never silent.
+
+Adding a component has one contract everywhere: a function plus the options of its decorator
+(`PluginRegistry.add_tool` at composition, `Runner.add_tool` at run time, and ``@plugin.tool``
+records the same call). A component built elsewhere (a bridge's own `Tool` subclass) is
+*installed*: `PluginRegistry.install` stages it, `Registry.install` serves it at once.
 """
 
 from __future__ import annotations
@@ -10,17 +15,19 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 
 from .components import (
     TOOL_NAME,
     Completer,
     Component,
-    DefinitionError,
     Prompt,
+    PromptOptions,
     Resource,
+    ResourceOptions,
     ResourceTemplate,
     Tool,
+    ToolOptions,
     choices_of,
     make_resource,
 )
@@ -36,7 +43,13 @@ class CompositionError(Exception):
 
 @dataclass
 class PluginRegistry:
-    """What ``mcp_runner_register`` fills: one plugin's tools, resources and prompts."""
+    """What ``mcp_runner_register`` fills: one plugin's tools, resources and prompts, staged
+    until the host merges them whole into the composed `Registry`.
+
+    Each ``add_*`` method takes a function and the options of the matching decorator, builds
+    the component (raising `DefinitionError` for one that cannot be served), owns it to this
+    plugin and returns it.
+    """
 
     plugin: str
     settings: Any = None
@@ -46,31 +59,39 @@ class PluginRegistry:
     completions: dict[tuple[str, str], Completer] = field(default_factory=dict)
     instructions: str | None = None
 
-    def add_tool(self, fn: Callable[..., Any] | Tool, **options: Any) -> Tool:
-        tool = fn if isinstance(fn, Tool) else Tool.from_function(fn, **options)
-        self.tools.append(self._own(tool))
-        return tool
+    def add_tool(self, fn: Callable[..., Any], **options: Unpack[ToolOptions]) -> Tool:
+        """Serve `fn` as a tool, with the options of ``@plugin.tool``."""
+        return self.install(Tool.from_function(fn, **options))
 
     def add_resource(
-        self, fn: Callable[..., Any] | Resource, uri: str | None = None, **options: Any
+        self, fn: Callable[..., Any], uri: str, **options: Unpack[ResourceOptions]
     ) -> Resource:
-        if isinstance(fn, Resource):
-            resource = fn
-        else:
-            if uri is None:
-                raise DefinitionError("add_resource needs a uri")
-            resource = make_resource(fn, uri, **options)
-        self.resources.append(self._own(resource))
-        return resource
+        """Serve `fn` as the resource at `uri` (a fixed URI or an RFC 6570 template), with the
+        options of ``@plugin.resource``."""
+        return self.install(make_resource(fn, uri, **options))
 
-    def add_prompt(self, fn: Callable[..., Any] | Prompt, **options: Any) -> Prompt:
-        prompt = fn if isinstance(fn, Prompt) else Prompt.from_function(fn, **options)
-        self.prompts.append(self._own(prompt))
-        return prompt
+    def add_prompt(self, fn: Callable[..., Any], **options: Unpack[PromptOptions]) -> Prompt:
+        """Serve `fn` as a prompt, with the options of ``@plugin.prompt``."""
+        return self.install(Prompt.from_function(fn, **options))
 
-    def add_completion(self, ref: str, argument: str, fn: Callable[..., Any]) -> None:
+    def add_completion(self, ref: str, argument: str, fn: Callable[..., Any]) -> Completer:
         """Complete `argument` of the prompt named `ref`, or of the resource template `ref`."""
-        self.completions[(ref, argument)] = self._own(Completer.from_function(fn))
+        completer = self._own(Completer.from_function(fn))
+        self.completions[(ref, argument)] = completer
+        return completer
+
+    def install(self, component: C) -> C:
+        """Stage a component built elsewhere (a `Tool`, `Resource`, `ResourceTemplate` or
+        `Prompt`, or a subclass of one), owned by this plugin."""
+        if isinstance(component, Tool):
+            self.tools.append(self._own(component))
+        elif isinstance(component, Resource):
+            self.resources.append(self._own(component))
+        elif isinstance(component, Prompt):
+            self.prompts.append(self._own(component))
+        else:
+            raise TypeError(f"cannot install {component!r}: not a tool, resource or prompt")
+        return component
 
     def _own(self, component: C) -> C:
         component.plugin = self.plugin
@@ -150,6 +171,7 @@ class Registry:
         return f"{namespace}_{name}" if namespace else name
 
     def remove_plugin(self, plugin: str) -> None:
+        """Stop serving everything `plugin` contributed (clients are told the lists changed)."""
         for table in (self.tools, self.prompts, self.resources, self.templates):
             for key in [k for k, c in table.items() if c.plugin == plugin]:
                 del table[key]
@@ -158,45 +180,37 @@ class Registry:
         self._changed("tools", "resources", "prompts")
 
     # -- run-time changes ----------------------------------------------------------------------
-    def add_tool(self, tool: Tool, plugin: str = "") -> None:
-        if tool.name in self.tools:
-            raise CompositionError(
-                _collision("tool", tool.name, plugin, self.tools[tool.name].plugin)
+    def install(self, component: Tool | Resource | Prompt) -> None:
+        """Serve one built component now, under its own name or URI (no namespace is applied);
+        clients are told the list changed. Raises `CompositionError` when the name is taken."""
+        if isinstance(component, Tool):
+            _claim(self.tools, "tool", component.name, component.plugin)
+            self.tools[component.name] = component
+            self._changed("tools")
+        elif isinstance(component, Prompt):
+            _claim(self.prompts, "prompt", component.name, component.plugin)
+            self.prompts[component.name] = component
+            self._changed("prompts")
+        else:
+            table: dict[str, Any] = (
+                self.templates if isinstance(component, ResourceTemplate) else self.resources
             )
-        tool.plugin = tool.plugin or plugin
-        self.tools[tool.name] = tool
-        self._changed("tools")
+            _claim(table, "resource", component.uri, component.plugin)
+            table[component.uri] = component
+            self._changed("resources")
 
     def remove_tool(self, name: str) -> None:
+        """Stop serving the tool `name` (clients are told the list changed)."""
         if self.tools.pop(name, None) is not None:
             self._changed("tools")
 
-    def add_prompt(self, prompt: Prompt, plugin: str = "") -> None:
-        if prompt.name in self.prompts:
-            raise CompositionError(
-                _collision("prompt", prompt.name, plugin, self.prompts[prompt.name].plugin)
-            )
-        prompt.plugin = prompt.plugin or plugin
-        self.prompts[prompt.name] = prompt
-        self._changed("prompts")
-
     def remove_prompt(self, name: str) -> None:
+        """Stop serving the prompt `name` (clients are told the list changed)."""
         if self.prompts.pop(name, None) is not None:
             self._changed("prompts")
 
-    def add_resource(self, resource: Resource, plugin: str = "") -> None:
-        table: dict[str, Any] = (
-            self.templates if isinstance(resource, ResourceTemplate) else self.resources
-        )
-        if resource.uri in table:
-            raise CompositionError(
-                _collision("resource", resource.uri, plugin, table[resource.uri].plugin)
-            )
-        resource.plugin = resource.plugin or plugin
-        table[resource.uri] = resource
-        self._changed("resources")
-
     def remove_resource(self, uri: str) -> None:
+        """Stop serving the resource or resource template `uri` (clients are told)."""
         if self.resources.pop(uri, None) is not None or self.templates.pop(uri, None) is not None:
             self._changed("resources")
 
@@ -215,6 +229,8 @@ class Registry:
 
     # -- lookups --------------------------------------------------------------------------------
     def find_resource(self, uri: str) -> tuple[Resource, dict[str, Any]] | None:
+        """The resource serving `uri` and its template variables: fixed URIs first, then the
+        templates in the order they were added; None when nothing serves it."""
         resource = self.resources.get(uri)
         if resource is not None:
             return resource, {}
@@ -262,10 +278,13 @@ class Registry:
 
 
 def encode_cursor(offset: int) -> str:
+    """The opaque ``nextCursor`` for a list offset."""
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: Any) -> int:
+    """The list offset of a cursor from `encode_cursor` (raises `McpError` ``-32602`` for any
+    other value)."""
     if not isinstance(cursor, str):
         raise invalid_params("Invalid cursor: must be a string from a previous nextCursor")
     try:
@@ -275,6 +294,11 @@ def decode_cursor(cursor: Any) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise invalid_params(f"Invalid cursor: {cursor!r}")
+
+
+def _claim(table: dict[str, Any], kind: str, key: str, plugin: str) -> None:
+    if key in table:
+        raise CompositionError(_collision(kind, key, plugin, table[key].plugin))
 
 
 def _collision(kind: str, name: str, plugin: str, other: str) -> str:

@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Unpack
 
-from .components import Prompt, Resource, Tool, make_resource
+from .components import Prompt, PromptOptions, Resource, ResourceOptions, Tool, ToolOptions
 from .config import Settings, load_settings
 from .plugins import PluginHost
 from .protocol.engine import Engine
 from .protocol.session import Request, Session
-from .registry import Registry
+from .registry import PluginRegistry, Registry
 
 
 class Runner:
@@ -165,21 +165,41 @@ class Runner:
     # ------------------------------------------------------------------------------------------
     # Changing the composition at run time (clients are told: list_changed)
 
-    def add_tool(self, fn: Callable[..., Any], *, plugin: str = "", **options: Any) -> Tool:
-        tool = Tool.from_function(fn, **options)
-        self.registry.add_tool(tool, plugin)
+    def add_tool(
+        self, fn: Callable[..., Any], *, plugin: str = "", **options: Unpack[ToolOptions]
+    ) -> Tool:
+        """Serve `fn` as a tool from now on, owned by `plugin` (with its settings), with the
+        options of ``@plugin.tool``: `PluginRegistry.add_tool` at run time. The name is served
+        as given (no namespace); a taken name raises `CompositionError`."""
+        record = self.host.records.get(plugin)
+        staged = PluginRegistry(plugin, record.settings if record else None)
+        tool = staged.add_tool(fn, **options)
+        self.registry.install(tool)
         return tool
 
-    def add_prompt(self, fn: Callable[..., Any], *, plugin: str = "", **options: Any) -> Prompt:
-        prompt = Prompt.from_function(fn, **options)
-        self.registry.add_prompt(prompt, plugin)
+    def add_prompt(
+        self, fn: Callable[..., Any], *, plugin: str = "", **options: Unpack[PromptOptions]
+    ) -> Prompt:
+        """Serve `fn` as a prompt from now on, as `add_tool` does for a tool."""
+        record = self.host.records.get(plugin)
+        staged = PluginRegistry(plugin, record.settings if record else None)
+        prompt = staged.add_prompt(fn, **options)
+        self.registry.install(prompt)
         return prompt
 
     def add_resource(
-        self, fn: Callable[..., Any], uri: str, *, plugin: str = "", **options: Any
+        self,
+        fn: Callable[..., Any],
+        uri: str,
+        *,
+        plugin: str = "",
+        **options: Unpack[ResourceOptions],
     ) -> Resource:
-        resource = make_resource(fn, uri, **options)
-        self.registry.add_resource(resource, plugin)
+        """Serve `fn` as the resource at `uri` from now on, as `add_tool` does for a tool."""
+        record = self.host.records.get(plugin)
+        staged = PluginRegistry(plugin, record.settings if record else None)
+        resource = staged.add_resource(fn, uri, **options)
+        self.registry.install(resource)
         return resource
 
     def notify_resource_updated(self, uri: str) -> None:

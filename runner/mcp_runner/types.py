@@ -33,6 +33,7 @@ class Image:
     mime_type: str | None = None
 
     def to_content(self) -> dict[str, Any]:
+        """The ``image`` content block (the file is read now, when `data` is a path)."""
         return {
             "type": "image",
             "data": base64.b64encode(_read(self.data)).decode(),
@@ -48,6 +49,7 @@ class Audio:
     mime_type: str | None = None
 
     def to_content(self) -> dict[str, Any]:
+        """The ``audio`` content block (the file is read now, when `data` is a path)."""
         return {
             "type": "audio",
             "data": base64.b64encode(_read(self.data)).decode(),
@@ -65,9 +67,11 @@ class EmbeddedResource:
     mime_type: str | None = None
 
     def to_content(self) -> dict[str, Any]:
+        """The ``resource`` content block embedding `contents`."""
         return {"type": "resource", "resource": self.contents()}
 
     def contents(self) -> dict[str, Any]:
+        """The resource contents: ``text``, or ``blob`` base64-encoded when `blob` is set."""
         out: dict[str, Any] = {"uri": self.uri}
         if self.mime_type:
             out["mimeType"] = self.mime_type
@@ -88,6 +92,7 @@ class ResourceLink:
     mime_type: str | None = None
 
     def to_content(self) -> dict[str, Any]:
+        """The ``resource_link`` content block."""
         out: dict[str, Any] = {"type": "resource_link", "uri": self.uri, "name": self.name}
         if self.description:
             out["description"] = self.description

@@ -1,4 +1,8 @@
-"""Descriptions from docstrings: the first paragraph, and per-parameter text."""
+"""Descriptions from docstrings: a function's summary and the text of each of its parameters.
+
+Google style (``Args:`` sections) and Sphinx style (``:param name:``) are understood; the rest
+of a docstring is not sent to clients.
+"""
 
 from __future__ import annotations
 
