@@ -53,6 +53,13 @@ class OpenApiPlugin:
         self._section: OpenApiSettings | None = None
 
     @hookimpl
+    def mcp_runner_adapt_plugin(self, name: str, obj: object) -> AppPlugin | None:
+        """An ASGI app that an entry point names becomes an `AppPlugin` called `name`."""
+        from .asgi import is_asgi_app
+
+        return AppPlugin(name, obj) if is_asgi_app(obj) else None
+
+    @hookimpl
     def mcp_runner_add_config(self, config: ConfigSections) -> None:
         """Validate the ``[openapi]`` table, when there is one."""
         self._section = None

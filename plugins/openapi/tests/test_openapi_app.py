@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp_runner import McpError
 from mcp_runner.components import TOOL_NAME
-from openapi_helpers import make_runner, serve_in
+from openapi_helpers import SEED_MISSING, make_runner, seed_installed, serve_in
 from store_app import API_KEY, PIXEL
 
 SEED = """
@@ -278,3 +278,19 @@ def test_status_reports_each_api(store: Any) -> None:
 def test_an_unknown_tool_stays_a_protocol_error(store: Any) -> None:
     with pytest.raises(McpError):
         serve_in(store, lambda: store.call_tool("nope", {}))
+
+
+@pytest.mark.skipif(not seed_installed(), reason=SEED_MISSING)
+def test_the_seed_app_from_its_entry_point_in_process(tmp_path: Path) -> None:
+    """The installed fixture distribution names its FastAPI app as an entry point; the
+    openapi plugin (sorting after it) adapts it into a plugin of the same name."""
+    from mcp_runner import Runner
+    from mcp_runner.config import Settings
+
+    settings = Settings(server={"enable": ["seed_weather", "openapi"]})
+    runner = Runner(settings).start()
+    record = runner.host.records["seed_weather"]
+    assert (record.status, record.tools) == ("ok", 2), record.error
+    assert record.described().distribution == "mcp-runner-openapi-seed"
+    result = serve_in(runner, lambda: runner.call_tool("get_weather", {"city": "Rome"}))
+    assert result["structuredContent"]["city"] == "Rome"

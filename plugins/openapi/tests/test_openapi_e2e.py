@@ -13,7 +13,15 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp import types as mt
 from mcp_runner.testing import runner_command
-from openapi_helpers import announced_url, make_runner, runner_env, serve_in, stop
+from openapi_helpers import (
+    SEED_MISSING,
+    announced_url,
+    make_runner,
+    runner_env,
+    seed_installed,
+    serve_in,
+    stop,
+)
 from store_app import API_KEY
 
 pytestmark = [
@@ -113,3 +121,32 @@ def test_sdk_client_over_http(store_url: str, tmp_path: Path, mode: str) -> None
         asyncio.run(asyncio.wait_for(scenario(), 60))
     finally:
         stop(proc)
+
+
+@pytest.mark.skipif(not seed_installed(), reason=SEED_MISSING)
+def test_the_seed_app_served_from_its_entry_point_alone(tmp_path: Path) -> None:
+    """``pip install`` the service, and its endpoints are tools: no configuration at all."""
+    command = runner_command()
+    params = StdioServerParameters(
+        command=command[0],
+        args=[*command[1:], "serve"],
+        env=runner_env(MCP_RUNNER_PLUGINS="seed_weather,openapi"),
+        cwd=str(tmp_path),
+    )
+
+    async def scenario() -> None:
+        async with Client(params, mode="legacy") as client:  # type: ignore[arg-type]
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert tools == {"get_weather", "send_notification"}
+            weather = await client.call_tool("get_weather", {"city": "Lisbon"})
+            assert weather.structured_content == {
+                "city": "Lisbon",
+                "temperature_c": 21.5,
+                "conditions": "sunny",
+            }
+            sent = await client.call_tool(
+                "send_notification", {"recipient": "ops", "message": "storm ahead"}
+            )
+            assert sent.structured_content == {"status": "sent", "recipient": "ops"}
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
