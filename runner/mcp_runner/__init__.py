@@ -8,6 +8,15 @@ The public API for plugin authors::
 
     @plugin.tool
     async def forecast(city: str, ctx: Context, days: int = 3) -> Forecast: ...
+
+- writing a plugin: `Plugin` (the decorators), `Context` (what a function may ask of its
+  request), `hookimpl` (marks a hook implementation), `Middleware` (one link of the request
+  chain);
+- what a function returns: `Image`, `Audio`, `EmbeddedResource`, `ResourceLink`, `Message`,
+  `ToolResult`; what it raises: `ToolError` (an ``isError`` result), `McpError` (a JSON-RPC
+  error);
+- running plugins: `Runner` (compose and serve, or call in process), `http_app` (the
+  Streamable HTTP app, mountable in any ASGI host).
 """
 
 from __future__ import annotations
