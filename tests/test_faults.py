@@ -497,11 +497,12 @@ def test_http_idle_session_expires(spawn: Any) -> None:
 
 
 def test_http_reap_with_a_patched_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """McpHttpApp.reap() in process: idle sessions go, busy ones (request in flight) stay."""
+    """The session store's reap() in process: idle sessions go, busy ones (request in flight)
+    stay."""
     import fuzz_target
     from mcp_runner.config import HttpSettings, Settings
     from mcp_runner.runner import Runner
-    from mcp_runner.transports import http as http_module
+    from mcp_runner.transports.http import McpHttpApp, sessions
 
     now = [1000.0]
 
@@ -510,7 +511,7 @@ def test_http_reap_with_a_patched_clock(monkeypatch: pytest.MonkeyPatch) -> None
         def monotonic() -> float:
             return now[0]
 
-    monkeypatch.setattr(http_module, "time", Clock)
+    monkeypatch.setattr(sessions, "time", Clock)
 
     async def scenario() -> None:
         runner = Runner(
@@ -518,7 +519,7 @@ def test_http_reap_with_a_patched_clock(monkeypatch: pytest.MonkeyPatch) -> None
             plugins={"fuzz": fuzz_target.plugin},
             entry_points=False,
         ).start()
-        app = http_module.McpHttpApp(runner)
+        app = McpHttpApp(runner)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
 
@@ -540,8 +541,8 @@ def test_http_reap_with_a_patched_clock(monkeypatch: pytest.MonkeyPatch) -> None
                 await client.post("/mcp", json=ping, headers=H.json_headers(mcp_session_id=b))
             ).status_code == 200
             now[0] += 31  # a: 61 s idle, b: 31 s
-            app.reap()
-            assert a not in app.sessions and b in app.sessions
+            app.sessions.reap()
+            assert await app.sessions.get(a) is None and await app.sessions.get(b) is not None
             assert (
                 await client.post("/mcp", json=ping, headers=H.json_headers(mcp_session_id=a))
             ).status_code == 404
@@ -557,8 +558,8 @@ def test_http_reap_with_a_patched_clock(monkeypatch: pytest.MonkeyPatch) -> None
             )
             await asyncio.sleep(0.01)
             now[0] += 1000
-            app.reap()
-            assert b in app.sessions
+            app.sessions.reap()
+            assert await app.sessions.get(b) is not None
             assert (await call).status_code == 200
         await app.close()
 

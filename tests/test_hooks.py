@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 from mcp_runner import Context, McpError, Middleware, Plugin, Runner, ToolError, hookimpl
 from mcp_runner.config import Settings
+from mcp_runner.protocol.session import DirectOutlet, Request
 from pydantic import BaseModel, Field
 
 hookspec = pluggy.HookspecMarker("mcp_runner")
@@ -718,21 +719,21 @@ def test_hook_log_processors(capsys: pytest.CaptureFixture[str]) -> None:
 
 async def serve_memory(runner: Runner, options: dict[str, Any]) -> None:
     """A transport over in-memory lists: answers each message of `inbox` into `outbox`."""
-    engine = runner.engine
     outbox: list[dict[str, Any]] = options["outbox"]
 
     async def send(message: dict[str, Any]) -> None:
         outbox.append(message)
 
-    session = engine.session("memory", outbound=send)
+    connection = runner.connect("memory", send)
+    outlet = DirectOutlet(send)
     runner.ready("memory")
-    for message in options["inbox"]:
-        outcome = engine.receive(session, message, send)
-        if isinstance(outcome, dict):
+    for message in options["inbox"]:  # one at a time: the answers keep the inbox's order
+        outcome = connection.receive(message, outlet)
+        if isinstance(outcome, Request):
+            outcome = connection.admit(outcome) or await connection.run(outcome)
+        if outcome is not None:
             await send(outcome)
-        elif outcome is not None:
-            await send(await engine.handle(outcome))
-    session.close()
+    await connection.drain(0)
 
 
 class MemoryTransport:

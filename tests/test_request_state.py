@@ -15,6 +15,8 @@ from mcp_runner import (
     Runner,
 )
 from mcp_runner.config import Settings
+from mcp_runner.protocol.connection import Connection
+from mcp_runner.protocol.session import DirectOutlet
 from mcp_runner.protocol.state import StateSigner
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
@@ -91,9 +93,9 @@ def test_input_required_round_reruns_the_tool_with_answers_and_state() -> None:
         raise AssertionError(f"nothing is sent on this wire: {message}")
 
     def call(params: dict[str, Any], request_id: int) -> dict[str, Any]:
-        session = engine.session("test")
+        connection = Connection(engine, engine.session("test"), max_in_flight=1)
         message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
-        return asyncio.run(engine.handle(engine.receive(session, message, send)))
+        return asyncio.run(engine.handle(connection.receive(message, DirectOutlet(send))))
 
     first = call({"name": "book", "arguments": {"city": "Oslo"}, "_meta": meta}, 1)["result"]
     assert first["resultType"] == "input_required"

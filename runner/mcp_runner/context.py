@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .protocol.session import LEVEL_RANK
+
 if TYPE_CHECKING:
     from .components import Component
     from .protocol.session import Request, Session
-
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-LEVEL_RANK = {name: rank for rank, name in enumerate(LOG_LEVELS)}
 
 
 class Context:
@@ -74,7 +73,7 @@ class Context:
     @property
     def runner(self) -> Any:
         """The running host: its registry, and `notify_resource_updated()`."""
-        return self._request.session.server.runner
+        return self._request.session.host
 
     @property
     def logger(self) -> Any:
@@ -130,8 +129,7 @@ class Context:
     async def close_stream(self) -> None:
         """End this request's HTTP stream now (the client resumes it with Last-Event-ID);
         later messages are delivered on the resumed stream. A no-op on stdio."""
-        if self._request.close_stream is not None:
-            await self._request.close_stream()
+        await self._request.outlet.close_stream()
 
     # -- asking the client ----------------------------------------------------------------------
     async def elicit(
@@ -147,14 +145,14 @@ class Context:
         answer: ``{"action": "accept"|"decline"|"cancel", "content": {...}}``.
         """
         params = {"message": message, "requestedSchema": _schema(schema)}
-        return await self._request.ask("elicitation/create", params, key, "elicitation")
+        return await self._request.ask("elicitation/create", params, key)
 
     async def elicit_url(
         self, message: str, url: str, elicitation_id: str, *, key: str | None = None
     ) -> dict[str, Any]:
         """Ask the user to visit a URL (`elicitation/create`, URL mode)."""
         params = {"mode": "url", "message": message, "url": url, "elicitationId": elicitation_id}
-        return await self._request.ask("elicitation/create", params, key, "elicitation")
+        return await self._request.ask("elicitation/create", params, key)
 
     async def sample(
         self,
@@ -180,11 +178,11 @@ class Context:
             params["temperature"] = temperature
         if model_preferences is not None:
             params["modelPreferences"] = model_preferences
-        return await self._request.ask("sampling/createMessage", params, key, "sampling")
+        return await self._request.ask("sampling/createMessage", params, key)
 
     async def list_roots(self, *, key: str | None = None) -> list[dict[str, Any]]:
         """The client's roots (`roots/list`)."""
-        result = await self._request.ask("roots/list", {}, key, "roots")
+        result = await self._request.ask("roots/list", {}, key)
         roots: list[dict[str, Any]] = result.get("roots", [])
         return roots
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Unpack
 
 from .components import Prompt, PromptOptions, Resource, ResourceOptions, Tool, ToolOptions
 from .config import Settings, load_settings
+from .middleware import build_chain
 from .plugins import PluginHost
+from .protocol.connection import Connection
 from .protocol.engine import Engine
-from .protocol.session import Request, Session
+from .protocol.session import DirectOutlet, Request, Send, Session
 from .registry import PluginRegistry, Registry
 
 
@@ -62,16 +65,17 @@ class Runner:
 
             self.authenticator = Authenticator(verifiers, self.settings)
 
+        middleware = self.host.middleware(self)
         self.engine = Engine(
             self.registry,
             name=server.name,
             version=server.version or __version__,
             instructions=instructions or None,
-            middleware=self.host.middleware(self),
+            chain=functools.partial(build_chain, middleware) if middleware else None,
             map_error=self.host.handle_error,
             tool_timeout=self._tool_timeout,
             visible=self.authenticator.visible if self.authenticator is not None else None,
-            runner=self,
+            host=self,
             state_secret=(
                 server.state_secret.get_secret_value().encode() if server.state_secret else None
             ),
@@ -123,6 +127,13 @@ class Runner:
         async with self.lifespan():
             await serve(self, options)
 
+    def connect(self, transport: str, outbound: Send) -> Connection:
+        """A client connection for a transport: a new session (messages not tied to a request
+        go to `outbound`) on the one request path, with ``server.max_in_flight``."""
+        self.start()
+        session = self.engine.session(transport, outbound=outbound)
+        return Connection(self.engine, session, self.settings.server.max_in_flight)
+
     def ready(self, transport: str) -> None:
         """Called by a transport once it is serving."""
         from . import log
@@ -134,16 +145,16 @@ class Runner:
     # In-process use (the CLI's `call`, tests)
 
     async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Answer one legacy-era request in process; returns the JSON-RPC response message."""
+        """Answer one legacy-era request in process; returns the JSON-RPC response message
+        (the request's notifications are dropped)."""
         self.start()
-        session = self._local_session()
-        sent: list[dict[str, Any]] = []
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        req = Request(session, 1, method, params or {}, send, session.version or "")
-        return await self.engine.handle(req)
+        connection = Connection(self.engine, self._local_session(), max_in_flight=1)
+        message = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
+        outcome = connection.receive(message, _NOWHERE)
+        if isinstance(outcome, Request):
+            outcome = connection.admit(outcome) or await connection.run(outcome)
+        assert outcome is not None  # a message with an id is always answered
+        return outcome
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call a tool in process; returns the `CallToolResult` (or raises on a protocol error)."""
@@ -205,3 +216,10 @@ class Runner:
     def notify_resource_updated(self, uri: str) -> None:
         """Tell subscribed clients that the resource at `uri` changed."""
         self.engine.resource_updated(uri)
+
+
+async def _drop(message: dict[str, Any]) -> None:
+    return None
+
+
+_NOWHERE = DirectOutlet(_drop)

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 from mcp_runner import Runner
+from mcp_runner.protocol.connection import Connection
+from mcp_runner.protocol.session import DirectOutlet
+from mcp_runner.transports.http.exchange import answer_status
 from mcp_runner.protocol.versions import (
     META_CLIENT_CAPABILITIES,
     META_LOG_LEVEL,
@@ -58,6 +61,7 @@ class FakeClient:
         self.received: list[dict[str, Any]] = []  # everything the server sent, in order
         self.outbound: list[dict[str, Any]] = []  # messages not tied to a request
         self.session = self.engine.session("test", self._outbound)
+        self.connection = Connection(self.engine, self.session, max_in_flight=1024)
         if not self.modern:
             self.session.version = version
             self.session.initialized = True
@@ -95,7 +99,7 @@ class FakeClient:
             "method": method,
             "params": self.envelope(params, **meta),
         }
-        req = self.engine.receive(self.session, message, self._send)
+        req = self.connection.receive(message, DirectOutlet(self._send))
         assert not isinstance(req, dict) and req is not None, req
         return req
 
@@ -1033,7 +1037,7 @@ def test_missing_capability_modern(runner: Runner) -> None:
     answer = run(runner.engine.handle(req))
     assert answer["error"]["code"] == -32021
     assert answer["error"]["data"]["requiredCapabilities"] == {"sampling": {}}
-    assert req.status == 400
+    assert answer_status(req)[0] == 400
     ok = run(modern(runner, {"sampling": {}}).call("test_missing_capability"))
     assert ok["resultType"] == "complete" and "proceeding" in text_of(ok)
 

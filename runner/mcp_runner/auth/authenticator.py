@@ -28,8 +28,8 @@ from .settings import resource_server_settings
 from .verifier import DEFAULT_CACHE_TTL, TokenVerifier
 
 if TYPE_CHECKING:
-    from ..components import Component
     from ..config import Settings
+    from ..protocol.catalog import ServedComponent
     from ..protocol.session import Request
     from ..registry import Registry
 
@@ -311,7 +311,7 @@ class Authenticator:
             return None  # e.g. a stdio session that outlived its MCP_RUNNER_TOKEN
         return principal
 
-    def required_scopes(self, component: Component) -> frozenset[str]:
+    def required_scopes(self, component: ServedComponent) -> frozenset[str]:
         """Scopes needed for a tool, prompt or resource: its own ``scopes`` and its plugin's."""
         own = getattr(component, "scopes", None) or ()
         return frozenset(own) | frozenset(self._scopes_of_plugin(component.plugin))
@@ -326,7 +326,7 @@ class Authenticator:
             self._plugin_scopes[plugin] = found
         return found
 
-    def visible(self, req: Request, component: Component) -> bool:
+    def visible(self, req: Request, component: ServedComponent) -> bool:
         """Whether `component` is listed for the request's principal."""
         required = self.required_scopes(component)
         if not required:
@@ -334,7 +334,7 @@ class Authenticator:
         principal = self._principal_of(req)
         return principal is not None and required <= principal.scopes
 
-    def authorize(self, req: Request, component: Component) -> None:
+    def authorize(self, req: Request, component: ServedComponent) -> None:
         """Refuse (`AuthError` 403 ``insufficient_scope``; 401 without credentials) a request whose
         principal lacks a scope `component` needs."""
         required = self.required_scopes(component)
@@ -383,7 +383,7 @@ def _as_principal(found: Any) -> Principal | None:
     )
 
 
-def _describe(req: Request, component: Component) -> str:
+def _describe(req: Request, component: ServedComponent) -> str:
     kind = type(component).__name__.lower()
     if kind == "resourcetemplate":
         kind = "resource"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..protocol.connection import Connection
 from ..protocol.jsonrpc import encode
+from ..protocol.session import DirectOutlet
 from .errors import ConnectionClosed
 from .transport import Sink, Transport
 
@@ -48,7 +50,7 @@ class InProcessTransport(Transport):
         self.lifespan = lifespan
         self._stack = contextlib.AsyncExitStack()
         self._sink: Sink | None = None
-        self._session: Any = None
+        self._connection: Connection | None = None
         self._closed = False
 
     def describe(self) -> str:
@@ -59,65 +61,32 @@ class InProcessTransport(Transport):
         self.runner.start()
         if self.lifespan:
             await self._stack.enter_async_context(self.runner.lifespan())
-        self._session = self.runner.engine.session("inprocess", outbound=self._outbound)
+        engine = self.runner.engine
+        session = engine.session("inprocess", outbound=self._outbound)
+        self._connection = Connection(engine, session, self.runner.settings.server.max_in_flight)
 
     async def _outbound(self, message: dict[str, Any]) -> None:
+        await self._deliver(None, message)
+
+    async def _deliver(self, related: Any, message: dict[str, Any]) -> None:
         if not self._closed and self._sink is not None:
-            await self._sink.deliver(_copy(message), None)
+            await self._sink.deliver(_copy(message), related)
 
     async def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        if self._closed or self._session is None:
+        if self._closed or self._connection is None:
             raise ConnectionClosed("the in-process connection is closed")
-        from ..protocol.session import Request
-
-        engine = self.runner.engine
         message = _copy(message)
         related = message.get("id") if "method" in message else None
-
-        async def send_related(out: dict[str, Any]) -> None:
-            if not self._closed and self._sink is not None:
-                await self._sink.deliver(_copy(out), related)
-
-        outcome = engine.receive(self._session, message, send_related)
-        if outcome is None:
-            return
-        if not isinstance(outcome, Request):
-            await send_related(outcome)
-            return
-        req = outcome
-        session = self._session
-        if req.id in session.in_flight:
-            from ..protocol.jsonrpc import invalid_request
-
-            await send_related(
-                invalid_request(req.id, f"request id {req.id!r} is already in flight")
-            )
-            return
-        session.in_flight[req.id] = req
-        req.task = asyncio.create_task(self._run(req, send_related))
-
-    async def _run(self, req: Any, send: Any) -> None:
-        from ..protocol.jsonrpc import error
-
-        try:
-            answer = await self.runner.engine.handle(req)
-        except asyncio.CancelledError:
-            if req.cancelled_by_client or self._closed:
-                return
-            answer = error(req.id, -32603, "Request cancelled: the server is shutting down")
-        finally:
-            self._session.in_flight.pop(req.id, None)
-        await send(answer)
+        # A request's own messages and its answer are delivered as related to it.
+        outlet = DirectOutlet(functools.partial(self._deliver, related))
+        immediate = self._connection.accept(message, outlet)
+        if immediate is not None:
+            await outlet.send(immediate)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        session = self._session
-        if session is not None:
-            tasks = [r.task for r in session.in_flight.values() if r.task is not None]
-            session.close()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
+        if self._connection is not None:
+            await self._connection.drain(0)
         await self._stack.aclose()

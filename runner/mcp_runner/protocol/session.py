@@ -6,23 +6,57 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import INVALID_PARAMS, McpError
-from .jsonrpc import error, invalid_request, notification
+from .inputs import CAPABILITY_OF, input_required, next_key
+from .jsonrpc import notification
 
 if TYPE_CHECKING:
-    from ..components import Prompt, Resource, Tool
-    from .engine import Engine
+    from .catalog import ServedComponent
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-SERVER_BUSY = -32000  # implementation-defined: too many requests in flight (or sessions open)
-
+#: The MCP logging levels, least severe first.
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+#: Each level's rank: a message is sent when its rank reaches the client's threshold.
+LEVEL_RANK = {name: rank for rank, name in enumerate(LOG_LEVELS)}
 # "info" until the client calls logging/setLevel; 2026-07-28 requests send nothing without
 # an explicit logLevel in `_meta`.
 DEFAULT_LOG_THRESHOLD = 1
 NO_LOGS = 99
+
+
+class Outlet(Protocol):
+    """Where one request's own messages go before its answer (progress, logs, the server's
+    requests to the client), as its transport delivers them.
+
+    stdio and the in-process client send each message at once (`DirectOutlet`); HTTP answers
+    with plain JSON until a message must stream, and may end a stream early (`close_stream`).
+    """
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The headers the request came with (HTTP; lower-case names), None without any."""
+
+    def send(self, message: dict[str, Any]) -> Awaitable[None]:
+        """Deliver a message related to the request."""
+
+    async def close_stream(self) -> None:
+        """End the request's stream now, if it has one; the client resumes it later."""
+
+
+class DirectOutlet:
+    """An outlet without a stream of its own: each message goes to `send` (stdio, in process)."""
+
+    __slots__ = ("send",)
+    headers = None
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+    async def close_stream(self) -> None:
+        """Nothing to close."""
 
 
 class Session:
@@ -37,26 +71,30 @@ class Session:
         "client_capabilities",
         "client_info",
         "closed",
+        "host",
         "id",
         "in_flight",
         "initialized",
-        "last_active",
         "log_threshold",
         "outbound",
         "pending",
         "principal",
-        "server",
         "subscriptions",
         "transport",
         "version",
     )
 
     def __init__(
-        self, server: Engine, transport: str, outbound: Send | None = None, id: str | None = None
+        self,
+        transport: str,
+        outbound: Send | None = None,
+        id: str | None = None,
+        *,
+        host: Any = None,
     ) -> None:
-        self.server = server
         self.transport = transport
         self.id = id
+        self.host = host  # what serves the session (the Runner): `Context.runner` to plugins
         self.outbound = outbound  # where messages not tied to a request go (list_changed, ...)
         self.version: str | None = None
         self.initialized = False
@@ -68,7 +106,6 @@ class Session:
         self.subscriptions: set[str] = set()
         self.principal: Any = None  # who opened the session (HTTP auth)
         self.closed = False
-        self.last_active = 0.0
         self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -99,18 +136,6 @@ class Session:
         result = answer.get("result")
         return result if isinstance(result, dict) else {}
 
-    def admit(self, request: Request, limit: int) -> dict[str, Any] | None:
-        """Register `request` as in flight, or the error that refuses it: its id is already in
-        flight, or `limit` requests are (answered at once, never queued)."""
-        if request.id in self.in_flight:
-            return invalid_request(request.id, f"request id {request.id!r} is already in flight")
-        if len(self.in_flight) >= limit:
-            return error(
-                request.id, SERVER_BUSY, f"Server busy: {limit} requests already in flight"
-            )
-        self.in_flight[request.id] = request
-        return None
-
     def resolve(self, message: dict[str, Any]) -> bool:
         """Hand a client's response to the request waiting for it."""
         msg_id = message.get("id")
@@ -123,6 +148,7 @@ class Session:
         return True
 
     def close(self) -> None:
+        """The connection is gone: cancel its requests and what they wait for."""
         self.closed = True
         for request in list(self.in_flight.values()):
             if request.task is not None:
@@ -139,30 +165,25 @@ class Request:
         "_correlation_id",
         "cancelled_by_client",
         "client_capabilities",
-        "close_stream",
+        "error",
         "handler",
-        "headers",
         "id",
         "input_responses",
         "log_threshold",
         "meta",
         "method",
         "modern",
+        "outlet",
         "params",
         "plugin",
         "principal",
         "progress_token",
-        "request_state",
-        "response_headers",
-        "send",
         "session",
         "state",
-        "status",
         "target",
         "task",
         "uri_values",
         "version",
-        "watcher",
     )
 
     def __init__(
@@ -171,7 +192,7 @@ class Request:
         id: Any,
         method: str,
         params: dict[str, Any],
-        send: Send,
+        outlet: Outlet,
         version: str,
         modern: bool = False,
     ) -> None:
@@ -179,7 +200,7 @@ class Request:
         self.id = id
         self.method = method
         self.params = params
-        self.send = send
+        self.outlet = outlet  # where the request's own messages go
         self.version = version
         self.modern = modern
         meta = params.get("_meta")
@@ -192,21 +213,16 @@ class Request:
         self.log_threshold = session.log_threshold
         self.client_capabilities = session.client_capabilities
         # The component the request names (tools/call, prompts/get, resources/read), if found.
-        self.target: Tool | Resource | Prompt | None = None
+        self.target: ServedComponent | None = None
         self.uri_values: dict[str, Any] | None = None  # what a resource template matched
         self.plugin: str | None = None
         self.principal: Any = session.principal
         self.cancelled_by_client = False
         self.input_responses: dict[str, Any] | None = None
-        self.request_state: dict[str, Any] | None = None
         self.state: dict[str, Any] | None = None
-        self.status = 200  # HTTP status for errors the 2026-07-28 wire maps to one
         self.handler: Any = None
-        self.headers: dict[str, str] | None = None  # the HTTP request's headers (None on stdio)
-        self.response_headers: dict[str, str] | None = None  # extra HTTP headers for the answer
         self.task: asyncio.Task[Any] | None = None
-        self.watcher: asyncio.Task[Any] | None = None  # HTTP: watches for the client hanging up
-        self.close_stream: Callable[[], Awaitable[None]] | None = None
+        self.error: McpError | None = None  # the error answered, for the transport to map
         self._correlation_id: str | None = None
 
     def __repr__(self) -> str:
@@ -214,11 +230,18 @@ class Request:
 
     @property
     def transport(self) -> str:
+        """The session's transport name: "stdio", "http", "inprocess", ..."""
         return self.session.transport
 
     @property
     def session_id(self) -> str | None:
+        """The legacy HTTP session's id (None elsewhere)."""
         return self.session.id
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The HTTP request's headers (lower-case names), None on stdio and in process."""
+        return self.outlet.headers
 
     @property
     def correlation_id(self) -> str:
@@ -229,46 +252,35 @@ class Request:
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         """A notification related to this request (sent on the request's own stream)."""
-        await self.send(notification(method, params))
+        await self.outlet.send(notification(method, params))
 
     async def ask(
-        self, method: str, params: dict[str, Any], key: str | None, capability: str
+        self, method: str, params: dict[str, Any], key: str | None = None
     ) -> dict[str, Any]:
-        """A request to the client on behalf of this request (elicitation, sampling, roots)."""
+        """A request to the client on behalf of this request (elicitation, sampling, roots):
+        a server-to-client request on the legacy wire, an input-required round on 2026-07-28
+        (`key` names it there)."""
         if self.modern:
-            return await self.session.server.input_required(
-                self, {key or _auto_key(self): (method, params)}, one=True
-            )
-        self.require_capability(capability, method)
-        return await self.session.request(method, params, self.send)
+            return await input_required(self, {key or next_key(self): (method, params)}, one=True)
+        self.require_capability(method)
+        return await self.session.request(method, params, self.outlet.send)
 
     async def ask_all(self, requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Several client requests by key (``{key: (method, params)}``): one input-required
+        round on 2026-07-28, one after the other on the legacy wire."""
         if self.modern:
-            return await self.session.server.input_required(self, requests)
+            return await input_required(self, requests)
         answers = {}
         for key, (method, params) in requests.items():
-            self.require_capability(_CAPABILITY[method], method)
-            answers[key] = await self.session.request(method, params, self.send)
+            self.require_capability(method)
+            answers[key] = await self.session.request(method, params, self.outlet.send)
         return answers
 
-    def require_capability(self, capability: str, method: str) -> None:
+    def require_capability(self, method: str) -> None:
+        """Refuse (-32602) a server-to-client `method` the client did not declare it supports."""
+        capability = CAPABILITY_OF[method]
         if capability not in self.client_capabilities:
             raise McpError(
                 INVALID_PARAMS,
                 f"This needs {method}, but the client did not declare the {capability!r} capability",
             )
-
-
-_CAPABILITY = {
-    "elicitation/create": "elicitation",
-    "sampling/createMessage": "sampling",
-    "roots/list": "roots",
-}
-
-
-def _auto_key(request: Request) -> str:
-    state = request.state if request.state is not None else {}
-    count = state.get("_asked", 0)
-    state["_asked"] = count + 1
-    request.state = state
-    return f"input_{count}"

@@ -17,9 +17,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.errors import INTERNAL_ERROR
+from ..protocol.connection import Connection
+from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST
 from ..protocol.jsonrpc import encode_safely, error, invalid_request, loads, parse_error
-from ..protocol.session import Request
+from ..protocol.session import DirectOutlet
 
 if TYPE_CHECKING:
     from ..runner import Runner
@@ -30,27 +31,28 @@ class StdioServer:
 
     def __init__(self, runner: Runner, write: Any, *, max_message: int, max_in_flight: int) -> None:
         self.runner = runner
-        self.engine = runner.engine
         self.write_bytes = write
         self.max_message = max_message
-        self.max_in_flight = max_in_flight
-        self.session = self.engine.session("stdio", outbound=self.send)
+        self.session = runner.engine.session("stdio", outbound=self.send)
+        self.connection = Connection(runner.engine, self.session, max_in_flight)
+        self.outlet = DirectOutlet(self.send)  # every request's messages go straight out
         self.done = asyncio.Event()
         self._buffer = bytearray()
         self._discarding = False
-        self._batches: set[asyncio.Task[None]] = set()
-        self._loop = asyncio.get_running_loop()
 
     # -- output ---------------------------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
+        """Write one message as a line of stdout."""
         # encode_safely: e.g. a non-finite number a plugin put in its result becomes an error
         self.write_bytes(encode_safely(message) + b"\n")
 
     async def send(self, message: dict[str, Any]) -> None:
+        """`write`, as the coroutine function sessions and outlets send with."""
         self.write(message)
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
+        """Take bytes read from stdin: each complete line is a message."""
         buffer = self._buffer
         buffer += data
         start = 0
@@ -75,12 +77,13 @@ class StdioServer:
     def _too_large(self) -> dict[str, Any]:
         return error(
             None,
-            -32600,
+            INVALID_REQUEST,
             f"Invalid request: message exceeds the {self.max_message}-byte limit "
             "(server.max_message_bytes); it was discarded",
         )
 
     def line(self, raw: bytes) -> None:
+        """One line: a message (or a batch) onto the connection's request path."""
         raw = raw.strip()
         if not raw:
             return
@@ -92,39 +95,12 @@ class StdioServer:
         if isinstance(message, list):
             self.batch(message)
             return
-        self.accept(self.engine.receive(self.session, message, self.send))
-
-    def accept(self, outcome: Request | dict[str, Any] | None) -> None:
-        if outcome is None:
-            return
-        if isinstance(outcome, dict):
-            self.write(outcome)
-            return
-        req = outcome
-        refusal = self.session.admit(req, self.max_in_flight)
-        if refusal is not None:
-            self.write(refusal)
-            return
-        in_flight = self.session.in_flight
-        req.task = self._loop.create_task(self.run(req))
-        # Cancelled before it ever ran, run() would not clear its slot: this callback does.
-        req.task.add_done_callback(
-            lambda _: in_flight.pop(req.id, None) if in_flight.get(req.id) is req else None
-        )
-
-    async def run(self, req: Request) -> None:
-        try:
-            answer = await self.engine.handle(req)
-        except asyncio.CancelledError:
-            if req.cancelled_by_client:
-                return  # the client withdrew it: no response (spec)
-            answer = error(req.id, INTERNAL_ERROR, "Request cancelled: the server is shutting down")
-        finally:
-            if self.session.in_flight.get(req.id) is req:
-                del self.session.in_flight[req.id]
-        self.write(answer)
+        immediate = self.connection.accept(message, self.outlet)
+        if immediate is not None:
+            self.write(immediate)
 
     def batch(self, messages: list[Any]) -> None:
+        """A JSON-RPC batch: answered as one array line, in a 2025-03-26 session only."""
         version = self.session.version
         if version != "2025-03-26":
             self.write(
@@ -138,35 +114,17 @@ class StdioServer:
         if not messages:
             self.write(invalid_request(None, "empty batch"))
             return
-        task = self._loop.create_task(self._run_batch(messages))
-        self._batches.add(task)
-        task.add_done_callback(self._batches.discard)
+        self.connection.start_batch(messages, self.outlet, self._write_batch)
 
-    async def _run_batch(self, messages: list[Any]) -> None:
-        answers = await self.engine.run_batch(self.session, messages, self.send, self.max_in_flight)
-        if answers:
-            self.write_bytes(b"[" + b",".join(encode_safely(a) for a in answers) + b"]\n")
+    def _write_batch(self, answers: list[dict[str, Any]]) -> None:
+        self.write_bytes(b"[" + b",".join(encode_safely(a) for a in answers) + b"]\n")
 
     def eof(self) -> None:
+        """stdin closed: the last line without its newline still counts; serving ends."""
         if self._buffer and not self._discarding:  # a last line without its newline
             line, self._buffer = bytes(self._buffer), bytearray()
             self.line(line)
         self.done.set()
-
-    async def drain(self, grace: float) -> None:
-        """Let in-flight requests finish for `grace` seconds, then cancel the rest."""
-        tasks = [r.task for r in self.session.in_flight.values() if r.task is not None]
-        tasks += list(self._batches)
-        for req in list(self.session.in_flight.values()):
-            if req.method == "subscriptions/listen" and req.task is not None:
-                req.task.cancel()  # never ends by itself: answer it now
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=1.0)
-        self.session.close()
 
 
 class _Reader(asyncio.Protocol):
@@ -207,6 +165,7 @@ def protect_stdout() -> int:
 
 
 async def serve(runner: Runner, options: dict[str, Any]) -> None:
+    """Serve `runner` on stdin/stdout until stdin closes or a signal (the ``stdio`` transport)."""
     loop = asyncio.get_running_loop()
     settings = runner.settings.server
     principal = await _principal(runner)
@@ -241,7 +200,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         waiter.cancel()
     if read_transport is not None:
         read_transport.close()
-    await server.drain(settings.shutdown_grace)
+    await server.connection.drain(settings.shutdown_grace)
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(sig)

@@ -22,7 +22,7 @@ from ...client import (
     McpClientError,
     RequestInfo,
 )
-from ...context import LEVEL_RANK
+from ...protocol.session import LEVEL_RANK
 from ...protocol.engine import InputRequired
 from ...protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, UNSUPPORTED_VERSION, McpError
 from ...registry import CompositionError
@@ -39,11 +39,6 @@ if TYPE_CHECKING:
 
 DEPTH_ENV = "MCP_RUNNER_PROXY_DEPTH"  # how deep in a chain of proxies a stdio backend runs
 PARK_KEY = "proxy"  # in a 2026-07-28 request's state: the token of a call waiting for input
-CAPABILITY = {
-    "elicitation/create": "elicitation",
-    "sampling/createMessage": "sampling",
-    "roots/list": "roots",
-}
 
 
 def chain_depth() -> int:
@@ -388,7 +383,7 @@ class Backend:
                 if call.pending is not None:
                     method, params, future, key = call.pending
                     try:
-                        answer = await request.ask(method, params, key, CAPABILITY[method])
+                        answer = await request.ask(method, params, key)
                     except McpError as exc:
                         if not future.done():
                             future.set_exception(McpClientError(exc.code, exc.message, exc.data))
@@ -443,7 +438,7 @@ class Backend:
                 key = f"proxy_{call.seq}"  # the same on each round: answers are found again
                 call.seq += 1
                 try:
-                    return await request.ask(info.method, params, key, CAPABILITY[info.method])
+                    return await request.ask(info.method, params, key)
                 except McpError as exc:
                     raise McpClientError(exc.code, exc.message, exc.data) from None
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -1,0 +1,29 @@
+"""Streamable HTTP: both protocol eras on one endpoint.
+
+Each POST is classified as the spec says: a 2026-07-28 request (``_meta`` envelope, or that
+version in the ``MCP-Protocol-Version`` header) is served statelessly; anything else belongs to
+a legacy session opened by ``initialize``. A request is answered with plain JSON unless it sends
+something before its response (progress, logs, a server-to-client request); then the answer
+becomes an SSE stream. Legacy streams carry event ids and can be resumed with ``Last-Event-ID``.
+
+The modules, one job each: `app` (the one router, `http_app()`), `endpoint` (POST, GET,
+DELETE), `exchange` (one POST's answer, JSON or SSE, and its status), `sse` (streams and
+replay), `sessions` (the `SessionStore` interface and the in-memory store), `headers` (Host,
+Origin and the 2026-07-28 header checks), `responses` (plain HTTP answers), `server` (uvicorn).
+"""
+
+from .app import Router, http_app
+from .endpoint import McpHttpApp
+from .server import serve
+from .sessions import HttpSession, MemorySessionStore, SessionStore, TooManySessions
+
+__all__ = [
+    "HttpSession",
+    "McpHttpApp",
+    "MemorySessionStore",
+    "Router",
+    "SessionStore",
+    "TooManySessions",
+    "http_app",
+    "serve",
+]

@@ -1,0 +1,421 @@
+"""The MCP endpoint: POST (a message), GET (the session's stream, or a resumed one), DELETE.
+
+Each POST is classified as the spec says: a 2026-07-28 request (``_meta`` envelope, or that
+version in the ``MCP-Protocol-Version`` header) is served statelessly; anything else belongs
+to a legacy session opened by ``initialize``. Either way the request takes the one request
+path (`protocol.connection`), run in the ASGI task itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from ...protocol import versions
+from ...protocol.connection import SERVER_BUSY, Connection
+from ...protocol.errors import INVALID_REQUEST, PARSE_ERROR, McpError
+from ...protocol.jsonrpc import error, loads
+from ...protocol.session import Request, Session
+from .exchange import Exchange
+from .headers import ModernHeaders, check_origin, ows, request_headers
+from .responses import (
+    AsgiSend,
+    HttpError,
+    Receive,
+    Scope,
+    accepted,
+    end,
+    header_pairs,
+    refuse,
+    send_json,
+)
+from .sessions import HttpSession, MemorySessionStore, SessionStore, TooManySessions
+from .sse import SSE_HEADERS, keepalive
+
+if TYPE_CHECKING:
+    from ...runner import Runner
+
+
+class McpHttpApp:
+    """The MCP endpoint as a plain ASGI application (mount it anywhere).
+
+    Legacy sessions live in `sessions`, a `SessionStore` (in memory unless one is given).
+    """
+
+    def __init__(self, runner: Runner, sessions: SessionStore | None = None) -> None:
+        self.runner = runner.start()
+        self.engine = runner.engine
+        self.settings = runner.settings.http
+        self.max_body = runner.settings.server.max_message_bytes
+        self.max_in_flight = runner.settings.server.max_in_flight
+        self.sessions = sessions or MemorySessionStore(
+            self.engine, self.settings, self.max_in_flight
+        )
+        self.modern_headers = ModernHeaders(self.engine.registry)
+        self.auth = runner.authenticator
+        self._listening: set[Request] = set()
+
+    # ------------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        try:
+            headers = request_headers(scope)
+            check_origin(headers, self.settings)
+            principal = None
+            if self.auth is not None:
+                try:
+                    principal = await self.auth.authenticate(
+                        headers, query=scope.get("query_string", b"")
+                    )
+                except McpError as exc:
+                    await send_json(
+                        send,
+                        exc.http_status or 401,
+                        error(None, exc.code, exc.message, exc.data),
+                        header_pairs(exc.http_headers),
+                    )
+                    return
+            if method == "POST":
+                await self._post(headers, receive, send, principal)
+            elif method == "GET":
+                await self._get(headers, receive, send, principal)
+            elif method == "DELETE":
+                await self._delete(headers, send, principal)
+            else:
+                raise HttpError(405, None, f"Method not allowed: {method}")
+        except HttpError as exc:
+            await refuse(send, exc)
+
+    async def metadata(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
+        """RFC 9728 protected resource metadata (only when auth is configured)."""
+        if self.auth is None:
+            await refuse(send, HttpError(404, None, "Not found: this server does not use OAuth"))
+            return
+        await send_json(send, 200, self.auth.metadata(request_headers(scope)))
+
+    # -- POST -----------------------------------------------------------------------------------
+    async def _post(
+        self, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any
+    ) -> None:
+        content_type = headers.get("content-type", "")
+        if not content_type.startswith("application/json"):
+            raise HttpError(
+                415,
+                INVALID_REQUEST,
+                "Unsupported Media Type: POST a JSON-RPC message as application/json",
+            )
+        body = await _read_body(receive, self.max_body)
+        try:
+            message = loads(body)
+        except ValueError as exc:
+            raise HttpError(400, PARSE_ERROR, f"Parse error: {exc}") from None
+        if isinstance(message, list):
+            await self._post_batch(message, headers, send, principal)
+            return
+        if not isinstance(message, dict):
+            raise HttpError(
+                400, INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object"
+            )
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        header_version = headers.get("mcp-protocol-version")
+        body_modern = isinstance(meta, dict) and versions.META_PROTOCOL_VERSION in meta
+        if body_modern or (
+            header_version is not None and versions.is_modern(header_version.strip())
+        ):
+            await self._post_modern(message, headers, receive, send, principal)
+        else:
+            await self._post_legacy(message, headers, send, principal)
+
+    async def _post_modern(
+        self,
+        message: dict[str, Any],
+        headers: dict[str, str],
+        receive: Receive,
+        send: AsgiSend,
+        principal: Any,
+    ) -> None:
+        session = Session("http", host=self.engine.host)
+        session.principal = principal
+        connection = Connection(self.engine, session, self.max_in_flight)
+        exchange = Exchange(send, session, headers, [], self.settings.sse_buffer)
+        outcome = connection.receive(message, exchange)
+        if outcome is None:
+            if "method" not in message:
+                raise HttpError(
+                    400,
+                    INVALID_REQUEST,
+                    "Invalid request: clients do not POST responses on the 2026-07-28 wire",
+                )
+            await accepted(send)
+            return
+        if isinstance(outcome, dict):
+            await send_json(send, 400, outcome)
+            return
+        req = outcome
+        problem = self.modern_headers.check(req, headers)
+        if problem is not None:
+            await send_json(send, problem[0], problem[1])
+            return
+        session.in_flight[req.id] = req  # a session of its own: nothing to refuse
+        await self._run(connection, req, exchange, receive)
+
+    async def _post_legacy(
+        self, message: dict[str, Any], headers: dict[str, str], send: AsgiSend, principal: Any
+    ) -> None:
+        header_version = ows(headers.get("mcp-protocol-version"))
+        if header_version is not None and header_version not in versions.LEGACY_VERSIONS:
+            raise HttpError(
+                400,
+                INVALID_REQUEST,
+                f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}",
+            )
+        session_id = headers.get("mcp-session-id")
+        opening = message.get("method") == "initialize" and "id" in message
+        if opening:
+            if session_id is not None:
+                raise HttpError(
+                    400, INVALID_REQUEST, "Bad Request: initialize must not carry an Mcp-Session-Id"
+                )
+            session = await self._open_session(message.get("id"))
+            session.principal = principal
+        else:
+            if session_id is None:
+                raise HttpError(
+                    400,
+                    INVALID_REQUEST,
+                    "Bad Request: missing Mcp-Session-Id header (send initialize first)",
+                )
+            session = await self._session_for(headers, principal)
+        exchange = Exchange(
+            send,
+            session,
+            headers,
+            [(b"mcp-session-id", session.id.encode())],  # type: ignore[union-attr]
+            self.settings.sse_buffer,
+        )
+        connection = session.connection
+        outcome = connection.receive(message, exchange)
+        if outcome is None:
+            await accepted(send)
+            return
+        if isinstance(outcome, dict):
+            if opening:  # no session was opened
+                await self.sessions.remove(session.id)  # type: ignore[arg-type]
+                raise HttpError(
+                    400, outcome["error"]["code"], outcome["error"]["message"], outcome.get("id")
+                )
+            await send_json(send, 200, outcome)
+            return
+        req = outcome
+        refusal = connection.admit(req)
+        if refusal is not None:
+            await send_json(send, 200, refusal)
+            return
+        await self._run(connection, req, exchange, None, opening=opening)
+
+    async def _post_batch(
+        self, messages: list[Any], headers: dict[str, str], send: AsgiSend, principal: Any
+    ) -> None:
+        """A JSON-RPC batch: only 2025-03-26 has them (later versions removed them)."""
+        session = (
+            await self._session_for(headers, principal) if "mcp-session-id" in headers else None
+        )
+        version = session.version if session is not None else None
+        if session is None or version != "2025-03-26":
+            raise HttpError(
+                400,
+                INVALID_REQUEST,
+                "Invalid request: JSON-RPC batches are only allowed in a 2025-03-26 session "
+                f"({f'this one is {version}' if session is not None else 'no Mcp-Session-Id'})",
+            )
+        if not messages:
+            raise HttpError(400, INVALID_REQUEST, "Invalid request: empty batch")
+        exchange = Exchange(
+            send,
+            session,
+            headers,
+            [(b"mcp-session-id", session.id.encode())],  # type: ignore[union-attr]
+            self.settings.sse_buffer,
+        )
+        try:
+            answers = await session.connection.batch(messages, exchange)
+        finally:
+            session.touch()
+        if not answers:  # notifications and responses only
+            await accepted(send)
+            return
+        await exchange.finish_batch(answers)
+
+    async def _run(
+        self,
+        connection: Connection,
+        req: Request,
+        exchange: Exchange,
+        receive: Receive | None,
+        *,
+        opening: bool = False,
+    ) -> None:
+        """Run an admitted request in this (the ASGI) task and answer it on `exchange`.
+        With `receive` (2026-07-28), the client hanging up withdraws the request."""
+        req.task = asyncio.current_task()
+        if receive is not None:
+            exchange.watch_disconnect(receive, req)
+        if req.method == "subscriptions/listen":
+            self._listening.add(req)
+        try:
+            answer = await connection.run(req)
+        finally:
+            self._listening.discard(req)
+            if isinstance(connection.session, HttpSession):
+                connection.session.touch()
+            exchange.stop_watching()
+        if opening and (answer is None or "result" not in answer):  # no session was opened
+            exchange.response_headers = []
+            await self.sessions.remove(connection.session.id)  # type: ignore[arg-type]
+        if answer is None:
+            # The client withdrew the request (notifications/cancelled, or it hung up on the
+            # 2026-07-28 wire): no JSON-RPC answer, just a clean end of the exchange.
+            await exchange.abandon()
+            return
+        await exchange.finish(answer, req)
+
+    # -- GET: the standalone stream, or a resumed one -------------------------------------------
+    async def _get(
+        self, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any
+    ) -> None:
+        if "text/event-stream" not in headers.get("accept", "text/event-stream"):
+            raise HttpError(
+                406,
+                INVALID_REQUEST,
+                "Not Acceptable: GET opens an SSE stream (Accept: text/event-stream)",
+            )
+        session = await self._session_for(headers, principal)
+        last = headers.get("last-event-id")
+        base = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*SSE_HEADERS, (b"mcp-session-id", (session.id or "").encode())],
+        }
+        if last is not None:
+            stream_id, _, seq = last.strip().rpartition("_")
+            stream = session.streams.get(stream_id) if stream_id else None
+            if stream is None or not seq.isdigit():
+                raise HttpError(
+                    404, INVALID_REQUEST, f"Unknown Last-Event-ID {last!r}: nothing to resume"
+                )
+            await send(base)
+            await stream.attach(send, int(seq))
+            if not stream.done:
+                await _until(stream.finished.wait(), receive)
+            if stream.done:
+                session.streams.pop(stream.id, None)
+            if stream.connection is send:  # not already ended by the stream's final message
+                stream.connection = None
+                await end(send)
+            return
+        if session.standalone is not None and session.standalone.connection is not None:
+            raise HttpError(
+                409, INVALID_REQUEST, "Conflict: this session already has an open GET stream"
+            )
+        stream = session.open_stream("g", self.settings.sse_buffer)
+        session.standalone = stream
+        await send(base)
+        stream.connection = send
+        await stream.prime()
+        session.outbound = stream.emit
+        try:
+            await _until(keepalive(stream), receive)
+        finally:
+            if session.standalone is stream:
+                stream.connection = None
+                session.outbound = None
+        await end(send)
+
+    async def _delete(self, headers: dict[str, str], send: AsgiSend, principal: Any) -> None:
+        session = await self._session_for(headers, principal)
+        await self.sessions.remove(session.id)  # type: ignore[arg-type]
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    # -- sessions -------------------------------------------------------------------------------
+    async def _open_session(self, request_id: Any) -> HttpSession:
+        try:
+            return await self.sessions.create()
+        except TooManySessions as exc:
+            raise HttpError(
+                503,
+                SERVER_BUSY,
+                str(exc),
+                request_id if isinstance(request_id, str | int) else None,
+            ) from None
+
+    async def _session_for(self, headers: dict[str, str], principal: Any) -> HttpSession:
+        session_id = headers.get("mcp-session-id")
+        if session_id is None:
+            raise HttpError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
+        session = await self.sessions.get(session_id)
+        if session is None or _subject(session.principal) != _subject(principal):
+            raise HttpError(
+                404,
+                INVALID_REQUEST,
+                "Session not found: it ended or never existed; initialize again",
+            )
+        session.principal = principal  # the current token's scopes apply (same subject)
+        session.touch()
+        return session
+
+    # -- shutting down --------------------------------------------------------------------------
+    def end_streams(self) -> None:
+        """Shutting down: end GET streams and subscriptions; requests in flight go on."""
+        for session in self.sessions:
+            if session.standalone is not None:
+                session.standalone.finish()
+        for req in list(self._listening):
+            if req.task is not None:
+                req.task.cancel()  # the listen request then answers its final result
+
+    async def close(self) -> None:
+        """End every session (the server has stopped)."""
+        await self.sessions.close()
+
+
+def _subject(principal: Any) -> Any:
+    return getattr(principal, "subject", None)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HttpError(400, INVALID_REQUEST, "client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(
+                413,
+                INVALID_REQUEST,
+                f"Payload too large: the body exceeds {limit} bytes (server.max_message_bytes)",
+            )
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _until(work: Any, receive: Receive) -> None:
+    """Run `work` until it ends or the client disconnects."""
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    tasks = [asyncio.ensure_future(work), asyncio.ensure_future(disconnected())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
