@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .completion import Completer, choices_of, complete
+from .completion import Completer, choices_of
 from .components import (
     TOOL_NAME,
     Component,
@@ -43,7 +43,6 @@ __all__ = [
     "ToolOptions",
     "choices_of",
     "compile_template",
-    "complete",
     "error_result",
     "make_resource",
     "to_content",

@@ -73,19 +73,3 @@ def choices_of(annotation: Any) -> list[str] | None:
             if (found := choices_of(arg)) is not None:
                 return found
     return None
-
-
-async def complete(
-    completer: Completer | None,
-    choices: list[str] | None,
-    value: str,
-    arguments: dict[str, Any],
-    request: Any,
-) -> list[str]:
-    """The completions of `value`: the completer's if one is registered, else the `choices`
-    that start with it, else none."""
-    if completer is not None:
-        return await completer.complete(value, arguments, request)
-    if choices is not None:
-        return [c for c in choices if c.startswith(value)]
-    return []
