@@ -22,9 +22,9 @@ from ...client import (
     McpClientError,
     RequestInfo,
 )
-from ...protocol.session import LEVEL_RANK
-from ...protocol.engine import InputRequired
 from ...protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, UNSUPPORTED_VERSION, McpError
+from ...protocol.inputs import InputRequired
+from ...protocol.session import LEVEL_RANK
 from ...registry import CompositionError
 from .call import BackendDown, ForwardedCall, QuestionUnclaimed
 from .components import stage
