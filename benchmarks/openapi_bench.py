@@ -348,11 +348,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     f"| {label} | {row['direct_us']:.0f} | {row['bridged_us']:.0f} | {row['added_us']:.0f} |"
                 )
             lines += ["", f"mcp-runner adds {ratio:.2f}x what FastMCP adds (target <= 0.33)", ""]
-    report = "\n".join(lines)
-    print(report)
-    results = HERE / "results"
-    results.mkdir(exist_ok=True)
-    (results / "openapi.md").write_text(report + "\n")
+    print("\n".join(lines))
     return 0 if args.quick or all(verdicts) else 1
 
 
