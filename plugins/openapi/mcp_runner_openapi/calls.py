@@ -142,7 +142,7 @@ class Api:
     def build(self, op: Operation, arguments: Mapping[str, Any]) -> httpx.Request:
         """The `httpx.Request` for `op` with (validated) `arguments`."""
         path = op.path
-        query: list[tuple[str, str]] = list(self._static_query)
+        query: list[tuple[str, str | int | float | bool | None]] = list(self._static_query)
         headers: dict[str, str] = {}
         cookies: list[str] = []
         fields: dict[str, Any] = {}
