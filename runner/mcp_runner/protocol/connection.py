@@ -120,20 +120,25 @@ class Connection:
         in_flight[req.id] = req
         return None
 
-    async def run(self, req: Request) -> dict[str, Any] | None:
+    async def run(self, req: Request, deliver: bool = False) -> dict[str, Any] | None:
         """The answer to an admitted request, which then leaves the in-flight table. Cancelled,
-        it is the shutdown answer, or None when the client withdrew the request (no answer)."""
+        it is the shutdown answer, or None when the client withdrew the request (no answer).
+        `deliver`: also send the answer to the request's outlet."""
+        answer: dict[str, Any] | None
         try:
-            return await self.engine.handle(req)
+            answer = await self.engine.handle(req)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
-                task.uncancel()  # taken: the task goes on to deliver what this returns
-            return cut_short(req)
+                task.uncancel()  # taken: the task goes on to deliver the answer
+            answer = cut_short(req)
         finally:
             in_flight = self.session.in_flight
             if in_flight.get(req.id) is req:
                 del in_flight[req.id]
+        if deliver and answer is not None:
+            await req.outlet.send(answer)
+        return answer
 
     def accept(self, message: Any, outlet: Outlet) -> dict[str, Any] | None:
         """Take one message: a request is admitted and run as a task of its own, its answer
@@ -146,17 +151,12 @@ class Connection:
         if refusal is not None:
             return refusal
         in_flight = self.session.in_flight
-        req.task = asyncio.get_running_loop().create_task(self._answer(req))
+        req.task = asyncio.get_running_loop().create_task(self.run(req, deliver=True))
         # Cancelled before it ever ran, run() would not clear its slot: this callback does.
         req.task.add_done_callback(
             lambda _: in_flight.pop(req.id, None) if in_flight.get(req.id) is req else None
         )
         return None
-
-    async def _answer(self, req: Request) -> None:
-        answer = await self.run(req)
-        if answer is not None:
-            await req.outlet.send(answer)
 
     # -- batches --------------------------------------------------------------------------------
     async def batch(self, messages: list[Any], outlet: Outlet) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.connection import Connection
@@ -37,6 +37,9 @@ class StdioServer:
         self.connection = Connection(runner.engine, self.session, max_in_flight)
         self.outlet = DirectOutlet(self.send)  # every request's messages go straight out
         self.done = asyncio.Event()
+        # Writes are synchronous (into the pipe's buffer): what `send` returns is already done.
+        self._written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._written.set_result(None)
         self._buffer = bytearray()
         self._discarding = False
 
@@ -46,9 +49,10 @@ class StdioServer:
         # encode_safely: e.g. a non-finite number a plugin put in its result becomes an error
         self.write_bytes(encode_safely(message) + b"\n")
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """`write`, as the coroutine function sessions and outlets send with."""
+    def send(self, message: dict[str, Any]) -> Awaitable[None]:
+        """`write`, as sessions and outlets send: an awaitable, already done."""
         self.write(message)
+        return self._written
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
