@@ -28,10 +28,12 @@ class Context:
     # -- identity -------------------------------------------------------------------------------
     @property
     def request_id(self) -> Any:
+        """The JSON-RPC id of the request."""
         return self._request.id
 
     @property
     def method(self) -> str:
+        """The request's method (``tools/call``, ``resources/read``, ``prompts/get``, ...)."""
         return self._request.method
 
     @property
@@ -41,6 +43,7 @@ class Context:
 
     @property
     def protocol_version(self) -> str:
+        """The protocol version the request speaks."""
         return self._request.version
 
     @property
@@ -58,6 +61,7 @@ class Context:
 
     @property
     def plugin(self) -> str:
+        """The name of the plugin whose component runs."""
         return self._component.plugin if self._component else ""
 
     @property
@@ -109,21 +113,27 @@ class Context:
         await self._request.notify("notifications/message", params)
 
     async def debug(self, data: Any, **kw: Any) -> None:
+        """`log` at level debug."""
         await self.log("debug", data, **kw)
 
     async def info(self, data: Any, **kw: Any) -> None:
+        """`log` at level info."""
         await self.log("info", data, **kw)
 
     async def notice(self, data: Any, **kw: Any) -> None:
+        """`log` at level notice."""
         await self.log("notice", data, **kw)
 
     async def warning(self, data: Any, **kw: Any) -> None:
+        """`log` at level warning."""
         await self.log("warning", data, **kw)
 
     async def error(self, data: Any, **kw: Any) -> None:
+        """`log` at level error."""
         await self.log("error", data, **kw)
 
     async def critical(self, data: Any, **kw: Any) -> None:
+        """`log` at level critical."""
         await self.log("critical", data, **kw)
 
     async def close_stream(self) -> None:

@@ -109,6 +109,7 @@ class Runner:
             yield self
 
     def transports(self) -> dict[str, Callable[..., Any]]:
+        """The transports plugins offer, by name (``stdio``, ``http``, ...)."""
         return self.host.transports()
 
     async def serve(self, transport: str = "stdio", **options: Any) -> None:
@@ -215,7 +216,7 @@ class Runner:
 
     def notify_resource_updated(self, uri: str) -> None:
         """Tell subscribed clients that the resource at `uri` changed."""
-        self.engine.resource_updated(uri)
+        self.engine.notifier.resource_updated(uri)
 
 
 async def _drop(message: dict[str, Any]) -> None:

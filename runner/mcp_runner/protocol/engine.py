@@ -117,10 +117,6 @@ class Engine:
         self.notifier.add_session(session)
         return session
 
-    def resource_updated(self, uri: str) -> None:
-        """Tell every session and listener subscribed to `uri` that it changed."""
-        self.notifier.resource_updated(uri)
-
     # ------------------------------------------------------------------------------------------
     # Answering requests
 

@@ -35,6 +35,7 @@ class McpError(Exception):
         self.data = data
 
     def to_error(self) -> dict[str, Any]:
+        """The JSON-RPC error object: code, message and (if any) data."""
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.data is not None:
             error["data"] = self.data
@@ -42,4 +43,5 @@ class McpError(Exception):
 
 
 def invalid_params(message: str, data: Any = None) -> McpError:
+    """A -32602 "Invalid params" error."""
     return McpError(INVALID_PARAMS, message, data)

@@ -28,10 +28,14 @@ def _unb64(text: str) -> bytes:
 
 
 class StateSigner:
+    """Seals and opens `requestState` with one key (`server.state_secret`, shared by every
+    replica; a random one per process without it)."""
+
     def __init__(self, secret: bytes | None = None) -> None:
         self._key = secret or os.urandom(32)
 
     def seal(self, payload: dict[str, Any], binding: str) -> str:
+        """`payload` as a state token bound to `binding`, valid for STATE_TTL_SECONDS."""
         body = dict(payload, b=binding, x=int(time.time()) + STATE_TTL_SECONDS)
         data = json.dumps(body, separators=(",", ":")).encode()
         mac = hmac.new(self._key, data, hashlib.sha256).digest()
