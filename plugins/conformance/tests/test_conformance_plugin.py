@@ -19,13 +19,13 @@ import pytest
 from mcp_runner import Runner
 from mcp_runner.protocol.connection import Connection
 from mcp_runner.protocol.session import DirectOutlet
-from mcp_runner.transports.http.exchange import answer_status
 from mcp_runner.protocol.versions import (
     META_CLIENT_CAPABILITIES,
     META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     META_SUBSCRIPTION_ID,
 )
+from mcp_runner.transports.http.exchange import answer_status
 from mcp_runner_conformance import (
     JSON_SCHEMA_2020_12_INPUT_SCHEMA,
     TEST_AUDIO_BASE64,
