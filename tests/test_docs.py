@@ -168,3 +168,30 @@ def test_nav_lists_every_page_it_links() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in re.findall(r":\s*(\S+\.md)\s*$", nav, re.MULTILINE):
         assert (DOCS / page).is_file(), f"mkdocs.yml lists {page}, which does not exist"
+
+
+def test_architecture_maps_every_module_of_the_package() -> None:
+    """docs/architecture.md's module map names exactly the package's modules."""
+    import mcp_runner
+
+    package = Path(mcp_runner.__file__).parent
+    tree = {str(p.relative_to(package)) for p in package.rglob("*.py")}
+    section = _text("architecture.md").split("## Module map", 1)[1]
+    mapped = set(re.findall(r"^\| `([\w/]+\.py)` \|", section, re.MULTILINE))
+    assert not mapped - tree, f"the map names modules that do not exist: {sorted(mapped - tree)}"
+    assert not tree - mapped, f"modules missing from the map: {sorted(tree - mapped)}"
+
+
+def test_architecture_names_only_modules_that_exist() -> None:
+    """Every module path the data-path prose names is in the tree."""
+    import mcp_runner
+
+    package = Path(mcp_runner.__file__).parent
+    text = _text("architecture.md").split("## Module map", 1)[0]
+    named = set(re.findall(r"\b((?:[a-z_]+/)*[a-z_]+\.py)\b", text))
+    missing = sorted(n for n in named if not (any(package.rglob(n)) or (ROOT / n).exists()))
+    assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
+    for folder in set(re.findall(r"`([a-z_]+(?:/[a-z_]+)*)/`", text)):
+        assert (package / folder).is_dir(), (
+            f"docs/architecture.md names a missing package {folder}/"
+        )
