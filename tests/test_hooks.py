@@ -369,27 +369,27 @@ def test_hook_middleware() -> None:
     seen: list[tuple[str, Any, Any]] = []
 
     def mark(label: str) -> Any:
-        async def mw(ctx: Any, call_next: Any) -> Any:
+        async def mw(request: Any, call_next: Any) -> Any:
             trail.append(label)
-            return await call_next(ctx)
+            return await call_next(request)
 
         return mw
 
-    async def observe(ctx: Any, call_next: Any) -> Any:
+    async def observe(request: Any, call_next: Any) -> Any:
         trail.append("observe")
-        seen.append((ctx.method, ctx.params.get("name"), ctx.plugin))
-        result = await call_next(ctx)
-        if ctx.method == "tools/call":
+        seen.append((request.method, request.params.get("name"), request.plugin))
+        result = await call_next(request)
+        if request.method == "tools/call":
             result = {**result, "_meta": {"example.org/wrapped": True}}
         return result
 
-    async def shout(ctx: Any, call_next: Any) -> Any:  # innermost: rewrites the arguments
+    async def shout(request: Any, call_next: Any) -> Any:  # innermost: rewrites the arguments
         trail.append("plugin-2")
-        if ctx.method == "tools/call":
-            arguments = dict(ctx.params.get("arguments") or {})
+        if request.method == "tools/call":
+            arguments = dict(request.params.get("arguments") or {})
             arguments["text"] = arguments.get("text", "").upper()
-            ctx.params = {**ctx.params, "arguments": arguments}
-        return await call_next(ctx)
+            request.params = {**request.params, "arguments": arguments}
+        return await call_next(request)
 
     class Chain:
         @hookimpl
@@ -403,12 +403,12 @@ def test_hook_middleware() -> None:
                 Middleware(mark("auth"), band="auth", order=5),
             ]
 
-    async def gate(ctx: Any, call_next: Any) -> Any:  # a bare callable: the plugin band
-        if ctx.method == "tools/call" and ctx.params.get("name") == "forbidden":
+    async def gate(request: Any, call_next: Any) -> Any:  # a bare callable: the plugin band
+        if request.method == "tools/call" and request.params.get("name") == "forbidden":
             return {"content": [{"type": "text", "text": "blocked by policy"}], "isError": True}
-        if ctx.method == "prompts/list":
+        if request.method == "prompts/list":
             raise McpError(-32001, "prompts are off")
-        return await call_next(ctx)
+        return await call_next(request)
 
     class Gate:
         @hookimpl
@@ -587,8 +587,8 @@ class ErrorMapper:
         self.seen: list[tuple[str, str]] = []
 
     @hookimpl
-    def mcp_runner_handle_error(self, ctx: Any, exc: BaseException) -> Any:
-        self.seen.append((ctx.method, type(exc).__name__))
+    def mcp_runner_handle_error(self, request: Any, exc: BaseException) -> Any:
+        self.seen.append((request.method, type(exc).__name__))
         if isinstance(exc, Unavailable):
             return f"Try again later: {exc}"
         if isinstance(exc, QuotaExceeded):
@@ -636,7 +636,7 @@ def test_hook_handle_error() -> None:
 def test_handle_error_mcp_error_for_a_tool_is_a_jsonrpc_error() -> None:
     class Mapper:
         @hookimpl
-        def mcp_runner_handle_error(self, ctx: Any, exc: BaseException) -> Any:
+        def mcp_runner_handle_error(self, request: Any, exc: BaseException) -> Any:
             return McpError(-32000, "mapped") if isinstance(exc, Unavailable) else None
 
     runner = start({"flaky": flaky_plugin(), "mapper": Mapper()})
@@ -647,7 +647,7 @@ def test_handle_error_mcp_error_for_a_tool_is_a_jsonrpc_error() -> None:
 def test_handle_error_a_failing_mapper_does_not_lose_the_answer() -> None:
     class Raises:
         @hookimpl
-        def mcp_runner_handle_error(self, ctx: Any, exc: BaseException) -> Any:
+        def mcp_runner_handle_error(self, request: Any, exc: BaseException) -> Any:
             raise RuntimeError("mapper broken")
 
     runner = silence_warnings(
@@ -995,9 +995,9 @@ def test_a_specname_naming_no_hook_fails_the_plugin() -> None:
 
 
 def middleware_marking(label: str, trail: list[str], **hookimpl_options: Any) -> Any:
-    async def mark(ctx: Any, call_next: Any) -> Any:
+    async def mark(request: Any, call_next: Any) -> Any:
         trail.append(label)
-        return await call_next(ctx)
+        return await call_next(request)
 
     class Marks:
         @hookimpl(**hookimpl_options)

@@ -132,8 +132,8 @@ def mcp_runner_middleware(
     :param settings: the host's settings (``Settings``).
     :param runner: the ``Runner`` (its registry and authenticator), for what the middleware
         closes over.
-    :return: ``Middleware`` objects (or bare ``async (ctx, call_next)`` callables, placed in the
-        ``plugin`` band). The chain is ordered by band — ``errors``, ``observe``, ``auth``,
+    :return: ``Middleware`` objects (or bare ``async (request, call_next)`` callables,
+        placed in the ``plugin`` band). The chain is ordered by band — ``errors``, ``observe``, ``auth``,
         ``plugin`` — then by ``order`` within a band; built once, never per request.
     """
 
@@ -152,11 +152,11 @@ def mcp_runner_token_verifiers(
 
 @hookspec(firstresult=True)
 def mcp_runner_handle_error(
-    ctx: Request, exc: BaseException, settings: Settings
+    request: Request, exc: BaseException, settings: Settings
 ) -> McpError | str | None:
     """Map an exception raised while answering a request to what the client sees.
 
-    :param ctx: the request context (method, target, plugin, correlation id).
+    :param request: the ``Request`` (method, target, plugin, correlation id).
     :param exc: the exception.
     :param settings: the host's settings (``Settings``).
     :return: ``None`` to pass; a ``McpError`` for a JSON-RPC error, or a string for an

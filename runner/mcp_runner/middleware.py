@@ -1,7 +1,8 @@
 """The request middleware chain: built once at start-up, run for every JSON-RPC request.
 
-A middleware is ``async def mw(ctx, call_next)``: it may return a result (or raise) without
-calling ``call_next(ctx)``, change ``ctx.params`` first, or wrap what ``call_next`` returns.
+A middleware is ``async def mw(request, call_next)``: it may return a result (or raise)
+without calling ``call_next(request)``, change ``request.params`` first, or wrap what
+``call_next`` returns.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ BANDS: tuple[Band, ...] = ("errors", "observe", "auth", "plugin")
 """The bands, outermost first."""
 
 Handler = Callable[[Any], Awaitable[Any]]
-"""What a middleware calls next: ``await call_next(ctx)`` answers the request's result."""
+"""What a middleware calls next: ``await call_next(request)`` answers the request's result."""
 MiddlewareFn = Callable[[Any, Handler], Awaitable[Any]]
-"""A middleware function: ``async def mw(ctx, call_next)``, ``ctx`` being the request."""
+"""A middleware function: ``async def mw(request, call_next)``."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def build_chain(middlewares: list[Middleware], core: Handler) -> Handler:
 
 
 def _link(fn: MiddlewareFn, call_next: Handler) -> Handler:
-    async def run(ctx: Any) -> Any:
-        return await fn(ctx, call_next)
+    async def run(request: Any) -> Any:
+        return await fn(request, call_next)
 
     return run

@@ -354,8 +354,8 @@ class PluginHost:
         self._call("mcp_runner_register_transports", {"register": register})
         return found
 
-    def handle_error(self, ctx: Request, exc: BaseException) -> McpError | str | None:
-        """What the client sees for `exc`, raised while answering `ctx`: the first mapper's
+    def handle_error(self, request: Request, exc: BaseException) -> McpError | str | None:
+        """What the client sees for `exc`, raised while answering `request`: the first mapper's
         answer. A mapper that raises is told to `warn` (its plugin stays: requests are being
         served) and the next one is asked; the builtin answers when no mapper could."""
         broken: list[Exception] = []
@@ -367,12 +367,12 @@ class PluginHost:
                 f"while mapping {exc!r}"
             )
 
-        kwargs = {"ctx": ctx, "exc": exc, "settings": self.settings}
+        kwargs = {"request": request, "exc": exc, "settings": self.settings}
         mapped = self._call("mcp_runner_handle_error", kwargs, on_failure=mapper_failed)
         if mapped is None and broken:
             from .builtin.errors import mcp_runner_handle_error as last_resort
 
-            return last_resort(ctx, exc, self.settings)
+            return last_resort(request, exc, self.settings)
         return cast("McpError | str | None", mapped)
 
     def lifespans(

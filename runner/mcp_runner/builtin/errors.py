@@ -18,40 +18,42 @@ if TYPE_CHECKING:
 
 
 @hookimpl(trylast=True)
-def mcp_runner_handle_error(ctx: Request, exc: BaseException, settings: Settings) -> McpError | str:
+def mcp_runner_handle_error(
+    request: Request, exc: BaseException, settings: Settings
+) -> McpError | str:
     """Answer any exception: the text of an ``isError`` result for ``tools/call``, a JSON-RPC
     error otherwise; with ``[server] mask_error_details`` the exception's text is left out."""
     if isinstance(exc, McpError):
         return exc
     if isinstance(exc, ToolError):  # a deliberate, client-facing message
-        return str(exc) if ctx.method == "tools/call" else McpError(INVALID_PARAMS, str(exc))
-    correlation = ctx.correlation_id
-    _log(ctx, exc, correlation)
+        return str(exc) if request.method == "tools/call" else McpError(INVALID_PARAMS, str(exc))
+    correlation = request.correlation_id
+    _log(request, exc, correlation)
     detail = "" if settings.server.mask_error_details else f": {type(exc).__name__}: {exc}"
-    message = f"{_what(ctx)} failed{detail} (error id {correlation})"
-    if ctx.method == "tools/call":
+    message = f"{_what(request)} failed{detail} (error id {correlation})"
+    if request.method == "tools/call":
         return message
     return McpError(INTERNAL_ERROR, message, {"errorId": correlation})
 
 
-def _what(ctx: Request) -> str:
-    name = getattr(ctx.target, "name", None)
-    if ctx.method == "tools/call" and name:
+def _what(request: Request) -> str:
+    name = getattr(request.target, "name", None)
+    if request.method == "tools/call" and name:
         return f"Tool {name!r}"
-    if ctx.method == "prompts/get" and name:
+    if request.method == "prompts/get" and name:
         return f"Prompt {name!r}"
-    if ctx.method == "resources/read":
-        return f"Resource {ctx.params.get('uri')!r}"
-    return ctx.method
+    if request.method == "resources/read":
+        return f"Resource {request.params.get('uri')!r}"
+    return request.method
 
 
-def _log(ctx: Request, exc: BaseException, correlation: str) -> None:
+def _log(request: Request, exc: BaseException, correlation: str) -> None:
     from ..log import get_logger
 
     get_logger("mcp_runner").error(
         "request failed",
-        method=ctx.method,
-        plugin=ctx.plugin,
+        method=request.method,
+        plugin=request.plugin,
         error_id=correlation,
         exc_info=exc,
     )

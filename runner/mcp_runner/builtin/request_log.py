@@ -24,11 +24,11 @@ def mcp_runner_middleware(settings: Settings) -> Middleware | None:
 
     logger = get_logger("mcp_runner.request")
 
-    async def log_request(ctx: Request, call_next: Handler) -> Any:
+    async def log_request(request: Request, call_next: Handler) -> Any:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            result = await call_next(ctx)
+            result = await call_next(request)
             if isinstance(result, dict):
                 if result.get("isError"):
                     outcome = "tool_error"
@@ -45,21 +45,21 @@ def mcp_runner_middleware(settings: Settings) -> Middleware | None:
             outcome = type(exc).__name__
             raise
         finally:
-            target = ctx.target
+            target = request.target
             logger.info(
                 "request",
-                method=ctx.method,
+                method=request.method,
                 target=getattr(target, "name", None)
-                or ctx.params.get("name")
-                or ctx.params.get("uri"),
-                plugin=ctx.plugin,
+                or request.params.get("name")
+                or request.params.get("uri"),
+                plugin=request.plugin,
                 outcome=outcome,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                request_id=ctx.id,
-                correlation_id=ctx.correlation_id,
-                session=ctx.session_id,
-                transport=ctx.transport,
-                protocol=ctx.version,
+                request_id=request.id,
+                correlation_id=request.correlation_id,
+                session=request.session_id,
+                transport=request.transport,
+                protocol=request.version,
             )
 
     return Middleware(log_request, band="observe", name="request-log")

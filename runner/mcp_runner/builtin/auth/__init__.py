@@ -101,13 +101,15 @@ def mcp_runner_middleware(settings: Settings, runner: Runner) -> Middleware | No
 
 
 def _scope_check(authenticator: Authenticator, registry: Registry) -> MiddlewareFn:
-    async def require_scopes(req: Request, call_next: Handler) -> Any:
-        authenticator.refresh_principal(req)
-        if req.method in GUARDED:
-            target = req.target if req.target is not None else _named_component(registry, req)
+    async def require_scopes(request: Request, call_next: Handler) -> Any:
+        authenticator.refresh_principal(request)
+        if request.method in GUARDED:
+            target = request.target
+            if target is None:
+                target = _named_component(registry, request)
             if target is not None:
-                authenticator.authorize(req, target)
-        return await call_next(req)
+                authenticator.authorize(request, target)
+        return await call_next(request)
 
     return require_scopes
 

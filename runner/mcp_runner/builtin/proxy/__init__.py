@@ -85,12 +85,12 @@ def mcp_runner_middleware(settings: Settings, runner: Runner) -> Middleware | No
         return None
 
     async def start_lazy_backends(
-        req: Request, call_next: Callable[[Request], Awaitable[Any]]
+        request: Request, call_next: Callable[[Request], Awaitable[Any]]
     ) -> Any:
         manager = _managers.get(runner)
         if manager is not None and manager.lazy_waiting:
-            await manager.wake(req)
-        return await call_next(req)
+            await manager.wake(request)
+        return await call_next(request)
 
     return Middleware(start_lazy_backends, band="plugin", order=-1000, name="proxy")
 
