@@ -346,6 +346,7 @@ def new(name: str, directory: str | None) -> None:
 
 
 def main() -> None:
+    """The ``mcp-runner`` console script."""
     cli()
 
 

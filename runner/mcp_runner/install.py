@@ -29,6 +29,9 @@ class InstallError(Exception):
 
 @dataclass
 class Plan:
+    """What `mcp-runner install` would write: the server's entry under `key` in the
+    client's file at `path`, and the whole document after the merge."""
+
     client: str
     path: Path
     key: str  # "mcpServers" or "servers"

@@ -30,6 +30,8 @@ _pending: tuple[str, str, list[Any]] | None = None
 def configure(
     level: str = "warning", fmt: str = "auto", processors: list[Any] | None = None
 ) -> None:
+    """Record the log level, format (``auto``: console on a terminal, JSON otherwise) and
+    the plugins' processors; applied later, by `apply`."""
     global _pending
     _pending = (level, fmt, list(processors or []))
 
@@ -43,6 +45,8 @@ def get_logger(name: str) -> Any:
 
 
 def apply() -> None:
+    """Configure structlog as `configure` recorded, once; does nothing when nothing is
+    pending."""
     global _pending
     if _pending is None:
         return

@@ -81,6 +81,9 @@ An [mcp-runner](https://pypi.org/project/mcp-runner/) plugin.
 
 
 def write_plugin(name: str, directory: Path | None = None) -> Path:
+    """Write a new plugin distribution (pyproject, module with a ``hello`` tool, test,
+    README) into `directory` (default ``mcp-runner-<name>``) and return it; `ValueError` for
+    a bad name or a directory that is not empty."""
     ep = re.sub(r"[^a-z0-9_]", "_", name.lower()).strip("_")
     if not ep or not ep[0].isalpha():
         raise ValueError(f"plugin name {name!r} must start with a letter")

@@ -54,9 +54,12 @@ class InProcessTransport(Transport):
         self._closed = False
 
     def describe(self) -> str:
+        """The server, for messages: ``in-process <server name>``."""
         return f"in-process {self.runner.settings.server.name}"
 
     async def open(self, sink: Sink) -> None:
+        """Start the runner (and enter its lifespan, unless told not to) and open a session
+        on its one request path; what the server sends goes to `sink`."""
         self._sink = sink
         self.runner.start()
         if self.lifespan:
@@ -73,6 +76,8 @@ class InProcessTransport(Transport):
             await self._sink.deliver(_copy(message), related)
 
     async def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        """Hand one message (a copy: nothing is shared) to the server's connection; a
+        request's answer and its own messages are delivered as related to it."""
         if self._closed or self._connection is None:
             raise ConnectionClosed("the in-process connection is closed")
         message = _copy(message)
@@ -84,6 +89,7 @@ class InProcessTransport(Transport):
             await outlet.send(immediate)
 
     async def close(self) -> None:
+        """Stop at once: requests still running are cancelled, then the lifespan is exited."""
         if self._closed:
             return
         self._closed = True

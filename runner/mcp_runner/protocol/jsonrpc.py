@@ -145,10 +145,12 @@ _fast_parser_unbounded = _parses(b"[" * (MAX_NESTING + 1) + b"]" * (MAX_NESTING 
 
 
 def response(id: Any, result: Any) -> dict[str, Any]:
+    """A JSON-RPC success response."""
     return {"jsonrpc": "2.0", "id": id, "result": result}
 
 
 def error(id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    """A JSON-RPC error response (`data` left out when None)."""
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         err["data"] = data
@@ -156,14 +158,17 @@ def error(id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
 
 
 def notification(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-RPC notification (`params` left out when None)."""
     if params is None:
         return {"jsonrpc": "2.0", "method": method}
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
 def parse_error(exc: Exception) -> dict[str, Any]:
+    """The error answer to a message that is not JSON (id null)."""
     return error(None, PARSE_ERROR, f"Parse error: {exc}")
 
 
 def invalid_request(id: Any, why: str) -> dict[str, Any]:
+    """The error answer to JSON that is not a valid JSON-RPC request, saying `why`."""
     return error(id, INVALID_REQUEST, f"Invalid request: {why}")

@@ -112,6 +112,8 @@ class MemorySessionStore(SessionStore):
         self._reaper: asyncio.Task[None] | None = None
 
     async def create(self) -> HttpSession:
+        """A new session; at the limit the idle ones are reaped first. The first session
+        starts the reaper."""
         limit = self.settings.max_sessions
         if len(self._sessions) >= limit:
             self.reap()
@@ -127,14 +129,17 @@ class MemorySessionStore(SessionStore):
         return session
 
     async def get(self, session_id: str) -> HttpSession | None:
+        """The live session of that id, or None."""
         return self._sessions.get(session_id)
 
     async def remove(self, session_id: str) -> None:
+        """End the session of that id and forget it."""
         session = self._sessions.pop(session_id, None)
         if session is not None:
             session.end()
 
     def reap(self) -> None:
+        """Close and forget the sessions idle past ``http.session_idle_timeout``."""
         deadline = time.monotonic() - self.settings.session_idle_timeout
         for session_id, session in list(self._sessions.items()):
             if session.idle_since(deadline):
@@ -148,6 +153,7 @@ class MemorySessionStore(SessionStore):
         return iter(list(self._sessions.values()))
 
     async def close(self) -> None:
+        """Stop the reaper and end every session."""
         if self._reaper is not None:
             self._reaper.cancel()
         for session in self._sessions.values():
