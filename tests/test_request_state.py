@@ -32,7 +32,7 @@ def b64(data: bytes) -> str:
 
 
 def test_request_state_round_trip_and_refusals() -> None:
-    signer = StateSigner(b"k" * 32)
+    signer = StateSigner([b"k" * 32])
     token = signer.seal({"a": {"input_0": {"action": "accept"}}}, "tools/call|book|")
     body = signer.open(token, "tools/call|book|")
     assert body["a"] == {"input_0": {"action": "accept"}}
@@ -44,7 +44,7 @@ def test_request_state_round_trip_and_refusals() -> None:
         return err.value.message
 
     assert "another request" in refused(token, "tools/call|other|")
-    assert "integrity" in refused(token, by=StateSigner(b"x" * 32))
+    assert "integrity" in refused(token, by=StateSigner([b"x" * 32]))
     _, mac = token.split(".")
     forged = (
         base64.urlsafe_b64encode(
@@ -57,7 +57,7 @@ def test_request_state_round_trip_and_refusals() -> None:
     assert refused(12).startswith("Invalid requestState")
     assert refused("no-dot").startswith("Invalid requestState")
 
-    expired = StateSigner(b"k" * 32)
+    expired = StateSigner([b"k" * 32])
     import mcp_runner.protocol.state as state_module
 
     old = state_module.STATE_TTL_SECONDS

@@ -23,11 +23,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 CONFIG_FILE = "mcp-runner.toml"
 ENV_PREFIX = "MCP_RUNNER_"
 PLUGIN_KEYS = ("namespace", "enabled", "scopes", "timeout")
+#: The shortest `requestState` key accepted, in bytes (HMAC-SHA256's own key size).
+MIN_STATE_SECRET_BYTES = 32
 
 
 class ConfigError(Exception):
@@ -54,6 +64,32 @@ class ServerSettings(BaseModel):
     shutdown_grace: float = Field(default=10.0, ge=0)
     worker_threads: int = Field(default=64, ge=1)
     state_secret: SecretStr | None = None
+    state_secrets: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("state_secret", "state_secrets")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | list[SecretStr] | None) -> Any:
+        for secret in value if isinstance(value, list) else [value] if value else []:
+            if len(secret.get_secret_value().encode()) < MIN_STATE_SECRET_BYTES:
+                raise ValueError(
+                    f"a state secret must be at least {MIN_STATE_SECRET_BYTES} bytes; make one with"
+                    ' python -c "import secrets; print(secrets.token_urlsafe(32))"'
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _one_ring(self) -> ServerSettings:
+        if self.state_secret is not None and self.state_secrets:
+            raise ValueError(
+                "set state_secrets (the key ring) or state_secret (a ring of one), not both"
+            )
+        return self
+
+    def state_keys(self) -> list[bytes]:
+        """The `requestState` key ring: the first key seals, every key opens (empty: a random
+        key per process)."""
+        ring = self.state_secrets or ([self.state_secret] if self.state_secret else [])
+        return [secret.get_secret_value().encode() for secret in ring]
 
 
 class HttpSettings(BaseModel):

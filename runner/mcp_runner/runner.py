@@ -47,6 +47,8 @@ class Runner:
         self.engine: Engine = None  # type: ignore[assignment]
         self.authenticator: Any = None
         self.started = False
+        self.draining = False
+        """True from the first moment of a graceful shutdown (``/readyz`` answers 503)."""
         self._timeouts: dict[str, float | None] = {}
 
     def start(self) -> Runner:
@@ -76,9 +78,7 @@ class Runner:
             tool_timeout=self._tool_timeout,
             visible=self.authenticator.visible if self.authenticator is not None else None,
             host=self,
-            state_secret=(
-                server.state_secret.get_secret_value().encode() if server.state_secret else None
-            ),
+            state_secrets=server.state_keys(),
         )
         self.started = True
         return self

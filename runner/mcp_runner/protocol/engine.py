@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from . import versions
@@ -70,7 +70,7 @@ class Engine:
         tool_timeout: Callable[[Any], float | None] | None = None,
         visible: Callable[[Request, Any], bool] | None = None,
         host: Any = None,
-        state_secret: bytes | None = None,
+        state_secrets: Sequence[bytes] = (),
     ) -> None:
         """`chain` wraps the engine's method call in the middleware (built once, here); `host`
         is what plugins reach as `Context.runner`."""
@@ -81,7 +81,7 @@ class Engine:
         self.map_error = map_error or _default_error
         self.tool_timeout = tool_timeout or (lambda tool: tool.timeout)
         self.visible = visible  # which components a request may see (auth); None: all
-        self.signer = StateSigner(state_secret)
+        self.signer = StateSigner(state_secrets)
         self.notifier = Notifier()
         common: dict[str, Method] = {
             "tools/list": self._tools_list,

@@ -1,7 +1,9 @@
 """Integrity-protected `requestState` for 2026-07-28 multi-round-trip requests.
 
 The state is ``base64url(json) "." base64url(hmac-sha256)``, bound to the method, the target
-and an expiry, so a client can neither forge nor replay it against another request.
+and an expiry, so a client can neither forge nor replay it against another request. It is
+sealed with a key ring: the first key signs and every key verifies, so a new key is put first
+while the old one still opens the states it sealed, then dropped.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hmac
 import json
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import INVALID_PARAMS, McpError
@@ -28,17 +31,17 @@ def _unb64(text: str) -> bytes:
 
 
 class StateSigner:
-    """Seals and opens `requestState` with one key (`server.state_secret`, shared by every
-    replica; a random one per process without it)."""
+    """Seals and opens `requestState` with a key ring (`server.state_secrets`, shared by every
+    replica): the first key seals, any key opens. Without keys, a random one for this process."""
 
-    def __init__(self, secret: bytes | None = None) -> None:
-        self._key = secret or os.urandom(32)
+    def __init__(self, keys: Sequence[bytes] = ()) -> None:
+        self._keys = tuple(keys) or (os.urandom(32),)
 
     def seal(self, payload: dict[str, Any], binding: str) -> str:
         """`payload` as a state token bound to `binding`, valid for STATE_TTL_SECONDS."""
         body = dict(payload, b=binding, x=int(time.time()) + STATE_TTL_SECONDS)
         data = json.dumps(body, separators=(",", ":")).encode()
-        mac = hmac.new(self._key, data, hashlib.sha256).digest()
+        mac = hmac.new(self._keys[0], data, hashlib.sha256).digest()
         return f"{_b64(data)}.{_b64(mac)}"
 
     def open(self, token: Any, binding: str) -> dict[str, Any]:
@@ -48,7 +51,10 @@ class StateSigner:
                 raise ValueError("not a string")
             data_part, mac_part = token.split(".")
             data, mac = _unb64(data_part), _unb64(mac_part)
-            if not hmac.compare_digest(mac, hmac.new(self._key, data, hashlib.sha256).digest()):
+            if not any(
+                hmac.compare_digest(mac, hmac.new(key, data, hashlib.sha256).digest())
+                for key in self._keys
+            ):
                 raise ValueError("integrity check failed")
             body: dict[str, Any] = json.loads(data)
         except (ValueError, TypeError) as exc:
