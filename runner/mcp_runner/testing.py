@@ -21,7 +21,8 @@ Through a real ``mcp-runner serve`` over stdio or Streamable HTTP (what a user's
 Installed as a pytest plugin, it also offers the fixtures ``mcp_client`` (the in-process
 factory) and ``mcp_served_client`` (the subprocess factory, run in the test's ``tmp_path``).
 Both yield factories of async context managers, so they suit ``asyncio.run``-style tests and
-``@pytest.mark.anyio`` ones alike.
+``@pytest.mark.anyio`` ones alike (that mark is anyio's pytest plugin: anyio is installed with
+starlette and httpx, though mcp-runner itself does not use it).
 """
 
 from __future__ import annotations
