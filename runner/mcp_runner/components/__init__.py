@@ -20,6 +20,7 @@ from .components import (
     ResourceOptions,
     ResourceTemplate,
     Tool,
+    ToolHandler,
     ToolOptions,
     make_resource,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ResourceTemplate",
     "Signature",
     "Tool",
+    "ToolHandler",
     "ToolOptions",
     "choices_of",
     "compile_template",

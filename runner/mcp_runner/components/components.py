@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 import pydantic_core
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ..context import Context
 from ..protocol.errors import INVALID_PARAMS, McpError
 from ..types import ToolError, ToolResult
 from .content import error_result, prompt_message, resource_contents, to_content, to_json_text
@@ -25,6 +26,9 @@ from .uritemplate import compile_template, is_template, match_template
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 """What a tool name may be, as composed: 1 to 64 characters of ``A-Z a-z 0-9 _ . -``."""
+
+ToolHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
+"""What `Tool.from_schema` serves: ``async def handler(arguments, ctx) -> value``."""
 
 
 class ToolOptions(TypedDict, total=False):
@@ -153,6 +157,50 @@ class Tool(Component):
             meta=meta,
         )
 
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        input_schema: dict[str, Any],
+        handler: ToolHandler,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: dict[str, Any] | BaseModel | None = None,
+        output_schema: dict[str, Any] | None = None,
+        scopes: Iterable[str] = (),
+        timeout: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Tool:
+        """A tool from a JSON Schema and an async callable, for a tool that is no Python
+        function's signature (an API operation, a generated or configured tool).
+
+        ``await handler(arguments, ctx)`` runs each call: `arguments` is the dict the client
+        sent, not checked against `input_schema` (which is what ``tools/list`` publishes), and
+        `ctx` the request's `Context`. What it returns becomes the result as a tool function's
+        return value does (with `output_schema`, a value is the ``structuredContent``; a
+        `ToolResult` gives full control), and a `ToolError` it raises an ``isError`` result.
+        Raises `DefinitionError` for a name that cannot be served.
+        """
+        if not TOOL_NAME.match(name):
+            raise DefinitionError(
+                f"tool name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -"
+            )
+        if isinstance(annotations, BaseModel):
+            annotations = annotations.model_dump(exclude_none=True)
+        return SchemaTool(
+            name=name,
+            description=description,
+            title=title,
+            annotations=dict(annotations) if annotations else None,
+            input_schema=input_schema,
+            output_schema=output_schema,
+            scopes=tuple(scopes),
+            timeout=timeout,
+            meta=meta,
+            handler=handler,
+        )
+
     def wire(self) -> dict[str, Any]:
         """The tool as ``tools/list`` answers it."""
         out: dict[str, Any] = {"name": self.name}
@@ -219,6 +267,21 @@ class Tool(Component):
                 "structuredContent": data,
             }
         return {"content": to_content(value)}
+
+
+@dataclass(slots=True, eq=False)
+class SchemaTool(Tool):
+    """A tool that `Tool.from_schema` built: its `handler` takes the arguments as sent."""
+
+    handler: ToolHandler = None  # type: ignore[assignment]
+
+    async def call(self, arguments: dict[str, Any], request: Any) -> dict[str, Any]:
+        """Run the handler; a `ToolError` becomes an `isError` result."""
+        try:
+            value = await self.handler(arguments, Context(request, self))
+        except ToolError as exc:
+            return error_result(str(exc))
+        return self.to_result(value)
 
 
 @dataclass(slots=True, eq=False)
