@@ -3,7 +3,9 @@
 Legacy sessions hear ``notifications/*/list_changed`` and ``notifications/resources/updated``
 on their session stream; a 2026-07-28 ``subscriptions/listen`` request hears what it asked for
 on its own stream. A change may be announced from a worker thread (a sync tool): the fan-out
-hands it over to the event loop it serves.
+hands it over to the event loop it serves. With a `relay` (replicas sharing a state backend), a
+change is published to every replica, and each one delivers it to its own sessions and
+listeners.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .jsonrpc import notification
@@ -47,6 +49,9 @@ class Notifier:
         self.listeners: dict[int, Listener] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Where changes go to reach every replica (None: this process is the only one). It
+        #: gets ``{"t": "list", "kind": kind}`` or ``{"t": "updated", "uri": uri}``.
+        self.relay: Callable[[dict[str, Any]], None] | None = None
 
     def add_session(self, session: Session) -> None:
         """Let a legacy session hear of changes."""
@@ -64,6 +69,20 @@ class Notifier:
 
     def list_changed(self, kind: str) -> None:
         """Tell everyone who listens that the `kind` list (tools, prompts, resources) changed."""
+        if self.relay is not None:
+            self._relay({"t": "list", "kind": kind})
+        else:
+            self.deliver_list_changed(kind)
+
+    def resource_updated(self, uri: str) -> None:
+        """Tell every session and listener subscribed to `uri` that it changed."""
+        if self.relay is not None:
+            self._relay({"t": "updated", "uri": uri})
+        else:
+            self.deliver_resource_updated(uri)
+
+    def deliver_list_changed(self, kind: str) -> None:
+        """Tell this process's sessions and listeners that the `kind` list changed."""
         method = f"notifications/{kind}/list_changed"
         flag = LIST_FLAGS[kind]
         for session in list(self.sessions):
@@ -74,8 +93,8 @@ class Notifier:
                 params = {"_meta": {META_SUBSCRIPTION_ID: listener.id}}
                 self._spawn(listener.send(notification(method, params)))
 
-    def resource_updated(self, uri: str) -> None:
-        """Tell every session and listener subscribed to `uri` that it changed."""
+    def deliver_resource_updated(self, uri: str) -> None:
+        """Tell this process's sessions and listeners subscribed to `uri` that it changed."""
         method = "notifications/resources/updated"
         for session in list(self.sessions):
             if uri in session.subscriptions:
@@ -84,6 +103,17 @@ class Notifier:
             if uri in listener.filter.get("resourceSubscriptions", ()):
                 params = {"_meta": {META_SUBSCRIPTION_ID: listener.id}, "uri": uri}
                 self._spawn(listener.send(notification(method, params)))
+
+    def _relay(self, message: dict[str, Any]) -> None:
+        relay = self.relay
+        assert relay is not None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread: the relay runs on the loop
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(relay, message)
+            return
+        relay(message)
 
     def _bind_loop(self) -> None:
         with contextlib.suppress(RuntimeError):  # no loop yet: bound by the next one

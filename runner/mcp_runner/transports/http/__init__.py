@@ -8,21 +8,27 @@ becomes an SSE stream. Legacy streams carry event ids and can be resumed with ``
 
 The modules, one job each: `app` (the one router, `http_app()`), `endpoint` (POST, GET,
 DELETE), `exchange` (one POST's answer, JSON or SSE, and its status), `sse` (streams and
-replay), `sessions` (the `SessionStore` interface and the in-memory store), `headers` (Host,
-Origin and the 2026-07-28 header checks), `responses` (plain HTTP answers), `server` (uvicorn).
+replay), `sessions` (the `SessionStore` interface, the in-memory store and the shared one),
+`state` (what a state backend is, for replicas), `headers` (Host, Origin and the 2026-07-28
+header checks), `responses` (plain HTTP answers), `server` (uvicorn).
 """
 
 from .app import Router, http_app
 from .endpoint import McpHttpApp
 from .server import serve
 from .sessions import HttpSession, MemorySessionStore, SessionStore, TooManySessions
+from .state import BusMessage, LoggedEvent, StateBackend, StateUnavailable
 
 __all__ = [
+    "BusMessage",
     "HttpSession",
+    "LoggedEvent",
     "McpHttpApp",
     "MemorySessionStore",
     "Router",
     "SessionStore",
+    "StateBackend",
+    "StateUnavailable",
     "TooManySessions",
     "http_app",
     "serve",

@@ -1,7 +1,8 @@
 """Server-sent events: one SSE stream of numbered events, replayable after a reconnect.
 
 A legacy session's streams carry event ids (``<stream>_<seq>``); a client that lost the
-connection sends ``Last-Event-ID`` on a GET and the stream replays what came after it.
+connection sends ``Last-Event-ID`` on a GET and the stream replays what came after it. With a
+state backend, a `LoggedStream` also keeps its events there, so any replica replays them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import collections
 import contextlib
 from typing import Any
 
+from ...log import get_logger
 from ...protocol.jsonrpc import encode
 from .responses import AsgiSend
+from .state import StateBackend, StateUnavailable
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -79,6 +82,45 @@ class Stream:
         """Nothing more will be sent on this stream."""
         self.done = True
         self.finished.set()
+
+
+class LoggedStream(Stream):
+    """A stream whose events are also logged in the state backend (the last `buffer_size`),
+    and announced on its bus: any replica can replay it, and follow it live."""
+
+    __slots__ = ("backend", "session_id", "ttl")
+
+    def __init__(
+        self, id: str, buffer_size: int, session_id: str, backend: StateBackend, ttl: float
+    ) -> None:
+        super().__init__(id, buffer_size)
+        self.session_id = session_id
+        self.backend = backend
+        self.ttl = ttl
+
+    async def emit(self, message: dict[str, Any]) -> None:
+        """Send `message` as the next event, and log it (a response ends the stream)."""
+        chunk = self.event(encode(message))
+        await self.write(chunk)
+        await self.log(chunk, "method" not in message)
+
+    async def prime(self) -> None:
+        """Send and log the empty first event."""
+        chunk = self.event(None, retry=True)
+        await self.write(chunk)
+        await self.log(chunk, False)
+
+    async def log(self, chunk: bytes, final: bool) -> None:
+        """Log the event just made; the store failing only costs replay on other replicas."""
+        event = (self.seq, chunk.decode(), final)
+        try:
+            await self.backend.append_event(
+                self.session_id, self.id, event, self.buffer.maxlen or 1, self.ttl
+            )
+        except StateUnavailable as exc:
+            get_logger("mcp_runner.http").warning(
+                "stream event not logged", stream=self.id, error=str(exc)
+            )
 
 
 async def keepalive(stream: Stream) -> None:
