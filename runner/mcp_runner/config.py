@@ -65,6 +65,7 @@ class ServerSettings(BaseModel):
     worker_threads: int = Field(default=64, ge=1)
     state_secret: SecretStr | None = None
     state_secrets: list[SecretStr] = Field(default_factory=list)
+    client_request_timeout: float = Field(default=300.0, gt=0)
 
     @field_validator("state_secret", "state_secrets")
     @classmethod
@@ -103,6 +104,16 @@ class HttpSettings(BaseModel):
     session_idle_timeout: float = Field(default=3600.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
     sse_buffer: int = Field(default=1000, ge=1)
+    body_timeout: float = Field(default=30.0, gt=0)  # a request body must arrive within it: 408
+    forwarded_allow_ips: list[str] = Field(default_factory=list)  # proxies trusted for Forwarded
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """uvicorn's form too: ``"10.0.0.1,10.1.0.0/16"``."""
+        return (
+            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        )
 
 
 class PluginConfig(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import os
 import time
@@ -96,17 +97,19 @@ class Authenticator:
 
     # -- who is asking --------------------------------------------------------------------------
     async def authenticate(
-        self, headers: dict[str, str], query: bytes | str | None = None
+        self, headers: dict[str, str], query: bytes | str | None = None, scheme: str = "http"
     ) -> Principal:
         """The principal of an HTTP request, or an `AuthError` (401, or 400 when malformed).
 
         The ``Authorization`` header is removed from `headers` so that the token never reaches
-        middleware, tools or logs. `query` (the raw query string) is refused when it carries an
-        ``access_token``: tokens in URLs leak into logs and histories.
+        middleware or logs; a tool reaches it only through the principal (`Principal.token_for`).
+        `query` (the raw query string) is refused when it carries an
+        ``access_token``: tokens in URLs leak into logs and histories. `scheme` is the one the
+        client used (``https`` behind a TLS-terminating proxy it trusts).
         """
         header = headers.pop("authorization", None)
         challenge: dict[str, Any] = {
-            "resource_metadata": self.metadata_url(headers),
+            "resource_metadata": self.metadata_url(headers, scheme),
             "scopes": self.challenge_scopes(),
         }
         if query:
@@ -119,10 +122,10 @@ class Authenticator:
                 )
         if header is None:
             raise AuthError.missing_token(**challenge)
-        scheme, _, credentials = header.strip().partition(" ")
-        if scheme.lower() != "bearer":
+        auth_scheme, _, credentials = header.strip().partition(" ")
+        if auth_scheme.lower() != "bearer":
             raise AuthError.missing_token(
-                f"Unauthorized: this server accepts only Bearer access tokens, not {scheme[:20]!r}",
+                f"Unauthorized: this server accepts only Bearer access tokens, not {auth_scheme[:20]!r}",
                 **challenge,
             )
         token = credentials.strip()
@@ -132,14 +135,15 @@ class Authenticator:
             )
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthError.invalid_token("the token is too long", **challenge)
-        principal = await self.verify(token, self.resource_uri(headers), challenge)
+        principal = await self.verify(token, self.resource_uri(headers, scheme), challenge)
         _authenticated.set(principal)
         return principal
 
     async def verify(
         self, token: str, resource: str | None = None, challenge: dict[str, Any] | None = None
     ) -> Principal:
-        """Ask each verifier in order (behind a bounded cache); the first principal wins."""
+        """Ask each verifier in order (behind a bounded cache); the first principal wins, and
+        holds `token` as its `Principal.token`."""
         challenge = challenge or {"resource_metadata": None, "scopes": ()}
         resource = resource if resource is not None else self.resource
         key = hashlib.sha256(f"{resource or ''}\x00{token}".encode()).hexdigest()
@@ -171,7 +175,7 @@ class Authenticator:
                     continue
                 if found is None:
                     continue
-                principal = _as_principal(found)
+                principal = _as_principal(found, token)
                 if principal is None:
                     get_logger("mcp_runner.auth").error(
                         "token verifier returned no usable principal",
@@ -224,15 +228,15 @@ class Authenticator:
         return await self.verify(token, self.resource)
 
     # -- where this server is -------------------------------------------------------------------
-    def resource_uri(self, headers: Mapping[str, str] | None) -> str | None:
-        """This server's canonical URI: ``[auth] resource``, else ``http://<Host><path>`` when the
-        Host header can be trusted (a loopback bind, or one of ``[http] allowed_hosts``)."""
+    def resource_uri(self, headers: Mapping[str, str] | None, scheme: str = "http") -> str | None:
+        """This server's canonical URI: ``[auth] resource``, else ``<scheme>://<Host><path>`` when
+        the Host header can be trusted (a loopback bind, or one of ``[http] allowed_hosts``)."""
         if self.resource is not None:
             return self.resource
         host = (headers or {}).get("host", "")
         if not host or not self._trusted_host(host):
             return None
-        return canonical_uri(f"http://{host}{self.path}")
+        return canonical_uri(f"{scheme}://{host}{self.path}")
 
     def _trusted_host(self, host: str) -> bool:
         if any(c in host for c in _NOT_IN_HOST):
@@ -242,23 +246,23 @@ class Authenticator:
             return host in self._allowed_hosts or name in self._allowed_hosts
         return self._bound_local and name in LOCAL_HOSTS
 
-    def metadata_url(self, headers: Mapping[str, str] | None) -> str | None:
+    def metadata_url(self, headers: Mapping[str, str] | None, scheme: str = "http") -> str | None:
         """Where the protected resource metadata of this server is (RFC 9728 §3.1)."""
-        resource = self.resource_uri(headers)
+        resource = self.resource_uri(headers, scheme)
         if resource is None:
             host = (headers or {}).get("host", "")
             if not host or any(c in host for c in _NOT_IN_HOST):
                 return None
-            resource = canonical_uri(f"http://{host}{self.path}")
+            resource = canonical_uri(f"{scheme}://{host}{self.path}")
         return metadata_url(resource)
 
-    def metadata(self, headers: Mapping[str, str] | None) -> dict[str, Any]:
+    def metadata(self, headers: Mapping[str, str] | None, scheme: str = "http") -> dict[str, Any]:
         """RFC 9728 protected resource metadata."""
         config = self.config
-        resource = self.resource_uri(headers)
+        resource = self.resource_uri(headers, scheme)
         if resource is None:
             host = (headers or {}).get("host", "")
-            resource = canonical_uri(f"http://{host}{self.path}") if host else ""
+            resource = canonical_uri(f"{scheme}://{host}{self.path}") if host else ""
         return protected_resource_metadata(
             resource,
             config.authorization_servers or config.default_authorization_servers(),
@@ -370,16 +374,16 @@ class Authenticator:
                     await close()
 
 
-def _as_principal(found: Any) -> Principal | None:
+def _as_principal(found: Any, token: str) -> Principal | None:
     if isinstance(found, Principal):
-        return found if found.subject else None
+        return dataclasses.replace(found, token=token) if found.subject else None
     subject = getattr(found, "subject", None)
     if not isinstance(subject, str) or not subject:
         return None
     scopes = getattr(found, "scopes", ()) or ()
     claims = getattr(found, "claims", None)
     return Principal(
-        subject, frozenset(scopes), dict(claims) if isinstance(claims, Mapping) else {}
+        subject, frozenset(scopes), dict(claims) if isinstance(claims, Mapping) else {}, token
     )
 
 

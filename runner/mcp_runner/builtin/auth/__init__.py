@@ -58,7 +58,8 @@ def mcp_runner_add_config(config: ConfigSections) -> None:
 @hookimpl
 def mcp_runner_token_verifiers(settings: Settings) -> list[TokenVerifier]:
     """The verifiers the ``[auth]`` table configures, in order: static tokens, JWT,
-    introspection; a refuse-all stand-in for any that cannot be set up."""
+    introspection; or, when any of them cannot be set up, only a stand-in that refuses every
+    token (static ones too: a half-configured server fails closed)."""
     if settings.section(SECTION) is None:
         return []
     from .introspection import IntrospectionVerifier
@@ -87,7 +88,7 @@ def mcp_runner_token_verifiers(settings: Settings) -> list[TokenVerifier]:
         except Exception as exc:
             reason = f"[auth.{kind}]: {exc}"
             _error(f"{reason}; every authenticated request will be refused until it is fixed")
-            verifiers.append(MisconfiguredVerifier(reason))
+            return [MisconfiguredVerifier(reason)]
     return verifiers
 
 
