@@ -47,6 +47,7 @@ class Runner:
         self.engine: Engine = None  # type: ignore[assignment]
         self.authenticator: Any = None
         self.started = False
+        self.live = False  # the plugins' lifespans are entered: serving may begin
         self.draining = False
         """True from the first moment of a graceful shutdown (``/readyz`` answers 503)."""
         self._timeouts: dict[str, float | None] = {}
@@ -79,6 +80,7 @@ class Runner:
             visible=self.authenticator.visible if self.authenticator is not None else None,
             host=self,
             state_secrets=server.state_keys(),
+            client_request_timeout=server.client_request_timeout,
         )
         self.started = True
         return self
@@ -106,7 +108,11 @@ class Runner:
                     await stack.enter_async_context(manager)
                 except Exception as exc:
                     self.host.fail(record, "lifespan", exc)
-            yield self
+            self.live = True
+            try:
+                yield self
+            finally:
+                self.live = False
 
     def transports(self) -> dict[str, Callable[..., Any]]:
         """The transports plugins offer, by name (``stdio``, ``http``, ...)."""

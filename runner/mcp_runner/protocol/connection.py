@@ -37,6 +37,7 @@ class Connection:
         self.engine = engine
         self.session = session
         self.max_in_flight = max_in_flight
+        session.request_timeout = engine.client_request_timeout
         self._batches: set[asyncio.Task[None]] = set()
 
     # -- classifying ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from . import versions
 from .errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
+    INVALID_REQUEST,
     METHOD_NOT_FOUND,
     RESOURCE_NOT_FOUND,
     UNSUPPORTED_VERSION,
@@ -26,7 +27,7 @@ from .errors import (
 from .inputs import InputRequired, input_required_result, take_inputs
 from .jsonrpc import notification, response
 from .notify import Listener, Notifier
-from .session import LEVEL_RANK, NO_LOGS, Request, Send, Session
+from .session import CLIENT_REQUEST_TIMEOUT, LEVEL_RANK, NO_LOGS, Request, Send, Session
 from .state import StateSigner
 from .versions import META_CLIENT_CAPABILITIES, META_LOG_LEVEL, META_PROTOCOL_VERSION
 
@@ -71,6 +72,7 @@ class Engine:
         visible: Callable[[Request, Any], bool] | None = None,
         host: Any = None,
         state_secrets: Sequence[bytes] = (),
+        client_request_timeout: float = CLIENT_REQUEST_TIMEOUT,
     ) -> None:
         """`chain` wraps the engine's method call in the middleware (built once, here); `host`
         is what plugins reach as `Context.runner`."""
@@ -82,6 +84,10 @@ class Engine:
         self.tool_timeout = tool_timeout or (lambda tool: tool.timeout)
         self.visible = visible  # which components a request may see (auth); None: all
         self.signer = StateSigner(state_secrets)
+        #: Seconds a legacy session's server-to-client request waits for its answer.
+        self.client_request_timeout = client_request_timeout
+        #: Why `initialize` is refused (legacy sessions cannot be served here), or None.
+        self.legacy_refusal: str | None = None
         self.notifier = Notifier()
         common: dict[str, Method] = {
             "tools/list": self._tools_list,
@@ -230,6 +236,8 @@ class Engine:
     # Lifecycle (legacy)
 
     async def _initialize(self, req: Request) -> dict[str, Any]:
+        if self.legacy_refusal is not None:
+            raise McpError(INVALID_REQUEST, self.legacy_refusal)
         params = req.params
         session = req.session
         requested = params.get("protocolVersion")

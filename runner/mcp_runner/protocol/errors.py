@@ -13,6 +13,8 @@ INTERNAL_ERROR = -32603
 HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021
 UNSUPPORTED_VERSION = -32022
+#: A server-to-client request the client did not answer in time (server.client_request_timeout).
+REQUEST_TIMEOUT = -32001
 # Legacy-era "resource not found" (2025-06-18 and earlier).
 RESOURCE_NOT_FOUND = -32002
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import INVALID_PARAMS, McpError
+from .errors import INVALID_PARAMS, REQUEST_TIMEOUT, McpError
 from .inputs import CAPABILITY_OF, input_required, next_key
 from .jsonrpc import notification
 
@@ -25,6 +26,8 @@ LEVEL_RANK = {name: rank for rank, name in enumerate(LOG_LEVELS)}
 # an explicit logLevel in `_meta`.
 DEFAULT_LOG_THRESHOLD = 1
 NO_LOGS = 99
+#: Seconds a server-to-client request waits for the client's answer (server.client_request_timeout).
+CLIENT_REQUEST_TIMEOUT = 300.0
 
 
 class Outlet(Protocol):
@@ -79,6 +82,7 @@ class Session:
         "outbound",
         "pending",
         "principal",
+        "request_timeout",
         "subscriptions",
         "transport",
         "version",
@@ -105,6 +109,7 @@ class Session:
         self.pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self.subscriptions: set[str] = set()
         self.principal: Any = None  # who opened the session (HTTP auth)
+        self.request_timeout = CLIENT_REQUEST_TIMEOUT  # the engine's, once connected
         self.closed = False
         self._ids = itertools.count(1)
 
@@ -117,13 +122,27 @@ class Session:
             await self.outbound(notification(method, params))
 
     async def request(self, method: str, params: dict[str, Any], send: Send) -> dict[str, Any]:
-        """Send a server-to-client request on `send` and wait for the client's response."""
-        request_id = next(self._ids)
+        """Send a server-to-client request on `send` and wait for the client's response, at most
+        `request_timeout` seconds (then the client is told it is cancelled, and -32001 raised)."""
+        request_id = self.new_request_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
         try:
             await send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
-            answer = await future
+            async with asyncio.timeout(self.request_timeout):
+                answer = await future
+        except TimeoutError:
+            reason = f"no answer within {self.request_timeout:g} s"
+            with contextlib.suppress(Exception):  # the client may be gone: the error is what counts
+                await send(
+                    notification(
+                        "notifications/cancelled", {"requestId": request_id, "reason": reason}
+                    )
+                )
+            raise McpError(
+                REQUEST_TIMEOUT,
+                f"The client did not answer {method} in time ({reason}; server.client_request_timeout)",
+            ) from None
         finally:
             self.pending.pop(request_id, None)
         if "error" in answer:
@@ -135,6 +154,10 @@ class Session:
             )
         result = answer.get("result")
         return result if isinstance(result, dict) else {}
+
+    def new_request_id(self) -> Any:
+        """The id of the next server-to-client request of this session."""
+        return next(self._ids)
 
     def resolve(self, message: dict[str, Any]) -> bool:
         """Hand a client's response to the request waiting for it."""
