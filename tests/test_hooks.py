@@ -187,6 +187,9 @@ def test_hook_adapt_plugin() -> None:
         "transports",
         "auth",
         "proxy",
+        "health",
+        "metrics",
+        "access_log",
         "hello",
         "plain",
         "adapter",
@@ -911,6 +914,115 @@ def test_hook_server_ready() -> None:
     assert events == [("ready", "http", True)]
 
 
+class DictBackend:
+    """A state backend in a dict, for one process: what a plugin's backend must implement."""
+
+    def __init__(self, name: str) -> None:
+        from mcp_runner.transports.http import StateBackend
+
+        class Backend(StateBackend):
+            def __init__(self) -> None:
+                self.name = name
+                self.records: dict[str, Any] = {}
+                self.logs: dict[tuple[str, str], list[Any]] = {}
+                self.deliver: Any = None
+
+            async def start(self, deliver: Any) -> None:
+                self.deliver = deliver
+
+            async def close(self) -> None:
+                self.deliver = None
+
+            async def save_session(self, session_id: str, record: Any, ttl: float) -> None:
+                self.records[session_id] = json.loads(json.dumps(record))
+
+            async def load_session(self, session_id: str, ttl: float) -> Any:
+                return self.records.get(session_id)
+
+            async def keep_sessions(self, session_ids: list[str], ttl: float) -> None:
+                pass
+
+            async def delete_session(self, session_id: str) -> None:
+                self.records.pop(session_id, None)
+
+            async def append_event(
+                self, session_id: str, stream_id: str, event: Any, keep: int, ttl: float
+            ) -> None:
+                self.logs.setdefault((session_id, stream_id), []).append(event)
+
+            async def events_after(self, session_id: str, stream_id: str, seq: int) -> Any:
+                log = self.logs.get((session_id, stream_id))
+                return None if log is None else [e for e in log if e[0] > seq]
+
+            async def publish(self, message: Any) -> None:
+                self.deliver(json.loads(json.dumps(message)))
+
+        self.backend = Backend()
+
+    @hookimpl
+    def mcp_runner_state_backend(self, settings: Any) -> Any:
+        return self.backend
+
+
+def test_hook_state_backend() -> None:
+    """The first plugin's backend (in load order) keeps the legacy HTTP sessions: their records
+    go there, and a session is found from its record alone. A plugin that raises is failed and
+    the next one answers; with no backend, sessions stay in the process."""
+    from mcp_runner.transports.http import McpHttpApp, MemorySessionStore, Router
+    from starlette.testclient import TestClient
+
+    class Broken:
+        @hookimpl
+        def mcp_runner_state_backend(self, settings: Any) -> Any:
+            raise RuntimeError("no store")
+
+    first, second = DictBackend("first"), DictBackend("second")
+    runner = silence_warnings(
+        Runner(
+            Settings(),
+            plugins={"broken": Broken(), "first": first, "second": second, "echo": echo_plugin()},
+            entry_points=False,
+        )
+    ).start()
+    assert runner.host.state_backend() is first.backend
+    assert runner.host.records["broken"].phase == "state_backend"
+    assert isinstance(McpHttpApp(start({"echo": echo_plugin()})).sessions, MemorySessionStore)
+
+    endpoint = McpHttpApp(runner)
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}}
+    with TestClient(Router(endpoint, "/")) as http:
+        opened = http.post(
+            "/",
+            headers=headers,
+            json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
+        )
+        session_id = opened.headers["mcp-session-id"]
+        record = first.backend.records[session_id]
+        assert record["version"] == "2025-11-25" and record["info"] == {"name": "t"}
+        # Another replica: the same backend, a session it has never seen.
+        replica = McpHttpApp(runner)
+        with TestClient(Router(replica, "/")) as other:
+            listed = other.post(
+                "/",
+                headers={**headers, "mcp-session-id": session_id},
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            )
+            assert listed.status_code == 200, listed.text
+            assert [t["name"] for t in listed.json()["result"]["tools"]] == ["echo"]
+            assert (
+                other.delete("/", headers={**headers, "mcp-session-id": session_id}).status_code
+                == 204
+            )
+        assert session_id not in first.backend.records
+        gone = http.post(
+            "/",
+            headers={**headers, "mcp-session-id": session_id},
+            json={"jsonrpc": "2.0", "id": 3, "method": "ping"},
+        )
+        assert gone.status_code == 404
+
+
 # ---------------------------------------------------------------------------------------------
 # Reporting
 
@@ -1202,6 +1314,115 @@ def test_a_plugin_may_not_both_wrap_and_implement_one_hook() -> None:
     record = runner.start().host.records["both"]
     assert (record.status, record.phase) == ("failed", "register")
     assert "both wraps and implements mcp_runner_middleware" in (record.error or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Operating
+
+
+def http_get(runner: Runner, path: str, headers: dict[str, str] | None = None) -> Any:
+    """GET `path` from the runner's HTTP router, in process."""
+    import httpx
+    from mcp_runner.transports.http import Router
+    from mcp_runner.transports.http.endpoint import McpHttpApp
+
+    router = Router(McpHttpApp(runner), "/mcp")
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=router)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get(path, headers=headers)
+
+    return run(get())
+
+
+def test_hook_http_routes() -> None:
+    """A plugin serves a path beside the MCP endpoint; taking the MCP path fails the plugin."""
+
+    async def version(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"1.2.3"})
+
+    class Routes:
+        @hookimpl
+        def mcp_runner_http_routes(self, register: Any) -> None:
+            register("/version", version)
+
+    class Greedy:
+        @hookimpl
+        def mcp_runner_http_routes(self, register: Any) -> None:
+            register("/mcp", version)
+
+    runner = silence_warnings(start({"routes": Routes(), "greedy": Greedy()}))
+    answer = http_get(runner, "/version")
+    assert (answer.status_code, answer.text) == (200, "1.2.3")
+    assert runner.host.records["greedy"].status == "failed"
+    assert "already served" in (runner.host.records["greedy"].error or "")
+    assert http_get(runner, "/elsewhere").status_code == 404
+
+
+def test_hook_http_observers() -> None:
+    """Every observer sees each request once answered, refusals included, with the correlation
+    id that goes back as X-Request-Id (from X-Request-Id, else traceparent)."""
+    seen: list[Any] = []
+
+    class Watch:
+        @hookimpl
+        def mcp_runner_http_observers(self) -> Any:
+            return seen.append
+
+    runner = start({"watch": Watch()})
+    answer = http_get(runner, "/nowhere", {"X-Request-Id": "req-42"})
+    assert answer.headers["x-request-id"] == "req-42"
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    traced = http_get(runner, "/healthz", {"traceparent": f"00-{trace}-b7ad6b7169203331-01"})
+    assert traced.headers["x-request-id"] == trace
+    assert [(a.method, a.path, a.status, a.correlation_id) for a in seen] == [
+        ("GET", "/nowhere", 404, "req-42"),
+        ("GET", "/healthz", 200, trace),
+    ]
+    assert seen[1].bytes == len(traced.content) and seen[1].duration > 0
+
+
+def test_hook_health_checks() -> None:
+    """/readyz runs every check: failing (or raising) is 503, degraded is 200 unless
+    [health] ready_when_degraded is false; /healthz answers regardless."""
+    states = {"store": "ok"}
+
+    class Store:
+        @hookimpl
+        def mcp_runner_health_checks(self) -> dict[str, Any]:
+            async def store() -> dict[str, Any]:
+                return {"state": states["store"], "latency_ms": 1}
+
+            async def broken() -> dict[str, Any]:
+                raise ConnectionError("refused")
+
+            return {"store": store} if states.get("broken") is None else {"broken": broken}
+
+    runner = start({"store": Store()})
+    ready = http_get(runner, "/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["components"]["store"] == {"state": "ok", "latency_ms": 1}
+    states["store"] = "degraded"
+    assert http_get(runner, "/readyz").status_code == 200
+    states["store"] = "failing"
+    assert http_get(runner, "/readyz").status_code == 503
+    assert http_get(runner, "/healthz").json() == {"status": "ok"}
+
+    strict = start(
+        {"store": Store()}, Settings.model_validate({"health": {"ready_when_degraded": False}})
+    )
+    states["store"] = "degraded"
+    assert http_get(strict, "/readyz").status_code == 503
+
+    states["broken"] = "yes"
+    refused = http_get(start({"store": Store()}), "/readyz")
+    assert refused.status_code == 503
+    assert refused.json()["components"]["broken"] == {
+        "state": "failing",
+        "error": "ConnectionError: refused",
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,8 +19,9 @@ need (the middleware chain, the verifiers, the error mappers) once, at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pluggy
@@ -46,6 +47,42 @@ Serve: TypeAlias = Callable[["Runner", dict[str, Any]], Awaitable[None]]
 """A transport: ``async serve(runner, options)`` serves until it is stopped."""
 RegisterTransport: TypeAlias = Callable[[str, Serve], None]
 """What `mcp_runner_register_transports` receives: ``register(name, serve)``."""
+AsgiApp: TypeAlias = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[MutableMapping[str, Any]]],
+        Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+"""An ASGI application: ``async app(scope, receive, send)``."""
+RegisterRoute: TypeAlias = Callable[[str, AsgiApp], None]
+"""What `mcp_runner_http_routes` receives: ``register(path, app)``."""
+HealthCheck: TypeAlias = Callable[[], Awaitable[dict[str, Any]]]
+"""A readiness check: ``async check()`` answers ``{"state": "ok" | "degraded" | "failing",
+...details}``."""
+
+
+@dataclass(slots=True)
+class HttpAccess:
+    """One HTTP request as the transport answered it, given to each `HttpObserver`."""
+
+    method: str
+    path: str
+    client: str | None
+    correlation_id: str
+    """``X-Request-Id``, or the ``traceparent`` trace id, or a new id; sent back as
+    ``X-Request-Id``."""
+    session: str | None
+    """The ``Mcp-Session-Id`` the request carried, or the one its answer opened."""
+    status: int = 0
+    bytes: int = 0
+    duration: float = 0.0
+    """Seconds from the request's arrival to its last body byte."""
+
+
+HttpObserver: TypeAlias = Callable[[HttpAccess], None]
+"""Told of every HTTP request once it is answered (refusals included); it must not block."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,6 +250,66 @@ def mcp_runner_server_ready(runner: Runner, transport: str) -> None:
 
     Called once per ``serve``, after the lifespans are entered, when the transport accepts
     messages.
+    """
+
+
+# ----------------------------------------------------------------------------------------------
+# Operating (called once, when the HTTP application is built or the server starts)
+
+
+@hookspec
+def mcp_runner_http_routes(register: RegisterRoute, runner: Runner) -> None:
+    """Serve more paths on the HTTP port, beside the MCP endpoint (``/healthz``, ``/metrics``).
+
+    :param register: call ``register(path, app)`` with an exact path and an ASGI application;
+        the MCP path and the RFC 9728 metadata paths cannot be taken, and a path registered
+        twice fails the later plugin.
+    :param runner: the ``Runner``.
+
+    Called once when the HTTP application is built. The routes are checked after the MCP
+    path, so they cost MCP requests nothing; they are not behind the bearer token.
+    """
+
+
+@hookspec
+def mcp_runner_http_observers(runner: Runner) -> list[HttpObserver] | HttpObserver | None:
+    """Observe every HTTP request once it is answered: the access log, the refusal counts.
+
+    :param runner: the ``Runner``.
+    :return: callables ``observer(access)`` taking an ``HttpAccess`` (method, path, status,
+        bytes, duration, client, correlation id, session), or a single one.
+
+    Called once when the HTTP application is built. With no observer the transport measures
+    nothing; with any, it times each request once and gives every observer the same record.
+    An observer that raises is reported on stderr; the response is already sent.
+    """
+
+
+@hookspec
+def mcp_runner_health_checks(runner: Runner) -> dict[str, HealthCheck] | None:
+    """Readiness checks that ``GET /readyz`` runs: your backends, your store.
+
+    :param runner: the ``Runner``.
+    :return: a dict of component name to ``async check()``, whose answer is a dict with a
+        ``state`` of ``ok``, ``degraded`` or ``failing`` and any details (shown as they are).
+
+    Called once, at the first ``/readyz``. A component that is ``failing`` makes the server
+    not ready (503); ``degraded`` does too with ``[health] ready_when_degraded = false``. A
+    check that raises or takes longer than ``[health] check_timeout`` counts as failing.
+    """
+
+
+@hookspec(firstresult=True)
+def mcp_runner_state_backend(settings: BaseModel | dict[str, Any]) -> object | None:
+    """Offer the state backend that replicas of this server share (the Redis plugin does).
+
+    :param settings: the plugin's settings.
+    :return: a ``mcp_runner.transports.http.StateBackend``, or None to pass. The first answer
+        wins. Without any, legacy HTTP sessions live in the serving process alone.
+
+    *Per plugin.* Called once, when the HTTP endpoint is built; the backend connects on the
+    first request. A backend lets any replica serve any request of a legacy session, replay
+    any stream, deliver any answer to a server-to-client request, and hear every change.
     """
 
 

@@ -2,7 +2,8 @@
 
 `configure` records the choice; it is applied by the first `get_logger` call or, at the
 latest, once the server is serving (`apply`), so importing structlog stays off the path from
-spawn to the first answer.
+spawn to the first answer. The stdlib's log records, uvicorn's included, are rendered by the
+same pipeline, so in JSON mode stderr carries JSON lines only.
 """
 
 from __future__ import annotations
@@ -38,15 +39,22 @@ def configure(
 
 def get_logger(name: str) -> Any:
     """A structlog logger, the configuration applied first if it is still pending."""
-    apply()
+    _apply_pending()
     import structlog
 
     return structlog.get_logger(name)
 
 
 def apply() -> None:
-    """Configure structlog as `configure` recorded, once; does nothing when nothing is
-    pending."""
+    """Configure structlog as `configure` recorded, once, and take over the stdlib loggers of
+    libraries that configured their own since (uvicorn does as it starts): called once the
+    server is serving."""
+    _apply_pending()
+    if _stdlib_handler is not None:
+        adopt_foreign_loggers()
+
+
+def _apply_pending() -> None:
     global _pending
     if _pending is None:
         return
@@ -61,21 +69,60 @@ def apply() -> None:
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    rendering: list[Any] = [
+        redact_secrets,
+        structlog.processors.format_exc_info if fmt == "json" else _noop,
+        renderer,
+    ]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             *(processors or []),
-            redact_secrets,
-            structlog.processors.format_exc_info if fmt == "json" else _noop,
-            renderer,
+            *rendering,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr)
+    route_stdlib_logging(
+        getattr(logging, level.upper()),
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared, *(processors or [])],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
+        ),
+    )
+
+
+FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+"""Libraries' loggers that configure handlers of their own: theirs are removed, so their
+records reach the root logger and are rendered like ours (JSON only, in JSON mode)."""
+
+
+_stdlib_handler: logging.Handler | None = None
+
+
+def route_stdlib_logging(level: int, formatter: logging.Formatter) -> None:
+    """Every stdlib log record (uvicorn's included) to stderr through `formatter`."""
+    global _stdlib_handler
+    _stdlib_handler = logging.StreamHandler(sys.stderr)
+    _stdlib_handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [_stdlib_handler]
+    root.setLevel(level)
+    adopt_foreign_loggers()
+
+
+def adopt_foreign_loggers() -> None:
+    """Send the records of `FOREIGN_LOGGERS` to the root logger, not to their own handlers."""
+    for name in FOREIGN_LOGGERS:
+        foreign = logging.getLogger(name)
+        foreign.handlers = []
+        foreign.propagate = True
 
 
 def _noop(logger: Any, method: str, event: Any) -> Any:

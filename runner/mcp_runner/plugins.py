@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from structlog.typing import Processor
 
     from .auth import TokenVerifier
-    from .hookspecs import Serve
+    from .hookspecs import AsgiApp, HealthCheck, HttpObserver, Serve
     from .protocol.errors import McpError
     from .protocol.session import Request
     from .runner import Runner
@@ -43,6 +43,9 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("transports", "mcp_runner.builtin.transports"),
     ("auth", "mcp_runner.builtin.auth"),
     ("proxy", "mcp_runner.builtin.proxy"),
+    ("health", "mcp_runner.builtin.health"),
+    ("metrics", "mcp_runner.builtin.metrics"),
+    ("access_log", "mcp_runner.builtin.access_log"),
 )
 """The builtin plugins, by name and module path, in load order (before any entry point)."""
 PHASES = {"mcp_runner_add_config": "config", "mcp_runner_register": "compose"}
@@ -391,6 +394,41 @@ class PluginHost:
         """Tell the plugins that `runner` serves on `transport`."""
         self._call("mcp_runner_server_ready", {"runner": runner, "transport": transport})
 
+    def http_routes(self, runner: Runner, taken: frozenset[str]) -> dict[str, AsgiApp]:
+        """The paths plugins serve on the HTTP port, by path; a path in `taken` or already
+        registered fails the plugin that registers it."""
+        found: dict[str, AsgiApp] = {}
+        for record in self.active():
+
+            def register(path: str, app: AsgiApp) -> None:
+                if path in taken or path in found:
+                    raise ValueError(f"the HTTP path {path} is already served")
+                found[path] = app
+
+            self._call(
+                "mcp_runner_http_routes", {"register": register, "runner": runner}, plugin=record
+            )
+        return found
+
+    def http_observers(self, runner: Runner) -> list[HttpObserver]:
+        """Every plugin's HTTP observers, in load order."""
+        answers = self._call("mcp_runner_http_observers", {"runner": runner}, normalize=_as_list)
+        return [observer for answer in answers for observer in answer]
+
+    def health_checks(self, runner: Runner) -> dict[str, HealthCheck]:
+        """Every plugin's readiness checks, by component name (a later name wins)."""
+        answers = self._call("mcp_runner_health_checks", {"runner": runner}, normalize=_as_checks)
+        return {name: check for answer in answers for name, check in answer.items()}
+
+    def state_backend(self) -> Any:
+        """The state backend the first plugin offers (in load order), or None."""
+        for record in self.active():
+            kwargs = {"settings": record.settings}
+            backend = self._call("mcp_runner_state_backend", kwargs, plugin=record)
+            if backend is not None:
+                return backend
+        return None
+
     def add_commands(self, cli: click.Group) -> None:
         """Let the plugins add their subcommands to `cli`."""
         self._call("mcp_runner_add_commands", {"cli": cli})
@@ -551,6 +589,13 @@ def _as_entries(record: PluginRecord, value: Any) -> list[dict[str, Any]]:
     """A status hook's answer, checked: a list of dicts."""
     if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
         raise TypeError(f"mcp_runner_status must answer a list of dicts, not {value!r}")
+    return value
+
+
+def _as_checks(record: PluginRecord, value: Any) -> dict[str, Any]:
+    """A health-check hook's answer, checked: a dict of names to callables."""
+    if not isinstance(value, dict) or not all(callable(check) for check in value.values()):
+        raise TypeError(f"mcp_runner_health_checks must answer a dict of checks, not {value!r}")
     return value
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from ...config import ConfigSections, Settings
+    from ...hookspecs import HealthCheck
     from ...protocol.session import Request
     from ...runner import Runner
     from .config import ProxySettings
@@ -126,3 +127,31 @@ def mcp_runner_status(runner: Runner) -> list[dict[str, Any]] | None:
         }
         for name, server in section.servers.items()
     ]
+
+
+SERVING_STATES = frozenset({"ready", "configured", "disabled"})
+"""Backend states that count as up for ``/readyz`` (``configured``: lazy, not started yet)."""
+
+
+@hookimpl
+def mcp_runner_health_checks(runner: Runner) -> dict[str, HealthCheck] | None:
+    """``proxy``: ``ok`` when every backend is up, else ``degraded``, with each one's state."""
+    section = _section(runner.settings)
+    if section is None or not section.servers:
+        return None
+
+    async def backends() -> dict[str, Any]:
+        manager = _managers.get(runner)
+        if manager is None:
+            return {"state": "failing", "error": "the backends have not started"}
+        states = {name: b.state for name, b in manager.backends.items()}
+        down = sorted(name for name, state in states.items() if state not in SERVING_STATES)
+        restarts = {name: b.restarts for name, b in manager.backends.items()}
+        return {
+            "state": "degraded" if down else "ok",
+            "backends": states,
+            "down": down,
+            "restarts": restarts,
+        }
+
+    return {"proxy": backends}

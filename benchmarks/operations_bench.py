@@ -1,0 +1,152 @@
+"""The cost of metrics: ``[metrics] enabled`` beside the same server without, in one run.
+
+    python benchmarks/operations_bench.py            # ~2 minutes on 2 cores
+    python benchmarks/operations_bench.py --quick
+
+Three measurements, each alternating off and on round by round so that drift on a shared
+machine hits both alike:
+
+- ``engine``: CPU time per ``tools/call`` through the one request path in this process
+  (`Runner.connect`, no transport): the cost the middleware adds, steady even when other work
+  shares the cores;
+- ``stdio`` and ``http``: ``mcp-runner serve`` in a subprocess (started afresh each round)
+  under load from `loadgen` (stdio pipelined, HTTP 16 connections of 2026-07-28 calls; the
+  access log stays off, as at the default log level): the best rate, and the server's CPU per
+  request.
+
+The ``bench`` plugin (benchmarks/plugins) serves the tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+import loadgen
+from mcp_runner.protocol.session import DirectOutlet
+
+
+async def _drop(message: dict[str, Any]) -> None:
+    return None
+
+
+NOWHERE = DirectOutlet(_drop)
+
+CONFIGS = {
+    "off": {},
+    "on": {"MCP_RUNNER_METRICS__ENABLED": "true"},
+}
+
+
+def server_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
+    env.update({"MCP_RUNNER_PLUGINS": "bench", **extra})
+    return env
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from mcp_runner.cli import main; main()", "serve", *args]
+
+
+async def stdio_round(extra: dict[str, str], total: int, work: Path) -> loadgen.RunResult:
+    server = await loadgen.StdioServer.start(command(), server_env(extra), work, work / "stdio.log")
+    try:
+        await server.initialize()
+        return await server.pipelined(total, window=64, deadline=60)
+    finally:
+        await server.close()
+
+
+async def http_round(extra: dict[str, str], total: int, work: Path) -> loadgen.RunResult:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((loadgen.HOST, 0))
+        port = sock.getsockname()[1]
+    with open(work / "http.log", "ab") as err:
+        proc = await asyncio.create_subprocess_exec(
+            *command("--transport", "http", "--port", str(port)),
+            env=server_env(extra),
+            cwd=work,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        await loadgen.wait_http_ready(port, proc)
+        return await loadgen.http_load(port, 16, "modern", total, 60, proc.pid)
+    finally:
+        await loadgen.astop_process(proc)
+
+
+async def engine_round(metrics: bool, total: int) -> float:
+    """CPU seconds per tools/call through `Runner.connect`'s request path."""
+    from mcp_runner.config import Settings
+    from mcp_runner.runner import Runner
+
+    settings = Settings.model_validate({"metrics": {"enabled": metrics}})
+    runner = Runner(settings, extra=["mcp_runner_bench:plugin"], entry_points=False).start()
+    answers: list[Any] = []
+    connection = runner.connect("inprocess", answers.append)  # type: ignore[arg-type]
+    connection.session.version, connection.session.initialized = "2025-11-25", True
+    call = {"name": "add", "arguments": {"a": 1, "b": 2}}
+    started = time.process_time()
+    for i in range(total):
+        message = {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": call}
+        request = connection.receive(message, NOWHERE)
+        answer = connection.admit(request) or await connection.run(request)
+        assert "result" in answer, answer
+    return (time.process_time() - started) / total
+
+
+async def main(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="mcp-runner-ops-bench-"))
+    print("| engine, metrics | CPU per request (µs) |")
+    print("|---|---|")
+    engine = {False: float("inf"), True: float("inf")}
+    for _ in range(args.reps * 5):
+        for metrics in engine:
+            engine[metrics] = min(engine[metrics], await engine_round(metrics, args.engine))
+    for metrics, seconds in engine.items():
+        print(f"| {'on' if metrics else 'off'} | {seconds * 1e6:.2f} |")
+    print(f"\nengine: on/off CPU per request {engine[False] / engine[True]:.3f}\n")
+    rounds = {"stdio": stdio_round, "http": http_round}
+    totals = {"stdio": args.stdio, "http": args.http}
+    print("| transport | metrics | best rate (req/s) | server CPU per request (µs) |")
+    print("|---|---|---|---|")
+    ratios = []
+    for transport, run in rounds.items():
+        best: dict[str, loadgen.RunResult] = {}
+        cpu: dict[str, float] = {}
+        for _ in range(args.reps):
+            for name, extra in CONFIGS.items():
+                result = await run(extra, totals[transport], work)
+                per_request = result.server_cpu / result.count * 1e6
+                if name not in best or result.rate > best[name].rate:
+                    best[name] = result
+                cpu[name] = min(cpu.get(name, per_request), per_request)
+        for name in CONFIGS:
+            print(f"| {transport} | {name} | {best[name].rate:,.0f} | {cpu[name]:.1f} |")
+        ratios.append((transport, best["on"].rate / best["off"].rate, cpu["off"] / cpu["on"]))
+    for transport, rate_ratio, cpu_ratio in ratios:
+        print(f"\n{transport}: on/off throughput {rate_ratio:.3f}, CPU per request {cpu_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--stdio", type=int, default=20_000, help="stdio requests per round")
+    parser.add_argument("--http", type=int, default=8_000, help="HTTP requests per round")
+    parser.add_argument("--engine", type=int, default=20_000, help="in-process calls per round")
+    parser.add_argument("--quick", action="store_true", help="one small round of each")
+    parsed = parser.parse_args()
+    if parsed.quick:
+        parsed.reps, parsed.stdio, parsed.http, parsed.engine = 1, 2_000, 1_000, 2_000
+    asyncio.run(main(parsed))

@@ -1,0 +1,371 @@
+"""The builtin ``metrics`` plugin: Prometheus metrics at ``GET /metrics`` (``[metrics] enabled``).
+
+Requests are counted and timed by a middleware in the ``observe`` band, on every transport;
+HTTP refusals, open sessions and in-flight requests come from the HTTP transport's observer;
+plugin and proxy backend states are read at each scrape. ``prometheus-client`` (the
+``mcp-runner[metrics]`` extra) is imported only when metrics are on. With
+``PROMETHEUS_MULTIPROC_DIR`` set, counters and histograms are kept in that directory and
+every worker's are summed at each scrape (prometheus-client's multiprocess mode).
+``[metrics] address`` serves them on a listener of their own instead of the HTTP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import time
+import weakref
+from bisect import bisect_left
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, field_validator
+
+from ..hookspecs import HttpAccess, hookimpl
+from ..middleware import Handler, Middleware
+from ..protocol.errors import McpError
+
+if TYPE_CHECKING:
+    from ..config import ConfigSections, Settings
+    from ..hookspecs import HttpObserver, RegisterRoute
+    from ..protocol.session import Request
+    from ..runner import Runner
+
+
+class MetricsSettings(BaseModel):
+    """The ``[metrics]`` table."""
+
+    enabled: bool = False
+    """Whether to measure and serve metrics at all."""
+    path: str = "/metrics"
+    """The path on the HTTP port (when `address` is not set)."""
+    address: str | None = None
+    """``host:port`` of a listener of their own for the metrics, instead of the HTTP port."""
+
+    @field_validator("address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"must be host:port, not {value!r}")
+        return value
+
+
+def settings_of(settings: Settings) -> MetricsSettings:
+    """The validated ``[metrics]`` table."""
+    found = settings.section("metrics")
+    return found if isinstance(found, MetricsSettings) else MetricsSettings()
+
+
+@hookimpl
+def mcp_runner_add_config(config: ConfigSections) -> None:
+    """Validate the ``[metrics]`` table (its defaults when there is none)."""
+    config.add_section("metrics", MetricsSettings)
+
+
+_metrics: weakref.WeakKeyDictionary[Runner, Metrics] = weakref.WeakKeyDictionary()
+
+
+def metrics_of(runner: Runner) -> Metrics | None:
+    """`runner`'s metrics (created on first use), or None when ``[metrics]`` is off."""
+    if not settings_of(runner.settings).enabled:
+        return None
+    found = _metrics.get(runner)
+    if found is None:
+        found = _metrics[runner] = Metrics(runner)
+    return found
+
+
+@hookimpl
+def mcp_runner_middleware(runner: Runner) -> Middleware | None:
+    """Count and time every request, in the ``observe`` band."""
+    metrics = metrics_of(runner)
+    if metrics is None:
+        return None
+    return Middleware(metrics.measures.measure, band="observe", name="metrics")
+
+
+@hookimpl
+def mcp_runner_http_observers(runner: Runner) -> HttpObserver | None:
+    """Count HTTP refusals by status, and the open sessions."""
+    metrics = metrics_of(runner)
+    return metrics.measures.observe_http if metrics else None
+
+
+@hookimpl
+def mcp_runner_http_routes(register: RegisterRoute, runner: Runner) -> None:
+    """``/metrics`` on the HTTP port, unless ``[metrics] address`` gives them a listener."""
+    metrics = metrics_of(runner)
+    if metrics is not None and metrics.settings.address is None:
+        register(metrics.settings.path, metrics.scrape)
+
+
+@hookimpl
+def mcp_runner_lifespan(runner: Runner) -> contextlib.AbstractAsyncContextManager[None] | None:
+    """The listener of ``[metrics] address``, open while the runner serves."""
+    metrics = metrics_of(runner)
+    if metrics is None or metrics.settings.address is None:
+        return None
+    return metrics.listener()
+
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""The latency histogram's upper bounds, in seconds (and +Inf)."""
+REQUESTS = (
+    "mcp_runner_requests",
+    "JSON-RPC requests answered, by method, component, plugin and outcome",
+)
+DURATION = ("mcp_runner_request_duration_seconds", "Time to answer a JSON-RPC request, by method")
+IN_FLIGHT = ("mcp_runner_requests_in_flight", "JSON-RPC requests being answered")
+REFUSALS = ("mcp_runner_http_refusals", "HTTP requests refused (4xx and 5xx answers), by status")
+SESSIONS = ("mcp_runner_sessions_open", "Sessions open (legacy-era HTTP sessions and stdio)")
+REQUEST_LABELS = ["method", "tool", "plugin", "outcome"]
+
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""The latency histogram's upper bounds, in seconds (then +Inf)."""
+REQUESTS = (
+    "mcp_runner_requests",
+    "JSON-RPC requests answered, by method, component, plugin and outcome",
+)
+REQUEST_LABELS = ["method", "tool", "plugin", "outcome"]
+DURATION = ("mcp_runner_request_duration_seconds", "Time to answer a JSON-RPC request, by method")
+IN_FLIGHT = ("mcp_runner_requests_in_flight", "JSON-RPC requests being answered")
+REFUSALS = ("mcp_runner_http_refusals", "HTTP requests refused (4xx and 5xx answers), by status")
+SESSIONS = ("mcp_runner_sessions_open", "Sessions open (legacy-era HTTP sessions and stdio)")
+
+
+perf_counter = time.perf_counter
+
+
+class Metrics:
+    """One runner's Prometheus metrics: its measures, and their exposition.
+
+    In one process the measures are plain counts (`LocalMeasures`), turned into metrics at
+    each scrape: a request costs a few dictionary updates. With ``PROMETHEUS_MULTIPROC_DIR``
+    they are prometheus-client's own metrics (`SharedMeasures`), kept in that directory's
+    files, which a scrape of any process sums.
+    """
+
+    def __init__(self, runner: Runner) -> None:
+        import prometheus_client as prom
+
+        self.settings = settings_of(runner.settings)
+        self.prom = prom
+        self.exposed = prom.CollectorRegistry()
+        self.measures: LocalMeasures | SharedMeasures
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            self.measures = SharedMeasures(runner, self.exposed)
+        else:
+            self.measures = LocalMeasures(runner)
+            self.exposed.register(self.measures)
+        self.exposed.register(StateCollector(runner))
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return bytes(self.prom.generate_latest(self.exposed))
+
+    async def scrape(self, scope: Any, receive: Any, send: Any) -> None:
+        """The ``/metrics`` application."""
+        body = self.exposition()
+        headers = [
+            (b"content-type", self.prom.CONTENT_TYPE_LATEST.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @contextlib.asynccontextmanager
+    async def listener(self) -> AsyncIterator[None]:
+        """Serve the metrics on ``[metrics] address`` (prometheus-client's own server)."""
+        assert self.settings.address is not None
+        host, _, port = self.settings.address.rpartition(":")
+        server, thread = self.prom.start_http_server(
+            int(port), host.strip("[]"), registry=self.exposed
+        )
+        try:
+            yield
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+
+def failure_of(exc: BaseException) -> str:
+    """A request's outcome from what it raised."""
+    if isinstance(exc, McpError):
+        return "error"
+    return "cancelled" if isinstance(exc, asyncio.CancelledError) else "exception"
+
+
+class LocalMeasures:
+    """This process's measures as plain counts; a prometheus-client collector of them.
+
+    A request updates one list: the latency histogram of its method, component and outcome
+    (bucket counts, then the sum of the durations); the counts and each method's histogram
+    are summed from those at each scrape.
+    """
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.requests: dict[tuple[str, Any, str], list[float]] = {}
+        self.in_flight = 0
+        self.refusals: dict[int, int] = {}
+
+    async def measure(self, request: Request, call_next: Handler) -> Any:
+        """The middleware: one duration by method, component and outcome per request."""
+        self.in_flight += 1
+        started = perf_counter()
+        outcome = "ok"
+        try:
+            result = await call_next(request)
+            if type(result) is dict and result.get("isError"):
+                outcome = "tool_error"
+            return result
+        except BaseException as exc:
+            outcome = failure_of(exc)
+            raise
+        finally:
+            elapsed = perf_counter() - started
+            self.in_flight -= 1
+            key = (request.method, request.target, outcome)
+            histogram = self.requests.get(key)
+            if histogram is None:
+                histogram = self.requests[key] = [0.0] * (len(BUCKETS) + 2)
+            histogram[bisect_left(BUCKETS, elapsed)] += 1
+            histogram[-1] += elapsed
+
+    def observe_http(self, access: HttpAccess) -> None:
+        """The HTTP observer: refusals by status."""
+        if access.status >= 400:
+            self.refusals[access.status] = self.refusals.get(access.status, 0) + 1
+
+    def collect(self) -> Iterator[Any]:
+        """The counts as metrics (copied first: the listener of ``address`` scrapes from a
+        thread of its own)."""
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        requests = CounterMetricFamily(*REQUESTS, labels=REQUEST_LABELS)
+        by_method: dict[str, list[float]] = {}
+        for (method, target, outcome), histogram in dict(self.requests).items():
+            labels = [method, getattr(target, "name", ""), getattr(target, "plugin", ""), outcome]
+            requests.add_metric(labels, sum(histogram[:-1]))
+            total = by_method.setdefault(method, [0.0] * len(histogram))
+            for position, value in enumerate(histogram):
+                total[position] += value
+        durations = HistogramMetricFamily(*DURATION, labels=["method"])
+        bounds = [*(str(bound) for bound in BUCKETS), "+Inf"]
+        for method, histogram in by_method.items():
+            cumulative = itertools.accumulate(histogram[:-1])
+            durations.add_metric(
+                [method], list(zip(bounds, cumulative, strict=True)), histogram[-1]
+            )
+        refusals = CounterMetricFamily(*REFUSALS, labels=["status"])
+        for status, count in dict(self.refusals).items():
+            refusals.add_metric([str(status)], count)
+        yield requests
+        yield durations
+        yield GaugeMetricFamily(*IN_FLIGHT, value=self.in_flight)
+        yield refusals
+        yield GaugeMetricFamily(*SESSIONS, value=len(self.runner.engine.notifier.sessions))
+
+
+class SharedMeasures:
+    """The measures as prometheus-client metrics for its multiprocess mode: each update goes
+    to this process's files in ``PROMETHEUS_MULTIPROC_DIR``, and a scrape sums every
+    process's files."""
+
+    def __init__(self, runner: Runner, exposed: Any) -> None:
+        import prometheus_client as prom
+        from prometheus_client import multiprocess
+
+        own = prom.CollectorRegistry()  # the values live in the files; this only names them
+        self.requests = prom.Counter(*REQUESTS, REQUEST_LABELS, registry=own)
+        self.duration = prom.Histogram(*DURATION, ["method"], registry=own, buckets=BUCKETS)
+        self.in_flight = prom.Gauge(*IN_FLIGHT, registry=own, multiprocess_mode="livesum")
+        self.refusals = prom.Counter(*REFUSALS, ["status"], registry=own)
+        self.open_sessions = prom.Gauge(*SESSIONS, registry=own, multiprocess_mode="livesum")
+        self.runner = runner
+        multiprocess.MultiProcessCollector(exposed)
+        self._counted: dict[tuple[str, str, str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    async def measure(self, request: Request, call_next: Handler) -> Any:
+        """The middleware: as `LocalMeasures.measure`, into the shared files."""
+        self.in_flight.inc()
+        started = perf_counter()
+        outcome = "ok"
+        try:
+            result = await call_next(request)
+            if type(result) is dict and result.get("isError"):
+                outcome = "tool_error"
+            return result
+        except BaseException as exc:
+            outcome = failure_of(exc)
+            raise
+        finally:
+            elapsed = perf_counter() - started
+            self.in_flight.dec()
+            method = request.method
+            key = (method, getattr(request.target, "name", ""), request.plugin or "", outcome)
+            counted = self._counted.get(key)
+            if counted is None:
+                counted = self._counted[key] = self.requests.labels(*key)
+            counted.inc()
+            timed = self._timed.get(method)
+            if timed is None:
+                timed = self._timed[method] = self.duration.labels(method)
+            timed.observe(elapsed)
+
+    def observe_http(self, access: HttpAccess) -> None:
+        """The HTTP observer: refusals by status and the open sessions, into the files."""
+        if access.status >= 400:
+            self.refusals.labels(str(access.status)).inc()
+        self.open_sessions.set(len(self.runner.engine.notifier.sessions))
+
+
+class StateCollector:
+    """Plugin states and their sub-entries' (the proxy's backends, from
+    ``mcp_runner_status``), read at each scrape: the scraping worker's view."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def collect(self) -> Iterator[Any]:
+        """The plugin and backend gauges, and the backends' restarts."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        plugins = GaugeMetricFamily(
+            "mcp_runner_plugin_up",
+            "1 when the plugin serves, by plugin and status",
+            labels=["plugin", "status"],
+        )
+        backends = GaugeMetricFamily(
+            "mcp_runner_backend_up",
+            "1 when a plugin's backend (a proxied server) is ready, by plugin, backend and state",
+            labels=["plugin", "backend", "state"],
+        )
+        restarts = CounterMetricFamily(
+            "mcp_runner_backend_restarts",
+            "Restarts of each backend of a plugin",
+            labels=["plugin", "backend"],
+        )
+        host = self.runner.host
+        host.collect_status(self.runner)
+        for record in host.records.values():
+            plugins.add_metric([record.name, record.status], 1 if record.status == "ok" else 0)
+            for entry in record.backends or ():
+                labels = [record.name, str(entry["name"])]
+                state = str(entry["state"])
+                backends.add_metric([*labels, state], 1 if state == "ready" else 0)
+                restarts.add_metric(labels, entry.get("restarts", 0))
+        yield plugins
+        yield backends
+        yield restarts

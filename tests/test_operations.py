@@ -1,0 +1,132 @@
+"""Operations over real HTTP: /healthz and /readyz, Prometheus metrics at /metrics (on the
+HTTP port and on a listener of their own), and the access log with its correlation id."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import http_helpers as h
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+
+def call_add(client: httpx.Client, url: str, **headers: str) -> httpx.Response:
+    request = h.modern_request("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
+    all_headers = {**h.modern_headers("tools/call", request["params"]), **headers}
+    return client.post(url, json=request, headers={k: v for k, v in all_headers.items() if v})
+
+
+def base(url: str) -> str:
+    return url.rsplit("/", 1)[0]
+
+
+def test_health_endpoints_answer_on_the_http_port() -> None:
+    with h.ServerProcess() as server, httpx.Client(timeout=10) as client:
+        alive = client.get(base(server.url) + "/healthz")
+        assert alive.status_code == 200 and alive.json() == {"status": "ok"}
+        ready = client.get(base(server.url) + "/readyz")
+        assert ready.status_code == 200, ready.text
+        body = ready.json()
+        assert body["status"] == "ready"
+        assert body["components"]["server"] == {"state": "ok", "draining": False}
+        assert "http_demo" in body["components"]["plugins"]["loaded"]
+        assert ready.headers["cache-control"] == "no-store"
+
+
+def test_metrics_count_requests_and_refusals() -> None:
+    env = {"MCP_RUNNER_METRICS__ENABLED": "true"}
+    with h.ServerProcess(env) as server, httpx.Client(timeout=10) as client:
+        assert call_add(client, server.url).status_code == 200
+        refused = client.post(
+            server.url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"Accept": "application/json, text/event-stream", "Mcp-Session-Id": "gone"},
+        )
+        assert refused.status_code == 404
+        scraped = client.get(base(server.url) + "/metrics")
+        assert scraped.status_code == 200
+        assert scraped.headers["content-type"].startswith("text/plain")
+        text = scraped.text
+        assert (
+            'mcp_runner_requests_total{method="tools/call",outcome="ok",plugin="http_demo",'
+            'tool="add"} 1.0' in text
+        )
+        assert 'mcp_runner_request_duration_seconds_count{method="tools/call"} 1.0' in text
+        assert 'mcp_runner_http_refusals_total{status="404"} 1.0' in text
+        assert 'mcp_runner_plugin_up{plugin="http_demo",status="ok"} 1.0' in text
+        assert "mcp_runner_requests_in_flight 0.0" in text
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_metrics_on_their_own_address_and_summed_across_processes(tmp_path: Any) -> None:
+    """[metrics] address moves /metrics off the HTTP port; with PROMETHEUS_MULTIPROC_DIR two
+    servers (workers) sharing the directory are counted together."""
+    port = free_port()
+    shared = {"MCP_RUNNER_METRICS__ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with (
+        h.ServerProcess({**shared, "MCP_RUNNER_METRICS__ADDRESS": f"127.0.0.1:{port}"}) as one,
+        h.ServerProcess(shared) as two,
+        httpx.Client(timeout=10) as client,
+    ):
+        assert client.get(base(one.url) + "/metrics").status_code == 404
+        for server in (one, two):
+            assert call_add(client, server.url).status_code == 200
+        text = client.get(f"http://127.0.0.1:{port}/metrics").text
+        assert (
+            'mcp_runner_requests_total{method="tools/call",outcome="ok",plugin="http_demo",'
+            'tool="add"} 2.0' in text
+        )
+
+
+def test_access_log_lines_with_the_correlation_id() -> None:
+    env = {"MCP_RUNNER_LOG_LEVEL": "info", "MCP_RUNNER_LOG_FORMAT": "json"}
+    with h.ServerProcess(env) as server, httpx.Client(timeout=10) as client:
+        answered = call_add(client, server.url, **{"X-Request-Id": "order-7"})
+        assert answered.headers["x-request-id"] == "order-7"
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        refused = client.get(
+            base(server.url) + "/nowhere",
+            headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+        )
+        assert refused.status_code == 404 and refused.headers["x-request-id"] == trace
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            lines = [json.loads(line) for line in server.stderr_lines if '"event": "http"' in line]
+            if len(lines) >= 2:
+                break
+            time.sleep(0.05)
+        by_id = {line["correlation_id"]: line for line in lines}
+        call = by_id["order-7"]
+        assert (call["method"], call["path"], call["status"]) == ("POST", "/mcp", 200)
+        assert call["bytes"] == len(answered.content) and call["client"] == "127.0.0.1"
+        assert call["duration_ms"] >= 0
+        assert (by_id[trace]["path"], by_id[trace]["status"]) == ("/nowhere", 404)
+
+
+def test_json_logs_carry_uvicorn_s_own_lines_as_json() -> None:
+    """In JSON mode uvicorn's warnings (a malformed request here) are JSON lines too."""
+    env = {"MCP_RUNNER_LOG_LEVEL": "info", "MCP_RUNNER_LOG_FORMAT": "json"}
+    with h.ServerProcess(env) as server, httpx.Client(timeout=10) as client:
+        client.get(base(server.url) + "/healthz")  # the log set-up is applied by now
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            sock.recv(1024)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "Invalid HTTP" not in server.stderr:
+            time.sleep(0.05)
+        logged = [line for line in server.stderr_lines if "mcp-runner: serving" not in line]
+        events = [json.loads(line) for line in logged if line.strip()]
+        invalid = [e for e in events if "Invalid HTTP" in e["event"]]
+        assert invalid and invalid[0]["logger"] == "uvicorn.error"
+        assert invalid[0]["level"] == "warning"
