@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mcp_runner.components import Tool
+
 from .asgi import app_document, app_lifespan, import_app
 from .calls import Api
-from .components import OperationResource, OperationTemplate, OperationTool, component_for
+from .components import OperationCall, OperationResource, OperationTemplate, component_for
 from .config import ApiConfig, ApiOptions
 from .operations import map_operations
 from .spec import Documents, SpecError, location_of, parse_document, read_location
@@ -43,7 +45,7 @@ class Bridge:
 
     def status(self) -> dict[str, Any]:
         """The API as ``mcp-runner plugins`` shows it."""
-        tools = sum(isinstance(c, OperationTool) for c in self.components)
+        tools = sum(isinstance(c, Tool) for c in self.components)
         resources = len(self.components) - tools
         entry: dict[str, Any] = {
             "name": self.api.name,
@@ -115,7 +117,7 @@ def _bridge(
             operation.kind = "tool"
             components.append(component_for(api, operation, scheme))
     bridge = Bridge(api, components, mapping.notes, (time.perf_counter() - started) * 1000, source)
-    tools = sum(isinstance(c, OperationTool) for c in components)
+    tools = sum(isinstance(c, Tool) for c in components)
     if tools > options.warn_above:
         bridge.warnings.append(
             f"{tools} tools: more than {options.warn_above} is a lot for a model to choose from; "
@@ -145,10 +147,11 @@ def apis_of(components: Iterable[Any], plugin: str) -> list[Api]:
     """The distinct APIs behind a plugin's served components."""
     found: dict[int, Api] = {}
     for component in components:
-        if isinstance(component, OperationTool | OperationResource | OperationTemplate) and (
-            component.plugin == plugin
-        ):
-            found.setdefault(id(component.api), component.api)
+        if component.plugin != plugin:
+            continue
+        served = getattr(component, "handler", component)  # a tool's: its OperationCall
+        if isinstance(served, OperationCall | OperationResource | OperationTemplate):
+            found.setdefault(id(served.api), served.api)
     return list(found.values())
 
 

@@ -13,12 +13,15 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 import pydantic_core
+from mcp_runner import ToolResult
 
 from .asgi import with_state
 from .config import ApiOptions
 from .operations import Argument, Operation
 
 if TYPE_CHECKING:
+    from mcp_runner.auth import Principal
+
     from .validate import Validator
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -54,6 +57,8 @@ class Api:
         self._client: httpx.AsyncClient | None = None
         self._origin = _origin(self.base_url)
         self._static_query = list(options.query.items())
+        # auth = "passthrough": the URI a caller's token must name in its audience to be sent
+        self.audience = (options.audience or self.base_url) if options.auth else None
 
     def client(self) -> httpx.AsyncClient:
         """The pooled client (the ASGI app's transport for an app called in process)."""
@@ -80,12 +85,17 @@ class Api:
             self._client = None
 
     # -- the request -------------------------------------------------------------------------------
-    async def send(self, op: Operation, arguments: Mapping[str, Any]) -> Reply:
-        """Send the request for `op` with `arguments`; the body is read up to the size limit.
+    async def send(
+        self, op: Operation, arguments: Mapping[str, Any], principal: Principal | None = None
+    ) -> Reply:
+        """Send the request for `op` with `arguments` (and, with ``auth = "passthrough"``, the
+        token of the caller `principal`); the body is read up to the size limit.
 
         Redirects are followed only on the API's own host. Raises `CallFailed`.
         """
         request = self.build(op, arguments)
+        if self.audience is not None:
+            request.headers["authorization"] = self.authorization(op, self.audience, principal)
         client = self.client()
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -122,6 +132,22 @@ class Api:
                 str(request.url),
             )
         raise CallFailed(f"{op.label}: more than {MAX_REDIRECTS} redirects")
+
+    def authorization(self, op: Operation, audience: str, principal: Principal | None) -> str:
+        """The ``Authorization`` header that passes the caller's token through: only a token
+        whose audience names `audience` (RFC 8707); else `CallFailed` saying why."""
+        if principal is None or principal.token is None:
+            raise CallFailed(
+                f"{op.label}: {self.name} takes the caller's bearer token "
+                '(auth = "passthrough") and this request carries none'
+            )
+        token = principal.token_for(audience)
+        if token is None:
+            raise CallFailed(
+                f"{op.label}: the caller's token is not passed to {self.name}: its audience "
+                f"(aud) does not name {audience} (RFC 8707)"
+            )
+        return f"Bearer {token}"
 
     async def _read(self, response: httpx.Response, op: Operation) -> bytes:
         limit = self.options.max_response_bytes
@@ -303,33 +329,33 @@ def _origin(url: str) -> tuple[str, str]:
 # -- the answer ------------------------------------------------------------------------------------
 
 
-def tool_result(api: Api, op: Operation, reply: Reply, output: Validator | None) -> dict[str, Any]:
-    """The ``CallToolResult`` of a response: an error for 4xx/5xx, ``structuredContent``
-    checked against the output schema, or content by the response's type."""
+def tool_result(api: Api, op: Operation, reply: Reply, output: Validator | None) -> ToolResult:
+    """The tool's result for a response: an error for 4xx/5xx, ``structuredContent`` checked
+    against the output schema, or content by the response's type."""
     if reply.status >= 400:
-        return _failure(error_text(api, op, reply))
+        return failure(error_text(api, op, reply))
     media = reply.media
     body = reply.body
     if not body:
-        return {"content": [{"type": "text", "text": f"{reply.status} {reply.reason}".strip()}]}
+        return ToolResult([{"type": "text", "text": f"{reply.status} {reply.reason}".strip()}])
     if _is_json(media):
         try:
             data = pydantic_core.from_json(body)
         except ValueError:
-            return _failure(f"{op.label}: the answer is not valid JSON ({len(body)} bytes)")
+            return failure(f"{op.label}: the answer is not valid JSON ({len(body)} bytes)")
         text = body.decode("utf-8", "replace")
         if op.output_schema is None or output is None:
-            return {"content": [{"type": "text", "text": text}]}
+            return ToolResult([{"type": "text", "text": text}])
         structured = {"result": data} if op.wrap_output else data
         problems = output.errors(structured)
         if problems:
-            return _failure(
+            return failure(
                 f"{op.label}: the answer does not match the response schema the description "
                 f"declares ({'; '.join(problems)}); set output_schema = false for this API to "
                 f"take answers as they come. The answer: {_shortened(text, api.options.max_error_chars)}"
             )
-        return {"content": [{"type": "text", "text": text}], "structuredContent": structured}
-    return {"content": [_content_block(reply.url, media, body)]}
+        return ToolResult([{"type": "text", "text": text}], structured)
+    return ToolResult([_content_block(reply.url, media, body)])
 
 
 def resource_contents(uri: str, reply: Reply) -> list[dict[str, Any]]:
@@ -350,8 +376,9 @@ def error_text(api: Api, op: Operation, reply: Reply) -> str:
     return text
 
 
-def _failure(message: str) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": message}], "isError": True}
+def failure(message: str) -> ToolResult:
+    """An ``isError`` result saying `message`."""
+    return ToolResult([{"type": "text", "text": message}], is_error=True)
 
 
 def _shortened(text: str, limit: int) -> str:

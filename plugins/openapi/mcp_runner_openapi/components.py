@@ -7,25 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_runner import McpError
-from mcp_runner.components import (
-    Resource,
-    ResourceTemplate,
-    Signature,
-    Tool,
-    compile_template,
-    error_result,
-)
+from mcp_runner import Context, McpError, ToolResult
+from mcp_runner.components import Resource, ResourceTemplate, Signature, Tool, compile_template
 
-from .calls import Api, CallFailed, error_text, resource_contents, tool_result
+from .calls import Api, CallFailed, error_text, failure, resource_contents, tool_result
 from .operations import Operation
 from .validate import Validator
 
 INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32002
 
-# A bridged component has no Python function: its arguments are checked against its JSON
-# Schema by `Validator`, so the host's signature is an empty one.
+# A bridged resource has no Python function: the host's signature is an empty one.
 NO_SIGNATURE = Signature(
     fn=None,  # type: ignore[arg-type]
     is_async=True,
@@ -39,38 +31,45 @@ NO_SIGNATURE = Signature(
 )
 
 
-@dataclass(slots=True, eq=False)
-class OperationTool(Tool):
-    """An operation served as a tool: arguments checked against its input schema, then one
-    request; the answer checked against its output schema."""
+class OperationCall:
+    """The handler of an operation served as a tool (`Tool.from_schema`): arguments checked
+    against its input schema, then one request; the answer checked against its output
+    schema."""
 
-    api: Api = None  # type: ignore[assignment]
-    operation: Operation = None  # type: ignore[assignment]
-    arguments_validator: Validator | None = None
-    output_validator: Validator | None = None
+    __slots__ = ("api", "arguments_validator", "operation", "output_validator", "tool")
 
-    async def call(self, arguments: dict[str, Any], request: Any) -> dict[str, Any]:
-        """Validate, send, and turn the answer into a ``CallToolResult``."""
+    def __init__(self, api: Api, operation: Operation) -> None:
+        self.api = api
+        self.operation = operation
+        self.tool: Tool | None = None  # the tool it serves, for its name as served
+        self.arguments_validator: Validator | None = None
+        self.output_validator: Validator | None = None
+
+    async def __call__(self, arguments: dict[str, Any], ctx: Context) -> ToolResult:
+        """Validate, send (with the caller's principal, for ``auth = "passthrough"``), and
+        turn the answer into the tool's result."""
+        operation = self.operation
         validator = self.arguments_validator
         if validator is None:  # compiled on the first call, so start-up stays fast
-            validator = self.arguments_validator = Validator(self.input_schema)
-            if self.output_schema is not None:
-                self.output_validator = Validator(self.output_schema)
+            validator = self.arguments_validator = Validator(operation.input_schema)
+            if operation.output_schema is not None:
+                self.output_validator = Validator(operation.output_schema)
         problems = validator.errors(arguments)
         if problems:
-            return error_result(f"Invalid arguments for tool {self.name!r}: {'; '.join(problems)}")
+            name = self.tool.name if self.tool is not None else operation.name
+            return failure(f"Invalid arguments for tool {name!r}: {'; '.join(problems)}")
         try:
-            reply = await self.api.send(self.operation, arguments)
+            reply = await self.api.send(operation, arguments, ctx.principal)
         except CallFailed as exc:
-            return error_result(str(exc))
-        return tool_result(self.api, self.operation, reply, self.output_validator)
+            return failure(str(exc))
+        return tool_result(self.api, operation, reply, self.output_validator)
 
 
 async def _read(
-    api: Api, operation: Operation, uri: str, arguments: dict[str, Any]
+    api: Api, operation: Operation, uri: str, arguments: dict[str, Any], request: Any
 ) -> list[dict[str, Any]]:
     try:
-        reply = await api.send(operation, arguments)
+        reply = await api.send(operation, arguments, request.principal)
     except CallFailed as exc:
         raise McpError(INTERNAL_ERROR, str(exc), {"uri": uri}) from None
     if reply.status == 404:
@@ -89,7 +88,7 @@ class OperationResource(Resource):
 
     async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
         """The answer of the GET as the resource's contents."""
-        return await _read(self.api, self.operation, uri, arguments)
+        return await _read(self.api, self.operation, uri, arguments, request)
 
 
 @dataclass(slots=True, eq=False)
@@ -102,7 +101,7 @@ class OperationTemplate(ResourceTemplate):
 
     async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
         """The answer of the GET, its path filled from the URI, as the contents."""
-        return await _read(self.api, self.operation, uri, arguments)
+        return await _read(self.api, self.operation, uri, arguments, request)
 
 
 def annotations_of(operation: Operation) -> dict[str, Any]:
@@ -123,17 +122,17 @@ def annotations_of(operation: Operation) -> dict[str, Any]:
 def component_for(api: Api, operation: Operation, uri_scheme: str) -> Tool | Resource:
     """The tool, resource or resource template that serves `operation`."""
     if operation.kind == "tool":
-        return OperationTool(
-            name=operation.name,
-            signature=NO_SIGNATURE,
+        handler = OperationCall(api, operation)
+        handler.tool = Tool.from_schema(
+            operation.name,
+            operation.input_schema,
+            handler,
             description=operation.text(),
             annotations=annotations_of(operation),
-            input_schema=operation.input_schema,
             output_schema=operation.output_schema,
             meta={"openapi": {"method": operation.method.upper(), "path": operation.path}},
-            api=api,
-            operation=operation,
         )
+        return handler.tool
     uri = f"{uri_scheme}://{operation.path.lstrip('/')}"
     common: dict[str, Any] = dict(
         uri=uri,

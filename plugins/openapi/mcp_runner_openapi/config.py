@@ -83,6 +83,14 @@ class ApiOptions(BaseModel):
         default_factory=dict,
         description="Query parameters sent with every request (${VAR} interpolated), e.g. an API key.",
     )
+    auth: Literal["passthrough"] | None = Field(
+        default=None,
+        description='"passthrough": send the caller\'s bearer token, only when its audience is this API.',
+    )
+    audience: str | None = Field(
+        default=None,
+        description="The URI a caller's token must name in its aud to be passed through (default: base_url).",
+    )
     timeout: float = Field(default=30.0, gt=0, description="Seconds for one request.")
     max_response_bytes: int = Field(
         default=10 * MiB, ge=1024, description="Largest response body read."
@@ -103,10 +111,19 @@ class ApiOptions(BaseModel):
     def _interpolated(cls, values: dict[str, str]) -> dict[str, str]:
         return {key: interpolate(value) for key, value in values.items()}
 
-    @field_validator("base_url")
+    @field_validator("base_url", "audience")
     @classmethod
     def _interpolated_url(cls, value: str | None) -> str | None:
         return interpolate(value).rstrip("/") if value is not None else None
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> ApiOptions:
+        if self.auth == "passthrough" and any(k.lower() == "authorization" for k in self.headers):
+            raise ValueError(
+                'auth = "passthrough" sends the caller\'s token as the Authorization header: '
+                "remove Authorization from headers"
+            )
+        return self
 
 
 class ApiConfig(ApiOptions):

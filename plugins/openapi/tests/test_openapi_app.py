@@ -294,3 +294,28 @@ def test_the_seed_app_from_its_entry_point_in_process(tmp_path: Path) -> None:
     assert record.described().distribution == "mcp-runner-openapi-seed"
     result = serve_in(runner, lambda: runner.call_tool("get_weather", {"city": "Rome"}))
     assert result["structuredContent"]["city"] == "Rome"
+
+
+PASSTHROUGH = """
+[openapi.apis.echo]
+app = "echo_app:app"
+auth = "passthrough"
+audience = "https://echo.example.com"
+"""
+
+
+def test_passthrough_without_a_caller_token_makes_no_request(tmp_path: Path) -> None:
+    runner = make_runner(tmp_path, PASSTHROUGH)  # no auth: the caller has no principal
+    result = serve_in(runner, lambda: runner.call_tool("received_authorization", {}))
+    assert result["isError"] is True
+    assert "takes the caller's bearer token" in result["content"][0]["text"]
+    plain = make_runner(tmp_path, '[openapi.apis.echo]\napp = "echo_app:app"\n')
+    answer = serve_in(plain, lambda: plain.call_tool("received_authorization", {}))
+    assert answer["structuredContent"] == {"authorization": None}
+
+
+def test_passthrough_and_a_configured_authorization_header_are_refused(tmp_path: Path) -> None:
+    config = PASSTHROUGH + 'headers = { "Authorization" = "Bearer mine" }\n'
+    runner = make_runner(tmp_path, config)
+    record = runner.host.records["openapi"]
+    assert record.status == "failed" and "remove Authorization from headers" in str(record.error)
