@@ -45,6 +45,9 @@ class ConfigError(Exception):
 
 
 class ServerSettings(BaseModel):
+    """The ``[server]`` table: identity, plugin selection, limits, logging, ``requestState``
+    keys; every transport reads it."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = "mcp-runner"
@@ -94,6 +97,8 @@ class ServerSettings(BaseModel):
 
 
 class HttpSettings(BaseModel):
+    """The ``[http]`` table: where the HTTP transport listens and what it accepts."""
+
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
@@ -128,6 +133,9 @@ class PluginConfig(BaseModel):
 
 
 class Settings(BaseModel):
+    """Every setting: ``[server]``, ``[http]``, the ``[plugins.<name>]`` tables and the
+    top-level tables plugins add (`section`); `source` is the config file read, if any."""
+
     model_config = ConfigDict(extra="allow")
 
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -136,6 +144,7 @@ class Settings(BaseModel):
     source: str | None = Field(default=None, exclude=True)
 
     def plugin(self, name: str) -> PluginConfig:
+        """The keys every plugin's table has (namespace, enabled, scopes, timeout) for `name`."""
         return PluginConfig.model_validate(self.plugins.get(name, {}))
 
     def plugin_options(self, name: str) -> dict[str, Any]:
@@ -179,6 +188,7 @@ class ConfigSections:
 
 
 def validate_section(model: type[BaseModel], raw: Any, where: str) -> BaseModel:
+    """`raw` validated with `model`; a `ConfigError` naming `where` and each bad field."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -186,6 +196,7 @@ def validate_section(model: type[BaseModel], raw: Any, where: str) -> BaseModel:
 
 
 def describe(exc: ValidationError) -> str:
+    """A pydantic validation error in one line: ``field.path: message; ...``."""
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
         for e in exc.errors(include_url=False)
@@ -193,6 +204,8 @@ def describe(exc: ValidationError) -> str:
 
 
 def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file: `path` (a `ConfigError` when it is missing), else ``mcp-runner.toml``
+    in the working directory, else None."""
     if path is not None:
         found = Path(path)
         if not found.is_file():

@@ -41,7 +41,12 @@ if TYPE_CHECKING:
 
 PROJECT = "mcp_runner"
 hookspec = pluggy.HookspecMarker(PROJECT)
+"""Marks a hook specification: the functions below, and those a plugin publishes for plugins of
+its own (`mcp_runner_addhooks`)."""
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin's implementation of an ``mcp_runner`` hook: ``@hookimpl``, or with pluggy's
+options, e.g. ``@hookimpl(tryfirst=True)``, ``@hookimpl(specname=...)``,
+``@hookimpl(wrapper=True)``."""
 
 Serve: TypeAlias = Callable[["Runner", dict[str, Any]], Awaitable[None]]
 """A transport: ``async serve(runner, options)`` serves until it is stopped."""
