@@ -1386,7 +1386,7 @@ def test_hook_http_observers() -> None:
 
 def test_hook_health_checks() -> None:
     """/readyz runs every check: failing (or raising) is 503, degraded is 200 unless
-    [health] ready_when_degraded is false; /healthz answers regardless."""
+    [health] ready_when_degraded is false, and draining is 503; /healthz answers regardless."""
     states = {"store": "ok"}
 
     class Store:
@@ -1409,6 +1409,11 @@ def test_hook_health_checks() -> None:
     states["store"] = "failing"
     assert http_get(runner, "/readyz").status_code == 503
     assert http_get(runner, "/healthz").json() == {"status": "ok"}
+    states["store"] = "ok"
+    runner.draining = True  # a graceful shutdown has begun
+    draining = http_get(runner, "/readyz")
+    assert draining.status_code == 503
+    assert draining.json()["components"]["server"] == {"state": "failing", "draining": True}
 
     strict = start(
         {"store": Store()}, Settings.model_validate({"health": {"ready_when_degraded": False}})

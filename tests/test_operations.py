@@ -3,16 +3,24 @@ HTTP port and on a listener of their own), and the access log with its correlati
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import http_helpers as h
 import httpx
 import pytest
+from mcp_runner.builtin import proxy
+from mcp_runner.runner import Runner
+from mcp_runner.testing import make_runner
+from mcp_runner.transports.http import McpHttpApp, Router
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+PROXY_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "proxy"
 
 
 def call_add(client: httpx.Client, url: str, **headers: str) -> httpx.Response:
@@ -130,3 +138,55 @@ def test_json_logs_carry_uvicorn_s_own_lines_as_json() -> None:
         invalid = [e for e in events if "Invalid HTTP" in e["event"]]
         assert invalid and invalid[0]["logger"] == "uvicorn.error"
         assert invalid[0]["level"] == "warning"
+
+
+def test_readyz_reports_the_proxy_backends(tmp_path: Any) -> None:
+    """The proxy's check: ok with every backend ready, degraded with one down (503 only with
+    [health] ready_when_degraded = false); the metrics show each backend's state."""
+    sys.path.insert(0, str(PROXY_FIXTURES))
+    from helpers import demo_backend, eventually
+
+    broken = {"command": sys.executable, "args": ["-c", "raise SystemExit(3)"]}
+    restart = {"initial_delay": 5, "max_delay": 5}
+
+    def runner_with(servers: dict[str, Any], **health: Any) -> Runner:
+        return make_runner(
+            settings={
+                "proxy": {"servers": servers, "restart": restart},
+                "health": health,
+                "metrics": {"enabled": True},
+            }
+        )
+
+    async def ready(runner: Runner) -> tuple[int, dict[str, Any], str]:
+        router = Router(McpHttpApp(runner), "/mcp")
+        transport = httpx.ASGITransport(app=router)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            answer = await client.get("/readyz")
+            scraped = await client.get("/metrics")
+        return answer.status_code, answer.json(), scraped.text
+
+    async def scenario() -> None:
+        runner = runner_with({"demo": demo_backend(tmp_path)})
+        async with runner.lifespan():
+            await eventually(lambda: proxy.manager_of(runner).backends["demo"].state == "ready")
+            status, body, scraped = await ready(runner)
+            assert status == 200
+            assert body["components"]["proxy"]["backends"] == {"demo": "ready"}
+            assert body["components"]["proxy"]["state"] == "ok"
+            assert (
+                'mcp_runner_backend_up{backend="demo",plugin="proxy",state="ready"} 1.0' in scraped
+            )
+
+        for health, expected in (({}, 200), ({"ready_when_degraded": False}, 503)):
+            runner = runner_with({"demo": demo_backend(tmp_path), "broken": broken}, **health)
+            async with runner.lifespan():
+                backends = proxy.manager_of(runner).backends
+                await eventually(lambda b=backends: b["broken"].state in ("restarting", "failed"))
+                status, body, scraped = await ready(runner)
+                assert status == expected, body
+                assert body["components"]["proxy"]["state"] == "degraded"
+                assert body["components"]["proxy"]["down"] == ["broken"]
+                assert 'mcp_runner_backend_up{backend="broken",plugin="proxy"' in scraped
+
+    asyncio.run(scenario())
