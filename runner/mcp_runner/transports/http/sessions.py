@@ -287,6 +287,8 @@ class SharedSessionStore(SessionStore):
         await asyncio.shield(self._started)
 
     async def create(self) -> HttpSession:
+        """A new session held by this replica; at this replica's limit the idle ones are
+        reaped first. Its record reaches the backend with its first `save`."""
         limit = self.settings.max_sessions
         if len(self._sessions) >= limit:
             self.reap()
@@ -301,6 +303,8 @@ class SharedSessionStore(SessionStore):
         return session
 
     async def get(self, session_id: str) -> HttpSession | None:
+        """The session of that id from its record in the backend (its expiry pushed back),
+        made live here if another replica opened it; None once it ended or expired."""
         record = await self.backend.load_session(session_id, self.settings.session_idle_timeout)
         session = self._sessions.get(session_id)
         if record is None:
@@ -316,6 +320,7 @@ class SharedSessionStore(SessionStore):
         return session
 
     async def save(self, session: HttpSession) -> None:
+        """Write the session's record to the backend and tell the other replicas."""
         assert isinstance(session, SharedSession)
         record = session.record()
         await self.backend.save_session(
@@ -324,6 +329,7 @@ class SharedSessionStore(SessionStore):
         self.publish({"t": "record", "s": session.id, "r": record})
 
     async def remove(self, session_id: str) -> None:
+        """End the session here, delete its record and tell the other replicas to end it."""
         session = self._sessions.pop(session_id, None)
         if session is not None:
             session.end()
@@ -333,6 +339,8 @@ class SharedSessionStore(SessionStore):
     async def replay(
         self, session: HttpSession, stream_id: str, after: int
     ) -> AsyncIterator[bytes] | None:
+        """The stream's logged events after `after`, then those the bus brings, until the
+        stream ends; None when no replica logged it."""
         key = (session.id or "", stream_id)
         live: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._followers[key] = live  # before reading the log: nothing falls between the two
@@ -373,6 +381,8 @@ class SharedSessionStore(SessionStore):
                 del self._followers[key]
 
     def reap(self) -> None:
+        """Drop the live objects of sessions idle here past ``http.session_idle_timeout``
+        (their records expire in the backend by themselves)."""
         deadline = time.monotonic() - self.settings.session_idle_timeout
         for session_id, session in list(self._sessions.items()):
             if session.idle_since(deadline):
@@ -386,6 +396,7 @@ class SharedSessionStore(SessionStore):
         return iter(list(self._sessions.values()))
 
     async def close(self) -> None:
+        """Stop the reaper and the bus, end the sessions held here, close the backend."""
         for task in (self._reaper, self._started):
             if task is not None:
                 task.cancel()
