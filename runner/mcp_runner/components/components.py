@@ -30,6 +30,9 @@ TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 ToolHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
 """What `Tool.from_schema` serves: ``async def handler(arguments, ctx) -> value``."""
 
+ResourceHandler = Callable[[str, dict[str, Any], Context], Awaitable[Any]]
+"""What `Resource.from_handler` serves: ``async def handler(uri, arguments, ctx) -> value``."""
+
 
 class ToolOptions(TypedDict, total=False):
     """The options of a tool, the same wherever one is added: ``@plugin.tool(...)``,
@@ -299,6 +302,46 @@ class Resource(Component):
     size: int | None = None
     meta: dict[str, Any] | None = None
 
+    @classmethod
+    def from_handler(
+        cls,
+        uri: str,
+        handler: ResourceHandler,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        size: int | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Resource:
+        """A resource at a fixed URI, or a resource template for an RFC 6570 template, read by
+        an async callable instead of a function's parameters (`Tool.from_schema`'s
+        counterpart); the options are the `ResourceOptions`.
+
+        ``await handler(uri, arguments, ctx)`` answers each read: `uri` as the client asked
+        it, `arguments` the template's variables matched from it (empty for a fixed URI),
+        `ctx` the request's `Context`. What it returns becomes the contents as a resource
+        function's return value does, and an `McpError` it raises is the client's error.
+        Raises `DefinitionError` for a template that cannot be compiled.
+        """
+        common: dict[str, Any] = dict(
+            uri=uri,
+            name=name or uri,
+            signature=_HANDLER_SIGNATURE,
+            title=title,
+            description=description,
+            mime_type=mime_type,
+            annotations=dict(annotations) if annotations else None,
+            meta=meta,
+            handler=handler,
+        )
+        if not is_template(uri):
+            return HandlerResource(size=size, **common)
+        pattern, variables, exploded = compile_template(uri)
+        return HandlerTemplate(pattern=pattern, variables=variables, exploded=exploded, **common)
+
     def wire(self) -> dict[str, Any]:
         """The resource as ``resources/list`` answers it."""
         out: dict[str, Any] = {"uri": self.uri, "name": self.name}
@@ -349,6 +392,44 @@ class ResourceTemplate(Resource):
     def match(self, uri: str) -> dict[str, Any] | None:
         """The variables of `uri` if this template matches it, else None."""
         return match_template(self.pattern, self.exploded, uri)
+
+
+# A handler's resource has no parameters of its own: its variables reach the handler as matched.
+_HANDLER_SIGNATURE = Signature(
+    fn=None,  # type: ignore[arg-type]
+    is_async=True,
+    context_param=None,
+    params={},
+    adapter=None,  # type: ignore[arg-type]
+    schema={},
+    description=None,
+    param_docs={},
+    hints={},
+)
+
+
+@dataclass(slots=True, eq=False)
+class HandlerResource(Resource):
+    """A resource that `Resource.from_handler` built for a fixed URI."""
+
+    handler: ResourceHandler = None  # type: ignore[assignment]
+
+    async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
+        """The handler's answer as the ``contents``."""
+        value = await self.handler(uri, arguments, Context(request, self))
+        return resource_contents(uri, value, self.mime_type)
+
+
+@dataclass(slots=True, eq=False)
+class HandlerTemplate(ResourceTemplate):
+    """A resource template that `Resource.from_handler` built: the handler gets its variables."""
+
+    handler: ResourceHandler = None  # type: ignore[assignment]
+
+    async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
+        """The handler's answer for the variables matched from `uri`, as the ``contents``."""
+        value = await self.handler(uri, arguments, Context(request, self))
+        return resource_contents(uri, value, self.mime_type)
 
 
 def make_resource(

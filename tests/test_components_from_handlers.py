@@ -1,5 +1,6 @@
-"""`Tool.from_schema`: a tool from a JSON Schema and an async handler, staged and served like
-any other; and the example of docs/writing-plugins.md, run as written."""
+"""`Tool.from_schema` and `Resource.from_handler`: a tool from a JSON Schema and an async
+handler, a resource or template from an async handler, staged and served like any other; and
+the examples of docs/writing-plugins.md, run as written."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp_runner import Context, Runner, ToolError, ToolResult, hookimpl
-from mcp_runner.components import DefinitionError, Tool
+from mcp_runner import Context, McpError, Runner, ToolError, ToolResult, hookimpl
+from mcp_runner.components import DefinitionError, Resource, ResourceTemplate, Tool
 from mcp_runner.config import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "writing-plugins.md"
@@ -21,11 +22,14 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def test_the_documented_example_runs_as_written() -> None:
+@pytest.mark.parametrize(
+    "heading", ["**A tool from a JSON Schema.**", "**A resource from a handler.**"]
+)
+def test_the_documented_examples_run_as_written(heading: str) -> None:
     text = DOCS.read_text(encoding="utf-8")
-    section = text[text.index("**A tool from a JSON Schema.**") :]
+    section = text[text.index(heading) :]
     block = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert block is not None and "Tool.from_schema(" in block.group(1)
+    assert block is not None and "from_" in block.group(1)
     exec(compile(block.group(1), str(DOCS), "exec"), {"__name__": "docs_example"})
 
 
@@ -116,3 +120,72 @@ def test_a_name_that_cannot_be_served_is_refused() -> None:
         Tool.from_schema("no spaces", SCHEMA, Served().echo)
     with pytest.raises(DefinitionError):
         Tool.from_schema("x" * 65, SCHEMA, Served().echo)
+
+
+class Readable:
+    """A plugin of hooks staging from_handler resources; records what its handler saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any], str]] = []
+
+    async def read(self, uri: str, arguments: dict[str, Any], ctx: Context) -> Any:
+        self.seen.append((uri, arguments, ctx.plugin))
+        if arguments.get("id") == "missing":
+            raise McpError(-32002, "no such note", {"uri": uri})
+        return {"id": arguments.get("id"), "uri": uri}
+
+    @hookimpl
+    def mcp_runner_register(self, registry: Any) -> None:
+        registry.install(
+            Resource.from_handler(
+                "notes://index", self.read, name="index", description="All notes.", size=2
+            )
+        )
+        registry.install(
+            Resource.from_handler(
+                "notes://{id}", self.read, name="note", title="A note", mime_type="application/json"
+            )
+        )
+
+
+def test_resources_and_templates_from_a_handler_are_listed_and_read() -> None:
+    plugin = Readable()
+    runner = Runner(Settings(), plugins={"notes": plugin}, entry_points=False).start()
+    fixed = runner.registry.resources["notes://index"]
+    template = runner.registry.templates["notes://{id}"]
+    assert not isinstance(fixed, ResourceTemplate) and isinstance(template, ResourceTemplate)
+    listed = run(runner.request("resources/list"))["result"]["resources"]
+    assert {
+        "uri": "notes://index",
+        "name": "index",
+        "description": "All notes.",
+        "size": 2,
+    } in listed
+    templates = run(runner.request("resources/templates/list"))["result"]["resourceTemplates"]
+    assert templates == [
+        {
+            "uriTemplate": "notes://{id}",
+            "name": "note",
+            "title": "A note",
+            "description": "",
+            "mimeType": "application/json",
+        }
+    ]
+    read = run(runner.request("resources/read", {"uri": "notes://7"}))["result"]["contents"]
+    assert read == [
+        {"uri": "notes://7", "mimeType": "application/json", "text": '{"id":"7","uri":"notes://7"}'}
+    ]
+    run(runner.request("resources/read", {"uri": "notes://index"}))
+    assert plugin.seen == [("notes://7", {"id": "7"}, "notes"), ("notes://index", {}, "notes")]
+    missing = run(runner.request("resources/read", {"uri": "notes://missing"}))
+    assert missing["error"]["code"] == -32002 and missing["error"]["message"] == "no such note"
+    completion = run(
+        runner.request(
+            "completion/complete",
+            {
+                "ref": {"type": "ref/resource", "uri": "notes://{id}"},
+                "argument": {"name": "id", "value": ""},
+            },
+        )
+    )
+    assert completion["result"]["completion"]["values"] == []
