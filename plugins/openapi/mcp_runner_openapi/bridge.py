@@ -15,7 +15,7 @@ from mcp_runner.components import Tool
 
 from .asgi import app_document, app_lifespan, import_app
 from .calls import Api
-from .components import OperationCall, OperationResource, OperationTemplate, component_for
+from .components import OperationCall, OperationRead, component_for
 from .config import ApiConfig, ApiOptions
 from .operations import map_operations
 from .spec import Documents, SpecError, location_of, parse_document, read_location
@@ -149,9 +149,9 @@ def apis_of(components: Iterable[Any], plugin: str) -> list[Api]:
     for component in components:
         if component.plugin != plugin:
             continue
-        served = getattr(component, "handler", component)  # a tool's: its OperationCall
-        if isinstance(served, OperationCall | OperationResource | OperationTemplate):
-            found.setdefault(id(served.api), served.api)
+        handler = getattr(component, "handler", None)
+        if isinstance(handler, OperationCall | OperationRead):
+            found.setdefault(id(handler.api), handler.api)
     return list(found.values())
 
 

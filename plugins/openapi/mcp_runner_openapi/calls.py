@@ -13,7 +13,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 import pydantic_core
-from mcp_runner import ToolResult
+from mcp_runner import EmbeddedResource, ToolResult
 
 from .asgi import with_state
 from .config import ApiOptions
@@ -358,13 +358,14 @@ def tool_result(api: Api, op: Operation, reply: Reply, output: Validator | None)
     return ToolResult([_content_block(reply.url, media, body)])
 
 
-def resource_contents(uri: str, reply: Reply) -> list[dict[str, Any]]:
-    """The ``contents`` of ``resources/read`` for a successful answer."""
+def resource_value(uri: str, reply: Reply) -> EmbeddedResource:
+    """The contents of ``resources/read`` for a successful answer: text for JSON and text
+    types, else the bytes as a blob, with the answer's media type."""
     media = reply.media or "application/octet-stream"
     body = reply.body
     if _is_json(media) or _is_text(media):
-        return [{"uri": uri, "mimeType": media, "text": body.decode("utf-8", "replace")}]
-    return [{"uri": uri, "mimeType": media, "blob": base64.b64encode(body).decode()}]
+        return EmbeddedResource(uri, text=body.decode("utf-8", "replace"), mime_type=media)
+    return EmbeddedResource(uri, blob=body, mime_type=media)
 
 
 def error_text(api: Api, op: Operation, reply: Reply) -> str:

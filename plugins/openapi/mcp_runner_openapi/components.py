@@ -4,31 +4,17 @@ middleware apply) whose call is one request to the API."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from mcp_runner import Context, McpError, ToolResult
-from mcp_runner.components import Resource, ResourceTemplate, Signature, Tool, compile_template
+from mcp_runner import Context, EmbeddedResource, McpError, ToolResult
+from mcp_runner.components import Resource, Tool
 
-from .calls import Api, CallFailed, error_text, failure, resource_contents, tool_result
+from .calls import Api, CallFailed, error_text, failure, resource_value, tool_result
 from .operations import Operation
 from .validate import Validator
 
 INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32002
-
-# A bridged resource has no Python function: the host's signature is an empty one.
-NO_SIGNATURE = Signature(
-    fn=None,  # type: ignore[arg-type]
-    is_async=True,
-    context_param=None,
-    params={},
-    adapter=None,  # type: ignore[arg-type]
-    schema={},
-    description=None,
-    param_docs={},
-    hints={},
-)
 
 
 class OperationCall:
@@ -65,43 +51,28 @@ class OperationCall:
         return tool_result(self.api, operation, reply, self.output_validator)
 
 
-async def _read(
-    api: Api, operation: Operation, uri: str, arguments: dict[str, Any], request: Any
-) -> list[dict[str, Any]]:
-    try:
-        reply = await api.send(operation, arguments, request.principal)
-    except CallFailed as exc:
-        raise McpError(INTERNAL_ERROR, str(exc), {"uri": uri}) from None
-    if reply.status == 404:
-        raise McpError(RESOURCE_NOT_FOUND, error_text(api, operation, reply), {"uri": uri})
-    if reply.status >= 400:
-        raise McpError(INTERNAL_ERROR, error_text(api, operation, reply), {"uri": uri})
-    return resource_contents(uri, reply)
+class OperationRead:
+    """The handler of a GET operation served as a resource or a resource template
+    (`Resource.from_handler`): the template's variables are its path parameters."""
 
+    __slots__ = ("api", "operation")
 
-@dataclass(slots=True, eq=False)
-class OperationResource(Resource):
-    """A GET operation without arguments served as a resource."""
+    def __init__(self, api: Api, operation: Operation) -> None:
+        self.api = api
+        self.operation = operation
 
-    api: Api = None  # type: ignore[assignment]
-    operation: Operation = None  # type: ignore[assignment]
-
-    async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
-        """The answer of the GET as the resource's contents."""
-        return await _read(self.api, self.operation, uri, arguments, request)
-
-
-@dataclass(slots=True, eq=False)
-class OperationTemplate(ResourceTemplate):
-    """A GET operation whose arguments are all in its path served as a resource template;
-    the template's variables are the path parameters."""
-
-    api: Api = None  # type: ignore[assignment]
-    operation: Operation = None  # type: ignore[assignment]
-
-    async def read(self, uri: str, arguments: dict[str, Any], request: Any) -> list[dict[str, Any]]:
-        """The answer of the GET, its path filled from the URI, as the contents."""
-        return await _read(self.api, self.operation, uri, arguments, request)
+    async def __call__(self, uri: str, arguments: dict[str, Any], ctx: Context) -> EmbeddedResource:
+        """The answer of the GET as the contents; a 404 is "resource not found"."""
+        api, operation = self.api, self.operation
+        try:
+            reply = await api.send(operation, arguments, ctx.principal)
+        except CallFailed as exc:
+            raise McpError(INTERNAL_ERROR, str(exc), {"uri": uri}) from None
+        if reply.status == 404:
+            raise McpError(RESOURCE_NOT_FOUND, error_text(api, operation, reply), {"uri": uri})
+        if reply.status >= 400:
+            raise McpError(INTERNAL_ERROR, error_text(api, operation, reply), {"uri": uri})
+        return resource_value(uri, reply)
 
 
 def annotations_of(operation: Operation) -> dict[str, Any]:
@@ -120,7 +91,8 @@ def annotations_of(operation: Operation) -> dict[str, Any]:
 
 
 def component_for(api: Api, operation: Operation, uri_scheme: str) -> Tool | Resource:
-    """The tool, resource or resource template that serves `operation`."""
+    """The tool, resource or resource template that serves `operation` (raises
+    `DefinitionError` for a path that no URI template can hold)."""
     if operation.kind == "tool":
         handler = OperationCall(api, operation)
         handler.tool = Tool.from_schema(
@@ -133,17 +105,10 @@ def component_for(api: Api, operation: Operation, uri_scheme: str) -> Tool | Res
             meta={"openapi": {"method": operation.method.upper(), "path": operation.path}},
         )
         return handler.tool
-    uri = f"{uri_scheme}://{operation.path.lstrip('/')}"
-    common: dict[str, Any] = dict(
-        uri=uri,
+    return Resource.from_handler(
+        f"{uri_scheme}://{operation.path.lstrip('/')}",
+        OperationRead(api, operation),
         name=operation.name,
-        signature=NO_SIGNATURE,
         title=operation.summary,
         description=operation.text(),
-        api=api,
-        operation=operation,
     )
-    if operation.kind == "resource":
-        return OperationResource(**common)
-    pattern, variables, exploded = compile_template(uri)
-    return OperationTemplate(pattern=pattern, variables=variables, exploded=exploded, **common)
