@@ -4,6 +4,10 @@ Each POST is classified as the spec says: a 2026-07-28 request (``_meta`` envelo
 version in the ``MCP-Protocol-Version`` header) is served statelessly; anything else belongs
 to a legacy session opened by ``initialize``. Either way the request takes the one request
 path (`protocol.connection`), run in the ASGI task itself.
+
+Legacy sessions live in a `SessionStore`: in this process, or, when a plugin offers a state
+backend (``mcp_runner_state_backend``), in a store every replica shares. A request that needs
+that store while it fails is answered 503 with a JSON-RPC error, at once.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from ...log import get_logger
 from ...protocol import versions
 from ...protocol.connection import SERVER_BUSY, Connection
 from ...protocol.errors import INVALID_REQUEST, PARSE_ERROR, McpError
 from ...protocol.jsonrpc import error, loads
 from ...protocol.session import Request, Session
 from .exchange import Exchange
-from .headers import ModernHeaders, check_origin, ows, request_headers
+from .headers import HostCheck, ModernHeaders, ows, request_headers
 from .responses import (
     AsgiSend,
     HttpError,
@@ -29,17 +34,30 @@ from .responses import (
     refuse,
     send_json,
 )
-from .sessions import HttpSession, MemorySessionStore, SessionStore, TooManySessions
+from .sessions import (
+    HttpSession,
+    MemorySessionStore,
+    SessionStore,
+    SharedSessionStore,
+    TooManySessions,
+)
 from .sse import SSE_HEADERS, keepalive
+from .state import StateUnavailable
 
 if TYPE_CHECKING:
     from ...runner import Runner
+
+#: The methods that change a legacy session's negotiated state: a shared store records it.
+RECORDED = frozenset(
+    {"initialize", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
 
 
 class McpHttpApp:
     """The MCP endpoint as a plain ASGI application (mount it anywhere).
 
-    Legacy sessions live in `sessions`, a `SessionStore` (in memory unless one is given).
+    Legacy sessions live in `sessions`, a `SessionStore`: the one given, else a
+    `SharedSessionStore` on the state backend a plugin offers, else in memory.
     """
 
     def __init__(self, runner: Runner, sessions: SessionStore | None = None) -> None:
@@ -48,10 +66,21 @@ class McpHttpApp:
         self.settings = runner.settings.http
         self.max_body = runner.settings.server.max_message_bytes
         self.max_in_flight = runner.settings.server.max_in_flight
-        self.sessions = sessions or MemorySessionStore(
-            self.engine, self.settings, self.max_in_flight
-        )
+        if sessions is None:
+            backend = runner.host.state_backend()
+            if backend is not None:
+                sessions = SharedSessionStore(
+                    self.engine, self.settings, self.max_in_flight, backend
+                )
+            else:
+                sessions = MemorySessionStore(self.engine, self.settings, self.max_in_flight)
+        self.sessions = sessions
+        # A shared store connects on the first request (the event loop is running by then).
+        self.unstarted = self.sessions if isinstance(self.sessions, SharedSessionStore) else None
+        self.recording = self.unstarted is not None
         self.modern_headers = ModernHeaders(self.engine.registry)
+        self.host_check = HostCheck(self.settings)
+        self.slow_bodies = SlowBodies(self.settings.body_timeout)
         self.auth = runner.authenticator
         self._listening: set[Request] = set()
 
@@ -59,15 +88,18 @@ class McpHttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
         if scope["type"] != "http":
             return
+        if self.unstarted is not None:
+            await self.unstarted.start()
+            self.unstarted = None
         method = scope["method"]
         try:
             headers = request_headers(scope)
-            check_origin(headers, self.settings)
+            self.host_check.check(headers, scope)
             principal = None
             if self.auth is not None:
                 try:
                     principal = await self.auth.authenticate(
-                        headers, query=scope.get("query_string", b"")
+                        headers, query=scope.get("query_string", b""), scheme=scope["scheme"]
                     )
                 except McpError as exc:
                     await send_json(
@@ -87,26 +119,41 @@ class McpHttpApp:
                 raise HttpError(405, None, f"Method not allowed: {method}")
         except HttpError as exc:
             await refuse(send, exc)
+        except StateUnavailable as exc:
+            await refuse(send, store_failed(exc))
 
     async def metadata(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
-        """RFC 9728 protected resource metadata (only when auth is configured)."""
+        """RFC 9728 protected resource metadata (only when auth is configured), behind the
+        same Host and Origin checks as the endpoint."""
+        headers = request_headers(scope)
+        try:
+            self.host_check.check(headers, scope)
+        except HttpError as exc:
+            await refuse(send, exc)
+            return
         if self.auth is None:
             await refuse(send, HttpError(404, None, "Not found: this server does not use OAuth"))
             return
-        await send_json(send, 200, self.auth.metadata(request_headers(scope)))
+        await send_json(send, 200, self.auth.metadata(headers, scheme=scope["scheme"]))
 
     # -- POST -----------------------------------------------------------------------------------
     async def _post(
         self, headers: dict[str, str], receive: Receive, send: AsgiSend, principal: Any
     ) -> None:
         content_type = headers.get("content-type", "")
-        if not content_type.startswith("application/json"):
+        if (
+            content_type != "application/json"
+            and content_type.partition(";")[0].strip().lower() != "application/json"
+        ):
             raise HttpError(
                 415,
                 INVALID_REQUEST,
                 "Unsupported Media Type: POST a JSON-RPC message as application/json",
             )
-        body = await _read_body(receive, self.max_body)
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise _too_large(self.max_body)
+        body = await self._read_body(receive)
         try:
             message = loads(body)
         except ValueError as exc:
@@ -199,6 +246,8 @@ class McpHttpApp:
         connection = session.connection
         outcome = connection.receive(message, exchange)
         if outcome is None:
+            if self.recording and message.get("method") == "notifications/initialized":
+                await self.sessions.save(session)
             await accepted(send)
             return
         if isinstance(outcome, dict):
@@ -272,6 +321,8 @@ class McpHttpApp:
             if isinstance(connection.session, HttpSession):
                 connection.session.touch()
             exchange.stop_watching()
+        if self.recording and req.method in RECORDED and answer is not None and "result" in answer:
+            answer = await self._record(connection.session, req, answer)
         if opening and (answer is None or "result" not in answer):  # no session was opened
             exchange.response_headers = []
             await self.sessions.remove(connection.session.id)  # type: ignore[arg-type]
@@ -281,6 +332,39 @@ class McpHttpApp:
             await exchange.abandon()
             return
         await exchange.finish(answer, req)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        """The request body, refused once it passes ``max_message_bytes`` (413) or takes
+        longer than ``body_timeout`` to arrive (408)."""
+        limit = self.max_body
+        task = asyncio.current_task()
+        assert task is not None
+        self.slow_bodies.start(task)
+        chunks = []
+        size = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise HttpError(400, INVALID_REQUEST, "client disconnected")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    return b"".join(chunks)
+        except asyncio.CancelledError:
+            if self.slow_bodies.timed_out(task):
+                raise HttpError(
+                    408,
+                    INVALID_REQUEST,
+                    f"Request timeout: the body did not arrive within {self.slow_bodies.timeout} s"
+                    " (http.body_timeout)",
+                ) from None
+            raise
+        finally:
+            self.slow_bodies.reading.pop(task, None)
 
     # -- GET: the standalone stream, or a resumed one -------------------------------------------
     async def _get(
@@ -302,6 +386,13 @@ class McpHttpApp:
         if last is not None:
             stream_id, _, seq = last.strip().rpartition("_")
             stream = session.streams.get(stream_id) if stream_id else None
+            if stream is None and stream_id and seq.isdigit():
+                replay = await self.sessions.replay(session, stream_id, int(seq))
+                if replay is not None:  # a stream of another replica
+                    await send(base)
+                    await _until(_relay(replay, send), receive)
+                    await end(send)
+                    return
             if stream is None or not seq.isdigit():
                 raise HttpError(
                     404, INVALID_REQUEST, f"Unknown Last-Event-ID {last!r}: nothing to resume"
@@ -341,6 +432,15 @@ class McpHttpApp:
         await send({"type": "http.response.body", "body": b""})
 
     # -- sessions -------------------------------------------------------------------------------
+    async def _record(self, session: Any, req: Request, answer: dict[str, Any]) -> dict[str, Any]:
+        """Record the session's new negotiated state; the answer becomes an error if the
+        store fails (an `initialize` then opens no session)."""
+        try:
+            await self.sessions.save(session)
+        except StateUnavailable as exc:
+            return error(req.id, SERVER_BUSY, store_failed(exc).message)
+        return answer
+
     async def _open_session(self, request_id: Any) -> HttpSession:
         try:
             return await self.sessions.create()
@@ -382,28 +482,75 @@ class McpHttpApp:
         await self.sessions.close()
 
 
+def store_failed(exc: StateUnavailable) -> HttpError:
+    """The 503 a request gets when the state backend it needs fails."""
+    get_logger("mcp_runner.http").warning("state backend unavailable", error=str(exc))
+    return HttpError(
+        503,
+        SERVER_BUSY,
+        f"Service unavailable: the session store did not answer ({exc}); retry shortly",
+    )
+
+
+async def _relay(replay: Any, send: AsgiSend) -> None:
+    async for chunk in replay:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
 def _subject(principal: Any) -> Any:
     return getattr(principal, "subject", None)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HttpError(400, INVALID_REQUEST, "client disconnected")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise HttpError(
-                413,
-                INVALID_REQUEST,
-                f"Payload too large: the body exceeds {limit} bytes (server.max_message_bytes)",
-            )
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+def _too_large(limit: int) -> HttpError:
+    return HttpError(
+        413,
+        INVALID_REQUEST,
+        f"Payload too large: the body exceeds {limit} bytes (server.max_message_bytes)",
+    )
+
+
+class SlowBodies:
+    """Bounds how long a request body may take to arrive (``[http] body_timeout``).
+
+    One timer serves every body being read: it is armed for the earliest deadline when none
+    is, and cancels the reads past theirs, so a read costs a dict entry, not a timer.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.reading: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self, task: asyncio.Task[Any]) -> None:
+        """`task` starts reading a body."""
+        loop = task.get_loop()
+        deadline = loop.time() + self.timeout
+        self.reading[task] = deadline
+        if self.timer is None:
+            self.timer = loop.call_at(deadline, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        now = loop.time()
+        earliest = None
+        for task, deadline in list(self.reading.items()):
+            if deadline <= now:
+                del self.reading[task]
+                self.expired.add(task)
+                task.cancel()
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self.timer = loop.call_at(earliest, self._expire, loop)
+
+    def timed_out(self, task: asyncio.Task[Any]) -> bool:
+        """Whether `task` was cancelled because its body was too slow (and forget it)."""
+        if task in self.expired:
+            self.expired.discard(task)
+            task.uncancel()
+            return True
+        return False
 
 
 async def _until(work: Any, receive: Receive) -> None:

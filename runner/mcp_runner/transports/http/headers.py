@@ -1,11 +1,13 @@
-"""Checks on request headers: Host and Origin (DNS rebinding), and the 2026-07-28 headers
-that must mirror the body (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``,
-``Mcp-Param-*``)."""
+"""What request headers say, checked: Host and Origin (DNS rebinding), what trusted reverse
+proxies forward (``Forwarded``, ``X-Forwarded-*``), and the 2026-07-28 headers that must mirror
+the body (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``, ``Mcp-Param-*``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,26 +31,182 @@ def request_headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-def check_origin(headers: dict[str, str], settings: HttpSettings) -> None:
-    """Refuse a Host (421) or an Origin (403) this server does not answer to: bound to a
-    local address, only local names, unless `http.allowed_hosts`/`allowed_origins` say so."""
-    host = headers.get("host", "")
-    allowed_hosts = settings.allowed_hosts
-    bound_local = settings.host in LOCAL_HOSTS
-    if allowed_hosts or bound_local:
-        name = host_name(host)
-        if not (
-            host in allowed_hosts or name in allowed_hosts or (bound_local and name in LOCAL_HOSTS)
-        ):
-            raise HttpError(
-                421, INVALID_REQUEST, f"Misdirected request: Host {host!r} is not allowed"
-            )
-    origin = headers.get("origin")
-    if origin is not None:
-        allowed = settings.allowed_origins
-        name = host_name(urlsplit(origin).netloc) if "://" in origin else ""
-        if not (origin in allowed or "*" in allowed or (bound_local and name in LOCAL_HOSTS)):
-            raise HttpError(403, INVALID_REQUEST, f"Forbidden: Origin {origin!r} is not allowed")
+class HostCheck:
+    """The Host (421) and Origin (403) checks against DNS rebinding, built once from ``[http]``.
+
+    A Host is accepted when it is listed in ``allowed_hosts`` (``"*"``: any), or names this
+    machine: a loopback name, the machine's host name, or the very address the request arrived
+    at (so a server bound to a wildcard address answers its own IP, and a pod its own). Any other
+    name, the one a DNS-rebinding page would send, is refused until it is listed. An Origin is
+    accepted when listed in ``allowed_origins`` (``"*"``: any), or when it is a loopback origin
+    and the request arrived on a loopback address.
+    """
+
+    __slots__ = ("any_host", "any_origin", "hosts", "origins")
+
+    def __init__(self, settings: HttpSettings) -> None:
+        allowed = [h.lower() for h in settings.allowed_hosts]
+        self.any_host = "*" in allowed
+        self.hosts = frozenset(allowed) | LOCAL_HOSTS | {socket.gethostname().lower()}
+        self.any_origin = "*" in settings.allowed_origins
+        self.origins = frozenset(settings.allowed_origins)
+
+    def check(self, headers: dict[str, str], scope: Scope) -> None:
+        """Refuse a request whose Host (421) or Origin (403) this server does not answer to."""
+        if not self.any_host:
+            host = headers.get("host", "").lower()
+            hosts = self.hosts
+            if host not in hosts:
+                name = host_name(host)
+                if name not in hosts and name != _arrival_host(scope):
+                    raise HttpError(
+                        421,
+                        INVALID_REQUEST,
+                        f"Misdirected request: Host {host!r} is not allowed; list the name "
+                        "clients use in [http] allowed_hosts (MCP_RUNNER_HTTP__ALLOWED_HOSTS)",
+                    )
+        origin = headers.get("origin")
+        if origin is not None and not self.any_origin and origin not in self.origins:
+            name = host_name(urlsplit(origin).netloc.lower()) if "://" in origin else ""
+            if not (name in LOCAL_HOSTS and _on_loopback(_arrival_host(scope))):
+                raise HttpError(
+                    403,
+                    INVALID_REQUEST,
+                    f"Forbidden: Origin {origin!r} is not allowed; list it in "
+                    "[http] allowed_origins (MCP_RUNNER_HTTP__ALLOWED_ORIGINS)",
+                )
+
+
+def _arrival_host(scope: Scope) -> str | None:
+    """The address the request arrived at, as a Host header names it (IPv6 in brackets)."""
+    server = scope.get("server")
+    if not server or not isinstance(server[0], str):
+        return None  # a Unix socket, or an ASGI server that does not say
+    address: str = server[0]
+    if address.startswith("::ffff:") and "." in address:  # IPv4 on a dual-stack socket
+        return address[7:]
+    return f"[{address}]" if ":" in address else address
+
+
+def _on_loopback(address: str | None) -> bool:
+    return address is not None and (address.startswith("127.") or address == "[::1]")
+
+
+class ForwardedHeaders:
+    """What trusted reverse proxies say about a request (``[http] forwarded_allow_ips``,
+    uvicorn's meaning): the scheme, Host and client address the proxy received.
+
+    From a peer in the list, ``Forwarded`` (RFC 7239) or else ``X-Forwarded-Proto``,
+    ``X-Forwarded-Host`` and ``X-Forwarded-For`` replace the request's scheme, its Host header
+    and its client address; the client is the nearest address not in the list, walking the chain
+    from the right. From any other peer they are ignored.
+    """
+
+    __slots__ = ("addresses", "any_peer", "known", "literals", "networks")
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.any_peer = "*" in allowed
+        self.addresses: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.literals: set[str] = set()  # e.g. a Unix socket path
+        self.known: dict[str, bool] = {}  # peers already judged (bounded)
+        for entry in allowed:
+            try:
+                if "/" in entry:
+                    self.networks.append(ipaddress.ip_network(entry, strict=False))
+                else:
+                    self.addresses.add(ipaddress.ip_address(entry))
+            except ValueError:
+                self.literals.add(entry)
+
+    def trusts(self, peer: str | None) -> bool:
+        """Whether `peer` (an address) is a trusted proxy."""
+        if self.any_peer:
+            return True
+        if not peer:
+            return False
+        known = self.known.get(peer)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(peer.strip("[]"))
+            except ValueError:
+                known = peer in self.literals
+            else:
+                known = ip in self.addresses or any(ip in net for net in self.networks)
+            if len(self.known) >= 4096:
+                self.known.clear()
+            self.known[peer] = known
+        return known
+
+    def apply(self, scope: Scope) -> Scope:
+        """`scope` as the trusted proxy received it (a copy), or `scope` itself when its peer is
+        not trusted or says nothing."""
+        client = scope.get("client")
+        if not self.trusts(client[0] if client else None):
+            return scope
+        forwarded: list[str] = []
+        xff: list[str] = []
+        proto = host = None
+        for key, value in scope["headers"]:
+            if key == b"forwarded":
+                forwarded.append(value.decode("latin-1"))
+            elif key == b"x-forwarded-for":
+                xff.append(value.decode("latin-1"))
+            elif key == b"x-forwarded-proto":
+                proto = value.decode("latin-1").rsplit(",", 1)[-1].strip().lower()
+            elif key == b"x-forwarded-host":
+                host = value.decode("latin-1").rsplit(",", 1)[-1].strip()
+        hops: list[dict[str, str]]
+        if forwarded:
+            hops = [_forwarded_element(e) for e in ",".join(forwarded).split(",")]
+        elif xff or proto or host:
+            hops = [{"for": a.strip()} for a in ",".join(xff).split(",")] if xff else [{}]
+            if proto:
+                hops[-1]["proto"] = proto
+            if host:
+                hops[-1]["host"] = host
+        else:
+            return scope
+        # The nearest hop whose sender is not a trusted proxy: what our proxies received.
+        chosen = hops[0]
+        for hop in reversed(hops):
+            chosen = hop
+            if not self.trusts(_address_of(hop.get("for", ""))):
+                break
+        hop_proto = chosen.get("proto") or hops[-1].get("proto")
+        hop_host = chosen.get("host") or hops[-1].get("host")
+        scope = dict(scope)
+        if hop_proto in ("http", "https"):
+            scope["scheme"] = hop_proto
+        sender = _address_of(chosen.get("for", ""))
+        if sender:
+            scope["client"] = (sender, 0)
+        if hop_host and not any(c in hop_host for c in _NOT_IN_HOST):
+            scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [
+                (b"host", hop_host.encode("latin-1"))
+            ]
+        return scope
+
+
+# Characters that never occur in a Host a proxy forwards.
+_NOT_IN_HOST = frozenset('"\\/ ?#@,;')
+
+
+def _forwarded_element(element: str) -> dict[str, str]:
+    """One ``Forwarded`` element: ``for=1.2.3.4;proto=https;host=x`` → its pairs."""
+    pairs = {}
+    for pair in element.split(";"):
+        key, _, value = pair.partition("=")
+        pairs[key.strip().lower()] = value.strip().strip('"')
+    return pairs
+
+
+def _address_of(node: str) -> str:
+    """The address of a forwarded node (``1.2.3.4:5``, ``[::1]:5``, ``"[::1]"``), no port."""
+    node = node.strip().strip('"')
+    if node.startswith("["):
+        return node[1 : node.find("]")] if "]" in node else node
+    return node.rsplit(":", 1)[0] if node.count(":") == 1 else node
 
 
 class ModernHeaders:
