@@ -1,6 +1,6 @@
 """The cost of metrics: ``[metrics] enabled`` beside the same server without, in one run.
 
-    python benchmarks/operations_bench.py            # ~2 minutes on 2 cores
+    python benchmarks/operations_bench.py            # ~3 minutes on 2 cores
     python benchmarks/operations_bench.py --quick
 
 Three measurements, each alternating off and on round by round so that drift on a shared
@@ -9,6 +9,8 @@ machine hits both alike:
 - ``engine``: CPU time per ``tools/call`` through the one request path in this process
   (`Runner.connect`, no transport): the cost the middleware adds, steady even when other work
   shares the cores;
+- ``asgi``: the same for a 2026-07-28 ``tools/call`` POSTed to the HTTP transport's router
+  in this process (no sockets, no HTTP parsing): the middleware plus the HTTP observer;
 - ``stdio`` and ``http``: ``mcp-runner serve`` in a subprocess (started afresh each round)
   under load from `loadgen` (stdio pipelined, HTTP 16 connections of 2026-07-28 calls; the
   access log stays off, as at the default log level): the best rate, and the server's CPU per
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -106,17 +109,66 @@ async def engine_round(metrics: bool, total: int) -> float:
     return (time.process_time() - started) / total
 
 
+async def asgi_round(metrics: bool, total: int) -> float:
+    """CPU seconds per 2026-07-28 tools/call POSTed to the HTTP router, in process."""
+    from mcp_runner.config import Settings
+    from mcp_runner.runner import Runner
+    from mcp_runner.transports.http import McpHttpApp, Router
+
+    settings = Settings.model_validate({"metrics": {"enabled": metrics}})
+    runner = Runner(settings, extra=["mcp_runner_bench:plugin"], entry_points=False).start()
+    router = Router(McpHttpApp(runner), "/mcp")
+    params = {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": loadgen.MODERN_META}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+    headers = [
+        (b"host", b"127.0.0.1:8000"),
+        (b"content-type", b"application/json"),
+        (b"accept", b"application/json, text/event-stream"),
+        (b"mcp-protocol-version", loadgen.MODERN_VERSION.encode()),
+        (b"mcp-method", b"tools/call"),
+        (b"mcp-name", b"add"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    message = {"type": "http.request", "body": body.encode(), "more_body": False}
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return message
+
+    async def send(event: Any) -> None:
+        sent.append(event)
+
+    started = time.process_time()
+    for _ in range(total):
+        sent.clear()
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/mcp",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "query_string": b"",
+        }
+        await router(scope, receive, send)
+        assert sent[0]["status"] == 200, sent
+    return (time.process_time() - started) / total
+
+
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="mcp-runner-ops-bench-"))
-    print("| engine, metrics | CPU per request (µs) |")
-    print("|---|---|")
+    print("| in process, metrics | engine: CPU per request (µs) | asgi: CPU per request (µs) |")
+    print("|---|---|---|")
     engine = {False: float("inf"), True: float("inf")}
+    asgi = dict(engine)
     for _ in range(args.reps * 5):
         for metrics in engine:
             engine[metrics] = min(engine[metrics], await engine_round(metrics, args.engine))
-    for metrics, seconds in engine.items():
-        print(f"| {'on' if metrics else 'off'} | {seconds * 1e6:.2f} |")
-    print(f"\nengine: on/off CPU per request {engine[False] / engine[True]:.3f}\n")
+            asgi[metrics] = min(asgi[metrics], await asgi_round(metrics, args.engine // 4))
+    for metrics in engine:
+        name = "on" if metrics else "off"
+        print(f"| {name} | {engine[metrics] * 1e6:.2f} | {asgi[metrics] * 1e6:.2f} |")
+    print(f"\nengine: on/off CPU per request {engine[False] / engine[True]:.3f}")
+    print(f"asgi: on/off CPU per request {asgi[False] / asgi[True]:.3f}\n")
     rounds = {"stdio": stdio_round, "http": http_round}
     totals = {"stdio": args.stdio, "http": args.http}
     print("| transport | metrics | best rate (req/s) | server CPU per request (µs) |")
@@ -143,7 +195,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--stdio", type=int, default=20_000, help="stdio requests per round")
-    parser.add_argument("--http", type=int, default=8_000, help="HTTP requests per round")
+    parser.add_argument("--http", type=int, default=20_000, help="HTTP requests per round")
     parser.add_argument("--engine", type=int, default=20_000, help="in-process calls per round")
     parser.add_argument("--quick", action="store_true", help="one small round of each")
     parsed = parser.parse_args()

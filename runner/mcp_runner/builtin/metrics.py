@@ -1,8 +1,8 @@
 """The builtin ``metrics`` plugin: Prometheus metrics at ``GET /metrics`` (``[metrics] enabled``).
 
 Requests are counted and timed by a middleware in the ``observe`` band, on every transport;
-HTTP refusals, open sessions and in-flight requests come from the HTTP transport's observer;
-plugin and proxy backend states are read at each scrape. ``prometheus-client`` (the
+HTTP refusals (counted by the HTTP transport), open sessions, and plugin and proxy backend
+states are read at each scrape. ``prometheus-client`` (the
 ``mcp-runner[metrics]`` extra) is imported only when metrics are on. With
 ``PROMETHEUS_MULTIPROC_DIR`` set, counters and histograms are kept in that directory and
 every worker's are summed at each scrape (prometheus-client's multiprocess mode).
@@ -90,9 +90,12 @@ def mcp_runner_middleware(runner: Runner) -> Middleware | None:
 
 @hookimpl
 def mcp_runner_http_observers(runner: Runner) -> HttpObserver | None:
-    """Count HTTP refusals by status, and the open sessions."""
+    """In multiprocess mode, count HTTP refusals and open sessions into the shared files (in
+    one process they are read from the HTTP transport at each scrape)."""
     metrics = metrics_of(runner)
-    return metrics.measures.observe_http if metrics else None
+    if metrics is None or not isinstance(metrics.measures, SharedMeasures):
+        return None
+    return metrics.measures.observe_http
 
 
 @hookimpl
@@ -113,32 +116,20 @@ def mcp_runner_lifespan(runner: Runner) -> contextlib.AbstractAsyncContextManage
 
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-"""The latency histogram's upper bounds, in seconds (and +Inf)."""
-REQUESTS = (
-    "mcp_runner_requests",
-    "JSON-RPC requests answered, by method, component, plugin and outcome",
-)
-DURATION = ("mcp_runner_request_duration_seconds", "Time to answer a JSON-RPC request, by method")
-IN_FLIGHT = ("mcp_runner_requests_in_flight", "JSON-RPC requests being answered")
-REFUSALS = ("mcp_runner_http_refusals", "HTTP requests refused (4xx and 5xx answers), by status")
-SESSIONS = ("mcp_runner_sessions_open", "Sessions open (legacy-era HTTP sessions and stdio)")
-REQUEST_LABELS = ["method", "tool", "plugin", "outcome"]
-
-
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """The latency histogram's upper bounds, in seconds (then +Inf)."""
-REQUESTS = (
+# Each metric's name and help text
+_REQUESTS = (
     "mcp_runner_requests",
     "JSON-RPC requests answered, by method, component, plugin and outcome",
 )
-REQUEST_LABELS = ["method", "tool", "plugin", "outcome"]
-DURATION = ("mcp_runner_request_duration_seconds", "Time to answer a JSON-RPC request, by method")
-IN_FLIGHT = ("mcp_runner_requests_in_flight", "JSON-RPC requests being answered")
-REFUSALS = ("mcp_runner_http_refusals", "HTTP requests refused (4xx and 5xx answers), by status")
-SESSIONS = ("mcp_runner_sessions_open", "Sessions open (legacy-era HTTP sessions and stdio)")
+_REQUEST_LABELS = ["method", "tool", "plugin", "outcome"]
+_DURATION = ("mcp_runner_request_duration_seconds", "Time to answer a JSON-RPC request, by method")
+_IN_FLIGHT = ("mcp_runner_requests_in_flight", "JSON-RPC requests being answered")
+_REFUSALS = ("mcp_runner_http_refusals", "HTTP requests refused (4xx and 5xx answers), by status")
+_SESSIONS = ("mcp_runner_sessions_open", "Sessions open (legacy-era HTTP sessions and stdio)")
 
 
-perf_counter = time.perf_counter
+perf_counter = time.perf_counter  # looked up once per request: a module global is nearest
 
 
 class Metrics:
@@ -213,7 +204,6 @@ class LocalMeasures:
         self.runner = runner
         self.requests: dict[tuple[str, Any, str], list[float]] = {}
         self.in_flight = 0
-        self.refusals: dict[int, int] = {}
 
     async def measure(self, request: Request, call_next: Handler) -> Any:
         """The middleware: one duration by method, component and outcome per request."""
@@ -238,11 +228,6 @@ class LocalMeasures:
             histogram[bisect_left(BUCKETS, elapsed)] += 1
             histogram[-1] += elapsed
 
-    def observe_http(self, access: HttpAccess) -> None:
-        """The HTTP observer: refusals by status."""
-        if access.status >= 400:
-            self.refusals[access.status] = self.refusals.get(access.status, 0) + 1
-
     def collect(self) -> Iterator[Any]:
         """The counts as metrics (copied first: the listener of ``address`` scrapes from a
         thread of its own)."""
@@ -252,7 +237,7 @@ class LocalMeasures:
             HistogramMetricFamily,
         )
 
-        requests = CounterMetricFamily(*REQUESTS, labels=REQUEST_LABELS)
+        requests = CounterMetricFamily(*_REQUESTS, labels=_REQUEST_LABELS)
         by_method: dict[str, list[float]] = {}
         for (method, target, outcome), histogram in dict(self.requests).items():
             labels = [method, getattr(target, "name", ""), getattr(target, "plugin", ""), outcome]
@@ -260,21 +245,23 @@ class LocalMeasures:
             total = by_method.setdefault(method, [0.0] * len(histogram))
             for position, value in enumerate(histogram):
                 total[position] += value
-        durations = HistogramMetricFamily(*DURATION, labels=["method"])
+        durations = HistogramMetricFamily(*_DURATION, labels=["method"])
         bounds = [*(str(bound) for bound in BUCKETS), "+Inf"]
         for method, histogram in by_method.items():
             cumulative = itertools.accumulate(histogram[:-1])
             durations.add_metric(
                 [method], list(zip(bounds, cumulative, strict=True)), histogram[-1]
             )
-        refusals = CounterMetricFamily(*REFUSALS, labels=["status"])
-        for status, count in dict(self.refusals).items():
+        from ..transports.http.responses import REFUSALS
+
+        refusals = CounterMetricFamily(*_REFUSALS, labels=["status"])
+        for status, count in dict(REFUSALS).items():
             refusals.add_metric([str(status)], count)
         yield requests
         yield durations
-        yield GaugeMetricFamily(*IN_FLIGHT, value=self.in_flight)
+        yield GaugeMetricFamily(*_IN_FLIGHT, value=self.in_flight)
         yield refusals
-        yield GaugeMetricFamily(*SESSIONS, value=len(self.runner.engine.notifier.sessions))
+        yield GaugeMetricFamily(*_SESSIONS, value=len(self.runner.engine.notifier.sessions))
 
 
 class SharedMeasures:
@@ -287,11 +274,11 @@ class SharedMeasures:
         from prometheus_client import multiprocess
 
         own = prom.CollectorRegistry()  # the values live in the files; this only names them
-        self.requests = prom.Counter(*REQUESTS, REQUEST_LABELS, registry=own)
-        self.duration = prom.Histogram(*DURATION, ["method"], registry=own, buckets=BUCKETS)
-        self.in_flight = prom.Gauge(*IN_FLIGHT, registry=own, multiprocess_mode="livesum")
-        self.refusals = prom.Counter(*REFUSALS, ["status"], registry=own)
-        self.open_sessions = prom.Gauge(*SESSIONS, registry=own, multiprocess_mode="livesum")
+        self.requests = prom.Counter(*_REQUESTS, _REQUEST_LABELS, registry=own)
+        self.duration = prom.Histogram(*_DURATION, ["method"], registry=own, buckets=BUCKETS)
+        self.in_flight = prom.Gauge(*_IN_FLIGHT, registry=own, multiprocess_mode="livesum")
+        self.refusals = prom.Counter(*_REFUSALS, ["status"], registry=own)
+        self.open_sessions = prom.Gauge(*_SESSIONS, registry=own, multiprocess_mode="livesum")
         self.runner = runner
         multiprocess.MultiProcessCollector(exposed)
         self._counted: dict[tuple[str, str, str, str], Any] = {}

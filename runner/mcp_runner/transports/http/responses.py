@@ -1,8 +1,12 @@
-"""Plain HTTP responses of the transport: JSON bodies, refusals, 202, and ending a stream."""
+"""Plain HTTP responses of the transport: JSON bodies, refusals, 202, and ending a stream.
+
+Every refusal (an answer of 400 or more) is counted by status in `REFUSALS`, for the metrics.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -13,6 +17,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 AsgiSend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+REFUSALS: Counter[int] = Counter()
+"""The refusals this process has answered, by HTTP status."""
 
 
 class HttpError(Exception):
@@ -36,6 +42,8 @@ async def send_json(
         else encode_safely(message)
     )
     start = [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(headers or ())]
+    if status >= 400:
+        REFUSALS[status] += 1
     await send({"type": "http.response.start", "status": status, "headers": start})
     await send({"type": "http.response.body", "body": body})
 
@@ -54,6 +62,7 @@ async def accepted(send: AsgiSend) -> None:
 async def refuse(send: AsgiSend, exc: HttpError) -> None:
     """The response for an `HttpError`: its JSON-RPC error, or plain text without a code."""
     if exc.code is None:
+        REFUSALS[exc.status] += 1
         await send(
             {
                 "type": "http.response.start",
