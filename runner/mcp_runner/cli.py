@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,13 @@ def _runner(settings: Settings, extra: tuple[str, ...], strict: bool | None) -> 
     default=None,
 )
 @click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default=None)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="HTTP worker processes sharing the port.",
+)
 def serve(
     config: str | None,
     extra: tuple[str, ...],
@@ -133,8 +141,13 @@ def serve(
     mount: str | None,
     log_level: str | None,
     log_format: str | None,
+    workers: int,
 ) -> None:
     """Serve every discovered plugin as one MCP server (stdio by default)."""
+    if workers > 1 and transport != "http":
+        raise click.ClickException("--workers needs --transport http")
+    if workers > 1 and not hasattr(os, "fork"):
+        raise click.ClickException("--workers needs a POSIX system (fork)")
     settings = _settings(
         config,
         **{
@@ -160,6 +173,10 @@ def serve(
         raise click.ClickException(
             f"unknown transport {transport!r}; available: {', '.join(sorted(runner.transports()))}"
         )
+    if workers > 1:
+        from .transports.http.workers import serve_workers
+
+        sys.exit(serve_workers(runner, workers, _run))
     with contextlib.suppress(KeyboardInterrupt):
         _run(runner.serve(transport))
 
