@@ -741,7 +741,7 @@ def test_nesting_limit_when_the_fast_parser_goes_deeper(monkeypatch: pytest.Monk
         ),
         max_leaves=40,
     ),
-    st.integers(0, 12),
+    st.integers(1, 12),
 )
 def test_nesting_measure(value: Any, limit: int) -> None:
     """The byte-level measure agrees with the depth of the parsed value."""

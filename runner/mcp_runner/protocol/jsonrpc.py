@@ -97,7 +97,7 @@ _NOT_MARKS = bytes(set(range(256)) - set(b'[{]}"'))
 
 
 def _nests_deeper(data: bytes | bytearray | str, limit: int) -> bool:
-    """Whether arrays and objects in a JSON text nest deeper than `limit`.
+    """Whether arrays and objects in a JSON text nest deeper than `limit` (1 or more).
 
     Brackets inside strings do not count. Byte operations that run in C, and a walk over the
     brackets only when there are more than `limit` of them.
