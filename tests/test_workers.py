@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -270,3 +272,53 @@ def test_a_second_signal_to_the_parent_ends_the_grace(workers: Workers) -> None:
         for call in calls:
             with contextlib.suppress(Exception):  # cut: an error answer, or the connection
                 call.result(30)
+
+
+def test_with_the_redis_state_backend_legacy_sessions_are_served(tmp_path: Path) -> None:
+    """A shared state backend is what lets workers serve legacy sessions: no refusal then."""
+    pytest.importorskip("mcp_runner_redis")
+    mcp = pytest.importorskip("mcp")
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = subprocess.Popen(
+        [
+            redis_server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = None
+    try:
+        env = {
+            "MCP_RUNNER_PLUGINS": "http_demo,redis",
+            "MCP_RUNNER_PLUGINS__REDIS__URL": f"redis://127.0.0.1:{port}/0",
+        }
+        server = Workers(2, env)
+
+        async def scenario() -> None:
+            for _ in range(3):  # new connections: the calls of a session reach both workers
+                async with mcp.Client(server.url, mode="legacy", read_timeout_seconds=10) as client:
+                    for i in range(5):
+                        result = await client.call_tool("add", {"a": i, "b": 1})
+                        assert result.structured_content == {"result": i + 1}
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(15) == 0
+    finally:
+        if server is not None:
+            server.close()
+        redis.terminate()
+        redis.wait(10)
