@@ -1,0 +1,146 @@
+"""`RedisBackend`: a state backend on Redis.
+
+Keys (under the prefix): ``s:<session>`` holds a session's record as JSON, expiring when the
+session is idle; ``e:<session>:<stream>`` a list of the stream's last events, expiring the
+same way; one channel, ``bus``, carries every replica's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from mcp_runner.log import get_logger
+from mcp_runner.transports.http import BusMessage, LoggedEvent, StateBackend, StateUnavailable
+from redis.exceptions import RedisError
+
+RETRY_SECONDS = 0.5  # between attempts to hear the bus again after a failure
+
+
+class RedisBackend(StateBackend):
+    """Session records, stream logs and the bus, in one Redis (or a compatible server)."""
+
+    name = "redis"
+
+    def __init__(self, url: str, key_prefix: str, timeout: float) -> None:
+        self.url = url
+        self.prefix = key_prefix
+        self.timeout = timeout
+        self.channel = key_prefix + "bus"
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._listener: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def _operation(self) -> AsyncIterator[None]:
+        """Bound an operation by the timeout; a failure becomes `StateUnavailable`."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StateUnavailable(f"redis: {exc or type(exc).__name__}") from exc
+
+    async def start(self, deliver: Callable[[BusMessage], None]) -> None:
+        subscribed = asyncio.Event()
+        self._listener = asyncio.ensure_future(self._listen(deliver, subscribed))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timeout):
+                await subscribed.wait()
+
+    async def _listen(
+        self, deliver: Callable[[BusMessage], None], subscribed: asyncio.Event
+    ) -> None:
+        log = get_logger("mcp_runner.redis")
+        failing = False
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await pubsub.subscribe(self.channel)
+                subscribed.set()
+                if failing:
+                    log.info("bus heard again", channel=self.channel)
+                    failing = False
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        deliver(json.loads(message["data"]))
+            except (RedisError, OSError, TimeoutError) as exc:
+                if not failing:
+                    log.warning("bus lost", channel=self.channel, error=repr(exc))
+                    failing = True
+                await asyncio.sleep(RETRY_SECONDS)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+    def _session_key(self, session_id: str) -> str:
+        return f"{self.prefix}s:{session_id}"
+
+    def _log_key(self, session_id: str, stream_id: str) -> str:
+        return f"{self.prefix}e:{session_id}:{stream_id}"
+
+    async def save_session(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
+        async with self._operation():
+            await self.client.set(
+                self._session_key(session_id), json.dumps(record), ex=_seconds(ttl)
+            )
+
+    async def load_session(self, session_id: str, ttl: float) -> dict[str, Any] | None:
+        async with self._operation():
+            raw = await self.client.getex(self._session_key(session_id), ex=_seconds(ttl))
+        return None if raw is None else json.loads(raw)  # type: ignore[no-any-return]
+
+    async def keep_sessions(self, session_ids: list[str], ttl: float) -> None:
+        async with self._operation(), self.client.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.expire(self._session_key(session_id), _seconds(ttl))
+            await pipe.execute()
+
+    async def delete_session(self, session_id: str) -> None:
+        async with self._operation():
+            await self.client.delete(self._session_key(session_id))
+        # the streams' logs expire by themselves, within the idle timeout
+
+    async def append_event(
+        self, session_id: str, stream_id: str, event: LoggedEvent, keep: int, ttl: float
+    ) -> None:
+        key = self._log_key(session_id, stream_id)
+        announce = {"t": "event", "s": session_id, "k": stream_id, "e": list(event)}
+        async with self._operation(), self.client.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, json.dumps(event))
+            pipe.ltrim(key, -keep, -1)
+            pipe.expire(key, _seconds(ttl))
+            pipe.publish(self.channel, json.dumps(announce))
+            await pipe.execute()
+
+    async def events_after(
+        self, session_id: str, stream_id: str, seq: int
+    ) -> list[LoggedEvent] | None:
+        async with self._operation():
+            raw = await self.client.lrange(self._log_key(session_id, stream_id), 0, -1)
+        if not raw:
+            return None
+        events = sorted(tuple(json.loads(item)) for item in raw)
+        return [(n, text, final) for n, text, final in events if n > seq]
+
+    async def publish(self, message: BusMessage) -> None:
+        async with self._operation():
+            await self.client.publish(self.channel, json.dumps(message))
+
+
+def _seconds(ttl: float) -> int:
+    return max(1, int(ttl))

@@ -1,0 +1,488 @@
+"""Three replicas of `mcp-runner serve --transport http` with the redis plugin, behind a real
+nginx balancing each request round robin (no stickiness), driven by the official SDK client.
+
+A real `redis-server` and a real `nginx` (Debian packages ``redis-server`` and ``nginx-light``)
+run on free loopback ports in a temporary directory; the tests skip without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+mcp = pytest.importorskip("mcp", reason="the official MCP Python SDK (mcp>=2.3) is not installed")
+from mcp import Client  # noqa: E402
+from mcp import types as mt  # noqa: E402
+from mcp.shared.subscriptions import ResourceUpdated, ToolsListChanged  # noqa: E402
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(120),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:.*deprecated.*"),
+]
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+if not (os.access(REDIS, os.X_OK) and os.access(NGINX, os.X_OK)):
+    pytest.skip(
+        "redis-server and nginx are needed (apt-get install redis-server nginx-light)",
+        allow_module_level=True,
+    )
+
+HERE = Path(__file__).resolve().parent
+HTTP_PLUGINS = HERE.parents[2] / "tests" / "fixtures" / "http_plugins"
+LEGACY = "2025-11-25"
+MODES = ["legacy", "auto"]
+READ_TIMEOUT = 15.0
+STATE_SECRET = "replicas-share-this-key-ring-32-bytes-at-least"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Replica:
+    """One `mcp-runner serve --transport http` with the redis plugin and the http_demo tools."""
+
+    def __init__(self, redis_url: str, workdir: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
+        env.update(
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(HTTP_PLUGINS), str(HERE), env.get("PYTHONPATH")])
+            ),
+            MCP_RUNNER_PLUGINS="http_demo,scale_demo,redis",
+            MCP_RUNNER_PLUGINS__REDIS__URL=redis_url,
+            MCP_RUNNER_PLUGINS__REDIS__OPERATION_TIMEOUT="1.0",
+            # 2026-07-28 input-required rounds: every replica opens what another sealed
+            MCP_RUNNER_STATE_SECRETS=json.dumps([STATE_SECRET]),
+            PYTHONUNBUFFERED="1",
+        )
+        self.port = free_port()
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from mcp_runner.cli import main; main()",
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                str(self.port),
+                "--plugin",
+                "http_demo:plugin",
+                "--plugin",
+                "scale_demo:plugin",
+            ],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Rig:
+    """redis-server, three replicas and nginx in front, all on loopback."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.TemporaryDirectory(prefix="mcp-runner-replicas-")
+        root = Path(self.dir.name)
+        self.redis_port = free_port()
+        self.redis = subprocess.Popen(
+            [
+                REDIS,
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.redis_port)
+        url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.replicas = [Replica(url, str(root)) for _ in range(3)]
+        for replica in self.replicas:
+            wait_for_port(replica.port, 20.0)
+        self.port = free_port()
+        servers = "\n".join(
+            f"server 127.0.0.1:{r.port} max_fails=1 fail_timeout=30s;" for r in self.replicas
+        )
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (root / sub).mkdir()
+        (root / "nginx.conf").write_text(f"""
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/nginx-error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream replicas {{
+        {servers}
+    }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_buffering off;
+            proxy_request_buffering off;
+            proxy_read_timeout 60s;
+            proxy_next_upstream error timeout;
+        }}
+    }}
+}}
+""")
+        self.nginx = subprocess.Popen(
+            [NGINX, "-p", str(root), "-c", str(root / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+
+    def close(self) -> None:
+        for proc in (self.nginx,):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        for replica in self.replicas:
+            replica.stop()
+        if self.redis.poll() is None:
+            self.redis.send_signal(signal.SIGCONT)
+            self.redis.terminate()
+            self.redis.wait(10)
+        self.dir.cleanup()
+
+
+@pytest.fixture(scope="module")
+def rig() -> Iterator[Rig]:
+    rig = Rig()
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+def run(coro: Any, timeout: float = 60.0) -> Any:
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def text_of(result: Any) -> str:
+    assert not getattr(result, "is_error", False), result
+    return "".join(block.text for block in result.content if isinstance(block, mt.TextContent))
+
+
+def client(url: str, mode: str, **kwargs: Any) -> Client:
+    return Client(url, mode=mode, read_timeout_seconds=READ_TIMEOUT, **kwargs)  # type: ignore[arg-type]
+
+
+async def accept_name(ctx: Any, params: Any) -> mt.ElicitResult:
+    return mt.ElicitResult(action="accept", content={"name": "Ada"})
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_thirty_calls_of_one_session_over_three_replicas(rig: Rig, mode: str) -> None:
+    async def scenario() -> None:
+        async with client(rig.url, mode) as c:
+            for n in range(30):
+                assert text_of(await c.call_tool("add", {"a": n, "b": 1})) == str(n + 1)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_elicitation_and_progress_through_the_balancer(rig: Rig, mode: str) -> None:
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async def scenario() -> None:
+        async with client(rig.url, mode, elicitation_callback=accept_name) as c:
+            for _ in range(3):  # the answer lands on another replica than the call, mostly
+                assert text_of(await c.call_tool("ask_name", {})) == "accept:Ada"
+            result = await c.call_tool("progress", {"steps": 4}, progress_callback=on_progress)
+            assert text_of(result) == "counted to 4"
+
+    run(scenario())
+    assert seen == [1, 2, 3, 4]
+
+
+def test_a_stream_resumes_on_another_replica(rig: Rig) -> None:
+    logs: list[str] = []
+
+    async def on_log(params: mt.LoggingMessageNotificationParams) -> None:
+        logs.append(str(params.data))
+
+    async def scenario() -> None:
+        async with client(rig.url, "legacy", logging_callback=on_log) as c:
+            for n in range(3):
+                result = await c.call_tool("resumable", {"tag": f"t{n}", "delay": 0.3})
+                assert text_of(result) == f"resumed t{n}"
+
+    run(scenario())
+    assert [line for line in logs if line.startswith("after")] == [
+        "after t0",
+        "after t1",
+        "after t2",
+    ]
+
+
+def _initialize(http: httpx.Client, url: str) -> str:
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    response = http.post(
+        url,
+        headers=headers,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LEGACY,
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        },
+    )
+    assert response.status_code == 200, response.text
+    session = response.headers["mcp-session-id"]
+    http.post(
+        url,
+        headers={**headers, "mcp-session-id": session, "mcp-protocol-version": LEGACY},
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+    )
+    return session
+
+
+def test_changes_on_any_replica_reach_every_listener(rig: Rig) -> None:
+    async def scenario() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            subscriptions = []
+            for _ in range(3):  # round robin: one listener on each replica
+                listener = await stack.enter_async_context(client(rig.url, "auto"))
+                subscriptions.append(
+                    await stack.enter_async_context(
+                        listener.listen(
+                            tools_list_changed=True, resource_subscriptions=["scale://note"]
+                        )
+                    )
+                )
+            caller = await stack.enter_async_context(client(rig.url, "auto"))
+            assert text_of(await caller.call_tool("add_tool", {"name": "fresh"})) == "added fresh"
+            for subscription in subscriptions:
+                event = await asyncio.wait_for(subscription.__anext__(), 5)
+                assert isinstance(event, ToolsListChanged)
+            touched = await caller.call_tool("touch", {"uri": "scale://note"})
+            assert text_of(touched) == "touched scale://note"
+            for subscription in subscriptions:
+                event = await asyncio.wait_for(subscription.__anext__(), 5)
+                assert isinstance(event, ResourceUpdated) and event.uri == "scale://note"
+
+    run(scenario())
+
+
+def test_a_legacy_subscriber_hears_an_update_made_on_another_replica(rig: Rig) -> None:
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": LEGACY,
+    }
+    with httpx.Client(timeout=10.0) as http:
+        session = _initialize(http, rig.url)
+        own = {**headers, "mcp-session-id": session}
+        subscribed = http.post(
+            rig.url,
+            headers=own,
+            json={
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "resources/subscribe",
+                "params": {"uri": "scale://note"},
+            },
+        )
+        assert subscribed.status_code == 200 and subscribed.json()["result"] == {}
+        with http.stream("GET", rig.url, headers={**own, "accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200
+            lines = stream.iter_lines()
+            for n in range(3):  # the touches land on every replica in turn
+                touched = http.post(
+                    rig.url,
+                    headers=own,
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 10 + n,
+                        "method": "tools/call",
+                        "params": {"name": "touch", "arguments": {"uri": "scale://note"}},
+                    },
+                )
+                assert touched.status_code == 200, touched.text
+                deadline = time.monotonic() + 5.0
+                for line in lines:
+                    if line.startswith("data:") and "resources/updated" in line:
+                        assert json.loads(line[5:])["params"] == {"uri": "scale://note"}
+                        break
+                    assert time.monotonic() < deadline, "no resources/updated"
+
+
+def test_delete_ends_the_session_on_every_replica(rig: Rig) -> None:
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": LEGACY,
+    }
+    with httpx.Client(timeout=10.0) as http:
+        session = _initialize(http, rig.url)
+        for n in range(3):
+            ok = http.post(
+                rig.url,
+                headers={**headers, "mcp-session-id": session},
+                json={"jsonrpc": "2.0", "id": 10 + n, "method": "ping"},
+            )
+            assert ok.status_code == 200 and ok.json()["result"] == {}
+        gone = http.delete(rig.url, headers={**headers, "mcp-session-id": session})
+        assert gone.status_code == 204
+        for n in range(3):
+            after = http.post(
+                rig.url,
+                headers={**headers, "mcp-session-id": session},
+                json={"jsonrpc": "2.0", "id": 20 + n, "method": "ping"},
+            )
+            assert after.status_code == 404
+
+
+def test_a_session_outlives_a_killed_replica(rig: Rig) -> None:
+    async def scenario() -> None:
+        async with client(rig.url, "legacy") as c:
+            assert text_of(await c.call_tool("echo", {"text": "before"})) == "before"
+            victim = rig.replicas[-1]
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait(5)
+            for n in range(10):
+                assert text_of(await c.call_tool("echo", {"text": f"after {n}"})) == f"after {n}"
+
+    run(scenario())
+
+
+def test_redis_paused_means_errors_not_hangs_then_recovery(rig: Rig) -> None:
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": LEGACY,
+    }
+    modern = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": "2026-07-28",
+    }
+    with httpx.Client(timeout=10.0) as http:
+        session = _initialize(http, rig.url)
+        rig.redis.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            failed = http.post(
+                rig.url,
+                headers={**headers, "mcp-session-id": session},
+                json={"jsonrpc": "2.0", "id": 2, "method": "ping"},
+            )
+            assert time.monotonic() - started < 5.0
+            assert failed.status_code == 503
+            assert "session store" in failed.json()["error"]["message"]
+            call = {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {
+                    "name": "add",
+                    "arguments": {"a": 1, "b": 2},
+                    "_meta": {
+                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                        "io.modelcontextprotocol/clientCapabilities": {},
+                    },
+                },
+            }
+            stateless = http.post(
+                rig.url,
+                headers={**modern, "mcp-method": "tools/call", "mcp-name": "add"},
+                json=call,
+            )
+            assert stateless.status_code == 200, stateless.text
+            assert stateless.json()["result"]["content"][0]["text"] == "3"
+        finally:
+            rig.redis.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10.0
+        while True:
+            again = http.post(
+                rig.url,
+                headers={**headers, "mcp-session-id": session},
+                json={"jsonrpc": "2.0", "id": 4, "method": "ping"},
+            )
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 200, again.text
