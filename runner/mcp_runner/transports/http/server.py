@@ -75,7 +75,9 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
                 loop.remove_signal_handler(sig)
 
 
-def _worker_signals(server: Any, loop: asyncio.AbstractEventLoop, stop_when: int) -> Any:
+def _worker_signals(
+    server: Any, loop: asyncio.AbstractEventLoop, stop_when: int
+) -> Callable[[], None]:
     """A worker's stop: its parent closing `stop_when` drains it, as does its own first stop
     signal, whichever comes first (a terminal's Ctrl-C reaches both); its second signal, or
     SIGQUIT from its parent, ends the grace. Returns the stop signals' handler."""
