@@ -9,6 +9,8 @@ connections and pub/sub in one dependency.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp_runner import Plugin, hookimpl
 from pydantic import BaseModel, Field
 
@@ -32,12 +34,20 @@ class RedisSettings(BaseModel):
 
 
 class RedisPlugin(Plugin):
-    """The ``redis`` plugin: offers `RedisBackend` as the state backend."""
+    """The ``redis`` plugin: offers `RedisBackend` as the state backend, and its readiness."""
+
+    backend: RedisBackend | None = None  # the one offered, once the HTTP endpoint is built
 
     @hookimpl
     def mcp_runner_state_backend(self, settings: RedisSettings) -> RedisBackend:
         """The Redis backend, configured by ``[plugins.redis]``."""
-        return RedisBackend(settings.url, settings.key_prefix, settings.operation_timeout)
+        self.backend = RedisBackend(settings.url, settings.key_prefix, settings.operation_timeout)
+        return self.backend
+
+    @hookimpl
+    def mcp_runner_health_checks(self, runner: Any) -> dict[str, Any] | None:
+        """``/readyz`` reports whether Redis answers (and the bus is heard)."""
+        return None if self.backend is None else {"redis": self.backend.check}
 
 
 plugin = RedisPlugin(

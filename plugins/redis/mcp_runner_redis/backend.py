@@ -35,6 +35,7 @@ class RedisBackend(StateBackend):
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._listener: asyncio.Task[None] | None = None
+        self.hearing = False  # subscribed to the bus now
 
     @contextlib.asynccontextmanager
     async def _operation(self) -> AsyncIterator[None]:
@@ -63,6 +64,7 @@ class RedisBackend(StateBackend):
                 async with asyncio.timeout(self.timeout):
                     await pubsub.subscribe(self.channel)
                 subscribed.set()
+                self.hearing = True
                 if failing:
                     log.info("bus heard again", channel=self.channel)
                     failing = False
@@ -71,6 +73,7 @@ class RedisBackend(StateBackend):
                     if message is not None:
                         deliver(json.loads(message["data"]))
             except (RedisError, OSError, TimeoutError) as exc:
+                self.hearing = False
                 if not failing:
                     log.warning("bus lost", channel=self.channel, error=repr(exc))
                     failing = True
@@ -78,6 +81,18 @@ class RedisBackend(StateBackend):
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    async def check(self) -> dict[str, Any]:
+        """Readiness: ``ok`` when Redis answers a PING within the timeout and the bus is heard,
+        else ``failing`` with why."""
+        try:
+            async with self._operation():
+                await self.client.ping()
+        except StateUnavailable as exc:
+            return {"state": "failing", "error": str(exc)}
+        if self._listener is not None and not self.hearing:
+            return {"state": "failing", "error": "redis answers, but the bus is not heard yet"}
+        return {"state": "ok"}
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -486,3 +486,19 @@ def test_redis_paused_means_errors_not_hangs_then_recovery(rig: Rig) -> None:
                 break
             time.sleep(0.2)
         assert again.status_code == 200, again.text
+
+
+def test_readiness_reports_redis(rig: Rig) -> None:
+    replica = rig.replicas[0]
+    ready = f"http://127.0.0.1:{replica.port}/readyz"
+    with httpx.Client(timeout=10.0) as http:
+        answer = http.get(ready)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["components"]["redis"]["state"] == "ok"
+        rig.redis.send_signal(signal.SIGSTOP)
+        try:
+            answer = http.get(ready)
+            assert answer.status_code == 503
+            assert answer.json()["components"]["redis"]["state"] == "failing"
+        finally:
+            rig.redis.send_signal(signal.SIGCONT)
