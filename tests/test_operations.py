@@ -190,3 +190,42 @@ def test_readyz_reports_the_proxy_backends(tmp_path: Any) -> None:
                 assert 'mcp_runner_backend_up{backend="broken",plugin="proxy"' in scraped
 
     asyncio.run(scenario())
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_metrics_and_access_log_of_an_sdk_session() -> None:
+    """The official SDK's legacy session, seen by the metrics (its initialize, its tool call,
+    the open session) and by the access log (each POST with its session id)."""
+    from mcp import Client
+
+    env = {
+        "MCP_RUNNER_METRICS__ENABLED": "true",
+        "MCP_RUNNER_LOG_LEVEL": "info",
+        "MCP_RUNNER_LOG_FORMAT": "json",
+    }
+    with h.ServerProcess(env) as server, httpx.Client(timeout=10) as http:
+
+        async def scenario() -> str:
+            async with Client(server.url, mode="legacy") as client:  # type: ignore[arg-type]
+                result = await client.call_tool("add", {"a": 2, "b": 3})
+                assert not result.is_error
+                return http.get(base(server.url) + "/metrics").text
+
+        text = h.run(scenario())
+        assert (
+            'mcp_runner_requests_total{method="initialize",outcome="ok",plugin="",tool=""}' in text
+        )
+        assert (
+            'mcp_runner_requests_total{method="tools/call",outcome="ok",plugin="http_demo",'
+            'tool="add"} 1.0' in text
+        )
+        assert "mcp_runner_sessions_open 1.0" in text
+        time.sleep(0.3)
+        posts = [
+            json.loads(line)
+            for line in server.stderr_lines
+            if '"event": "http"' in line and '"POST"' in line
+        ]
+        assert posts and all(post["status"] in (200, 202) for post in posts)
+        assert posts[0]["session"] is not None  # initialize: the session its answer opened
+        assert {post["session"] for post in posts} == {posts[0]["session"]}
