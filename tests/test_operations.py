@@ -229,3 +229,28 @@ def test_metrics_and_access_log_of_an_sdk_session() -> None:
         assert posts and all(post["status"] in (200, 202) for post in posts)
         assert posts[0]["session"] is not None  # initialize: the session its answer opened
         assert {post["session"] for post in posts} == {posts[0]["session"]}
+
+
+def test_metrics_merge_components_that_share_a_name() -> None:
+    """A tool replaced at run time by another of the same name is one series, its calls
+    added up; with metrics off nothing is served at /metrics."""
+    from mcp_runner.builtin.metrics import metrics_of
+
+    async def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    runner = make_runner(settings={"metrics": {"enabled": True}})
+    runner.add_tool(add, plugin="calc")
+    asyncio.run(runner.call_tool("add", {"a": 1, "b": 2}))
+    runner.registry.remove_tool("add")
+    runner.add_tool(add, plugin="calc")
+    asyncio.run(runner.call_tool("add", {"a": 1, "b": 2}))
+    metrics = metrics_of(runner)
+    assert metrics is not None
+    text = metrics.exposition().decode()
+    series = [line for line in text.splitlines() if line.startswith("mcp_runner_requests_total{")]
+    assert series == [
+        'mcp_runner_requests_total{method="tools/call",outcome="ok",plugin="calc",tool="add"} 2.0'
+    ]
+    assert metrics_of(make_runner()) is None

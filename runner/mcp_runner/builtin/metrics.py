@@ -196,8 +196,8 @@ class LocalMeasures:
     """This process's measures as plain counts; a prometheus-client collector of them.
 
     A request updates one list: the latency histogram of its method, component and outcome
-    (bucket counts, then the sum of the durations); the counts and each method's histogram
-    are summed from those at each scrape.
+    (bucket counts, then the sum of the durations); the counts by component name and each
+    method's histogram are summed from those at each scrape.
     """
 
     def __init__(self, runner: Runner) -> None:
@@ -237,14 +237,18 @@ class LocalMeasures:
             HistogramMetricFamily,
         )
 
-        requests = CounterMetricFamily(*_REQUESTS, labels=_REQUEST_LABELS)
+        counts: dict[tuple[str, str, str, str], float] = {}  # two components may share a name
         by_method: dict[str, list[float]] = {}
         for (method, target, outcome), histogram in dict(self.requests).items():
-            labels = [method, getattr(target, "name", ""), getattr(target, "plugin", ""), outcome]
-            requests.add_metric(labels, sum(histogram[:-1]))
+            name, plugin = getattr(target, "name", ""), getattr(target, "plugin", "")
+            labels = (method, name, plugin, outcome)
+            counts[labels] = counts.get(labels, 0) + sum(histogram[:-1])
             total = by_method.setdefault(method, [0.0] * len(histogram))
             for position, value in enumerate(histogram):
                 total[position] += value
+        requests = CounterMetricFamily(*_REQUESTS, labels=_REQUEST_LABELS)
+        for labels, count in counts.items():
+            requests.add_metric(list(labels), count)
         durations = HistogramMetricFamily(*_DURATION, labels=["method"])
         bounds = [*(str(bound) for bound in BUCKETS), "+Inf"]
         for method, histogram in by_method.items():
