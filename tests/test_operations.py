@@ -254,3 +254,13 @@ def test_metrics_merge_components_that_share_a_name() -> None:
         'mcp_runner_requests_total{method="tools/call",outcome="ok",plugin="calc",tool="add"} 2.0'
     ]
     assert metrics_of(make_runner()) is None
+
+
+def test_invalid_operations_tables_fail_their_builtin_by_name() -> None:
+    runner = make_runner(
+        settings={"metrics": {"enabled": True, "address": "9464"}, "health": {"check_timeout": 0}}
+    )
+    metrics, health = runner.host.records["metrics"], runner.host.records["health"]
+    assert (metrics.status, metrics.phase) == ("failed", "config")
+    assert "[metrics]" in (metrics.error or "") and "host:port" in (metrics.error or "")
+    assert health.status == "failed" and "[health]" in (health.error or "")

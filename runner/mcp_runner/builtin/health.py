@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..hookspecs import hookimpl
 from ..protocol.jsonrpc import encode_safely
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 class HealthSettings(BaseModel):
     """The ``[health]`` table."""
 
+    model_config = ConfigDict(defer_build=True)  # built only when a config has the table
+
     ready_when_degraded: bool = True
     """Whether a ``degraded`` component (a proxy backend down) still lets ``/readyz`` say 200."""
     check_timeout: float = Field(default=2.0, gt=0)
@@ -34,8 +36,9 @@ class HealthSettings(BaseModel):
 
 @hookimpl
 def mcp_runner_add_config(config: ConfigSections) -> None:
-    """Validate the ``[health]`` table (its defaults when there is none)."""
-    config.add_section("health", HealthSettings)
+    """Validate the ``[health]`` table, when there is one."""
+    if config.has_section("health"):
+        config.add_section("health", HealthSettings)
 
 
 @hookimpl
@@ -51,7 +54,9 @@ class Readiness:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         found = runner.settings.section("health")
-        self.settings = found if isinstance(found, HealthSettings) else HealthSettings()
+        self.settings = (
+            found if isinstance(found, HealthSettings) else HealthSettings.model_construct()
+        )
         self.checks: dict[str, HealthCheck] | None = None  # asked of the plugins at first use
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

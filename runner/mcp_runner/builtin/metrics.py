@@ -21,7 +21,7 @@ from bisect import bisect_left
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..hookspecs import HttpAccess, hookimpl
 from ..middleware import Handler, Middleware
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 class MetricsSettings(BaseModel):
     """The ``[metrics]`` table."""
+
+    model_config = ConfigDict(defer_build=True)  # built only when a config has the table
 
     enabled: bool = False
     """Whether to measure and serve metrics at all."""
@@ -57,13 +59,14 @@ class MetricsSettings(BaseModel):
 def settings_of(settings: Settings) -> MetricsSettings:
     """The validated ``[metrics]`` table."""
     found = settings.section("metrics")
-    return found if isinstance(found, MetricsSettings) else MetricsSettings()
+    return found if isinstance(found, MetricsSettings) else MetricsSettings.model_construct()
 
 
 @hookimpl
 def mcp_runner_add_config(config: ConfigSections) -> None:
-    """Validate the ``[metrics]`` table (its defaults when there is none)."""
-    config.add_section("metrics", MetricsSettings)
+    """Validate the ``[metrics]`` table, when there is one."""
+    if config.has_section("metrics"):
+        config.add_section("metrics", MetricsSettings)
 
 
 _metrics: weakref.WeakKeyDictionary[Runner, Metrics] = weakref.WeakKeyDictionary()
