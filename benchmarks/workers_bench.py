@@ -13,7 +13,8 @@ servers' share of the CPUs; two generators are run, side by side:
   counted by status only. It costs a fraction of that, so the servers get the CPUs.
 
 The CPU time of the servers, of the generator and of every other process is reported, so a
-loaded machine shows in the table.
+loaded machine shows in the table; calls per server CPU second show what each call costs,
+whatever share of the CPUs the servers got.
 
     python benchmarks/workers_bench.py                 # 1, 2 and 4 workers, 10 s, best of 3
     python benchmarks/workers_bench.py --quick         # 2 s per run, one round
@@ -158,8 +159,9 @@ def report(results: dict[tuple[str, int], RunResult], clients: int, seconds: flo
         f"{os.cpu_count()} CPUs, best of {ROUNDS} interleaved rounds, load average before the "
         f"runs {LOAD_BEFORE}",
         "",
-        "| generator | workers | calls/s | vs 1 worker | p50 ms | p99 ms | server CPU s | generator + other processes CPU s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| generator | workers | calls/s | vs 1 worker | p50 ms | p99 ms | server CPU s "
+        "| calls per server CPU s | generator + other processes CPU s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (tool, workers), r in results.items():
         base = results[(tool, min(w for t, w in results if t == tool))].rate
@@ -170,7 +172,9 @@ def report(results: dict[tuple[str, int], RunResult], clients: int, seconds: flo
         )
         lines.append(
             f"| {tool} | {workers} | {r.rate:,.0f} | {r.rate / base:.2f}x | {p50 * 1e3:.2f} "
-            f"| {p99 * 1e3:.2f} | {r.server_cpu:.1f} | {r.loadgen_cpu + r.other_cpu:.1f} |"
+            f"| {p99 * 1e3:.2f} | {r.server_cpu:.1f} "
+            f"| {r.count / r.server_cpu if r.server_cpu else 0:,.0f} "
+            f"| {r.loadgen_cpu + r.other_cpu:.1f} |"
         )
     return "\n".join(lines)
 
@@ -185,6 +189,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
+    parser.add_argument("--generator", choices=("both", "loadgen", "wrk"), default="both")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each; the best is shown")
     parser.add_argument("--quick", action="store_true", help="2 s per run, one round")
     args = parser.parse_args()
@@ -194,6 +199,8 @@ def main() -> int:
     ROUNDS = args.rounds
     LOAD_BEFORE = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     tools = ["loadgen", *(["wrk"] if shutil.which("wrk") else [])]
+    if args.generator != "both":
+        tools = [args.generator]
     counts = [int(w) for w in args.workers.split(",")]
     results: dict[tuple[str, int], RunResult] = {}
     for _ in range(args.rounds):  # interleaved, so a busy moment does not favour one count
