@@ -9,18 +9,22 @@ JSON-RPC error body.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "auth"))
 
 from authkit import (
     ISSUER,
+    MODERN,
     AuthorizationServer,
     HttpServer,
     Keys,
@@ -367,6 +371,59 @@ def test_insufficient_scope_on_a_stateless_request(
     listed = srv.modern("tools/list", {}, token)
     assert listed.status_code == 200, listed.text
     assert "admin_reset" not in {t["name"] for t in listed.json()["result"]["tools"]}
+
+
+def _listen(
+    stack: contextlib.ExitStack, srv: HttpServer, token: str, uris: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The messages of a 2026-07-28 ``subscriptions/listen`` stream held open in `stack`."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    message = {
+        "jsonrpc": "2.0",
+        "id": "listen",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": uris}, "_meta": meta},
+    }
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {token}",
+        "MCP-Protocol-Version": MODERN,
+        "Mcp-Method": "subscriptions/listen",
+    }
+    client = stack.enter_context(httpx.Client(timeout=10.0))
+    response = stack.enter_context(
+        client.stream("POST", srv.url, content=json.dumps(message), headers=headers)
+    )
+    assert response.status_code == 200
+    return (json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:"))
+
+
+def test_a_listener_hears_only_the_resources_its_principal_may_read(
+    srv: HttpServer, mint: Callable[..., str]
+) -> None:
+    """subscriptions/listen acknowledges (and delivers) only URIs a resource serves and the
+    caller may read, the check resources/subscribe makes: a caller without the locked plugin's
+    scope, or naming a URI nothing serves, hears nothing of it."""
+    uris = ["locked://data", "nothing://here", "demo://open"]
+    with contextlib.ExitStack() as stack:
+        narrow = _listen(stack, srv, mint(scope="secret:read", jti="narrow-listen"), uris)
+        wide = _listen(stack, srv, mint(scope="locked", jti="wide-listen"), uris)
+        assert next(narrow)["params"]["notifications"] == {"resourceSubscriptions": ["demo://open"]}
+        assert next(wide)["params"]["notifications"] == {
+            "resourceSubscriptions": ["locked://data", "demo://open"]
+        }
+        toucher = mint(scope="secret:read", jti="toucher")
+        for uri in ("locked://data", "nothing://here", "demo://open"):
+            call = {"name": "touch", "arguments": {"uri": uri}}
+            touched = srv.modern("tools/call", call, toucher, name="touch")
+            assert touched.status_code == 200, touched.text
+        # The narrow listener's next message is the open resource's: nothing came before it.
+        assert next(narrow)["params"]["uri"] == "demo://open"
+        assert [next(wide)["params"]["uri"] for _ in range(2)] == ["locked://data", "demo://open"]
 
 
 def test_all_scopes_see_and_call_everything(srv: HttpServer, mint: Callable[..., str]) -> None:

@@ -303,8 +303,16 @@ class Engine:
             if wanted.get(key) is True
         }
         uris = wanted.get("resourceSubscriptions")
-        if isinstance(uris, list) and all(isinstance(u, str) for u in uris) and uris:
-            honoured["resourceSubscriptions"] = list(uris)
+        if isinstance(uris, list) and all(isinstance(u, str) for u in uris):
+            # Only URIs a resource serves and the caller may read, as resources/subscribe checks.
+            visible = self.visible
+            readable = []
+            for uri in uris:
+                found = self.registry.find_resource(uri)
+                if found is not None and (visible is None or visible(req, found[0])):
+                    readable.append(uri)
+            if readable:
+                honoured["resourceSubscriptions"] = readable
         tag = {versions.META_SUBSCRIPTION_ID: req.id}
         await req.outlet.send(
             notification(
