@@ -1,4 +1,4 @@
-"""How servers stop: stdin EOF, SIGTERM and SIGINT over stdio, SIGTERM/SIGINT over HTTP.
+"""How servers stop: stdin EOF, SIGTERM, SIGINT and SIGHUP over stdio, SIGTERM/SIGINT over HTTP.
 
 Guarantees checked: calls in flight are answered before the process exits (a result when they
 finish within server.shutdown_grace, an error response when they do not - never silence), the
@@ -39,7 +39,9 @@ def stop(server: H.StdioProc, how: str) -> None:
     if how == "eof":
         server.close_stdin()
     else:
-        server.signal({"sigterm": signal.SIGTERM, "sigint": signal.SIGINT}[how])
+        server.signal(
+            {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT, "sighup": signal.SIGHUP}[how]
+        )
 
 
 def text_of(result: dict[str, Any]) -> str:
@@ -50,7 +52,7 @@ def text_of(result: dict[str, Any]) -> str:
 # stdio
 
 
-@pytest.mark.parametrize("how", ["eof", "sigterm", "sigint"])
+@pytest.mark.parametrize("how", ["eof", "sigterm", "sigint", "sighup"])
 def test_stdio_in_flight_calls_finish_within_grace(spawn: Any, tmp_path: Path, how: str) -> None:
     """Calls in flight when the server is told to stop are answered with their results, then the
     process exits 0; nothing is written after the answers."""

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from ..runner import Runner
 
 
+#: The signals that drain the server (SIGHUP: its terminal or parent went away).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+
+
 class StdioServer:
     """One stdio connection: reads lines, runs each request as a task, writes answers."""
 
@@ -194,7 +200,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     else:  # a file or a terminal: read it on a thread
         threading.Thread(target=_read_blocking, args=(stdin, server, loop), daemon=True).start()
     stopping = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
     runner.ready("stdio")
@@ -205,7 +211,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     if read_transport is not None:
         read_transport.close()
     await server.connection.drain(settings.shutdown_grace)
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(sig)
     # Flush what is buffered before the pipe closes.
