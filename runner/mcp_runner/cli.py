@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import difflib
+import errno
 import json
 import os
 import sys
@@ -13,6 +16,11 @@ from typing import Any
 import click
 
 from .config import ConfigError, Settings, load_settings
+
+#: The exit status when the HTTP port cannot be bound (uvicorn's start-up failure status).
+EXIT_BIND = 3
+#: The errors of a bind that the user fixes by choosing another address or port.
+BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 # Builtin commands defined in their own modules, imported only when asked for.
 LAZY_COMMANDS = {"install": ("mcp_runner.install", "install_command")}
@@ -146,6 +154,16 @@ def serve(
     """Serve every discovered plugin as one MCP server (stdio by default)."""
     if workers > 1 and transport != "http":
         raise click.ClickException("--workers needs --transport http")
+    if transport == "stdio":
+        given = [
+            flag
+            for flag, value in (("--host", host), ("--port", port), ("--path", mount))
+            if value is not None
+        ]
+        if given:
+            raise click.ClickException(
+                f"{', '.join(given)} applies to --transport http; stdio serves on stdin and stdout"
+            )
     if workers > 1 and not hasattr(os, "fork"):
         raise click.ClickException("--workers needs a POSIX system (fork)")
     settings = _settings(
@@ -176,7 +194,23 @@ def serve(
     if workers > 1:
         from .transports.http.workers import serve_workers
 
-        sys.exit(serve_workers(runner, workers, _run))
+        try:
+            status = serve_workers(runner, workers, _run)
+        except OSError as exc:
+            if exc.errno not in BIND_ERRORS:
+                raise
+            http = settings.http
+            click.echo(
+                f"mcp-runner: cannot listen on {http.host}:{http.port}: {exc.strerror}", err=True
+            )
+            sys.exit(EXIT_BIND)
+        sys.exit(status)
+    if transport == "stdio" and sys.stdin.isatty():
+        click.echo(
+            "mcp-runner: serving MCP on stdin and stdout, waiting for a client"
+            " (an MCP client starts this command itself; Ctrl-D or Ctrl-C ends it)",
+            err=True,
+        )
     with contextlib.suppress(KeyboardInterrupt):
         _run(runner.serve(transport))
 
@@ -216,12 +250,12 @@ def plugins(
     runner.start()
     if runner.host.collect_status(runner) and wait > 0:
         _run(_probe(runner, wait))
-    records = list(runner.host.records.values())
+    records = [r.described() for r in runner.host.records.values()]
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in records], indent=2))
     else:
         for r in records:
-            origin = f"{r.distribution} {r.version or ''}".strip() if r.distribution else r.source
+            origin = f"{r.distribution or r.source} {r.version or ''}".strip()
             status = r.status if r.status != "failed" else f"FAILED in {r.phase}: {r.error}"
             click.echo(f"{r.name:<16} {origin:<32} {status}")
             if r.status == "ok":
@@ -270,19 +304,78 @@ def tools(
         click.echo(f"{item['name']}  [{item['plugin']}]")
         if item.get("description"):
             click.echo(f"    {item['description']}")
-        props = item["inputSchema"].get("properties", {})
-        required = set(item["inputSchema"].get("required", ()))
-        for name, prop in props.items():
-            kind = (
-                prop.get("type")
-                or " | ".join(str(alt.get("type", "any")) for alt in prop.get("anyOf", []))
-                or "any"
-            )
+        schema = item["inputSchema"]
+        required = set(schema.get("required", ()))
+        for name, prop in schema.get("properties", {}).items():
             mark = "" if name in required else "?"
-            text = f"      {name}{mark}: {kind}"
+            text = f"      {name}{mark}: {_type_name(prop, schema.get('$defs', {}))}"
             if prop.get("description"):
                 text += f" - {prop['description']}"
             click.echo(text)
+
+
+def _type_name(prop: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> str:
+    """A JSON schema as one short type: ``integer``, ``array[string]``, ``Point{x, y?}``."""
+    ref = prop.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        return name + _fields(defs.get(name, {}), defs, depth)
+    if "anyOf" in prop or "oneOf" in prop:
+        return " | ".join(
+            _type_name(alt, defs, depth) for alt in prop.get("anyOf") or prop["oneOf"]
+        )
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        return " | ".join(kind)
+    if kind == "array" and isinstance(prop.get("items"), dict):
+        return f"array[{_type_name(prop['items'], defs, depth)}]"
+    if kind == "object" and prop.get("properties"):
+        return "object" + _fields(prop, defs, depth)
+    if "enum" in prop:
+        return " | ".join(json.dumps(value) for value in prop["enum"])
+    return str(kind or "any")
+
+
+def _fields(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> str:
+    """An object's fields as ``{x: integer, y?: integer}`` (names only below two levels)."""
+    required = set(schema.get("required", ()))
+    fields = [
+        f"{name}{'' if name in required else '?'}"
+        + ("" if depth >= 1 else f": {_type_name(field, defs, depth + 1)}")
+        for name, field in schema.get("properties", {}).items()
+    ]
+    return "{" + ", ".join(fields) + "}" if fields else ""
+
+
+def _signature(name: str, schema: dict[str, Any]) -> str:
+    """A tool's arguments as a call: ``multiply(a: integer, b: integer)``."""
+    required = set(schema.get("required", ()))
+    defs = schema.get("$defs", {})
+    params = [
+        f"{arg}{'' if arg in required else '?'}: {_type_name(prop, defs)}"
+        for arg, prop in schema.get("properties", {}).items()
+    ]
+    return f"{name}({', '.join(params)})"
+
+
+def _did_you_mean(name: str, known: Any) -> str:
+    """``; did you mean 'x'?`` for the nearest of `known`, or nothing."""
+    near = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def _key_values(pairs: tuple[str, ...], as_json: bool) -> dict[str, Any]:
+    """``KEY=VALUE`` arguments as a dict; values parsed as JSON when `as_json` and they parse."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="ARGUMENTS")
+        values[key] = value
+        if as_json:
+            with contextlib.suppress(ValueError):
+                values[key] = json.loads(value)
+    return values
 
 
 @cli.command()
@@ -310,21 +403,21 @@ def call(
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--json-args") from None
         if not isinstance(args, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--json-args")
-    for pair in arguments:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="ARGUMENTS")
-        try:
-            args[key] = json.loads(value)
-        except ValueError:
-            args[key] = value
+    args.update(_key_values(arguments, as_json=True))
     runner = _runner(_settings(config), extra, strict_plugins)
-    from .protocol.errors import McpError
-
-    try:
-        result = asyncio.run(_call(runner, tool, args))
-    except McpError as exc:
-        raise click.ClickException(exc.message) from None
+    known = runner.registry.tools
+    if tool not in known:
+        raise click.ClickException(f"Unknown tool: {tool!r}{_did_you_mean(tool, known)}")
+    schema = known[tool].wire()["inputSchema"]
+    accepted = schema.get("properties", {})
+    if schema.get("additionalProperties") is not True:
+        for key in args:
+            if key not in accepted:
+                raise click.ClickException(
+                    f"{tool} has no argument {key!r}{_did_you_mean(key, accepted)}"
+                    f" - {_signature(tool, schema)}"
+                )
+    result = _run(_in_lifespan(runner, "tools/call", {"name": tool, "arguments": args}))
     structured = result.get("structuredContent")
     if structured is not None:
         click.echo(json.dumps(structured, indent=2))
@@ -335,10 +428,70 @@ def call(
         sys.exit(1)
 
 
-async def _call(runner: Any, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+@cli.command()
+@_common
+@click.argument("uri")
+def read(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, uri: str) -> None:
+    """Read one resource in process and print its contents."""
+    runner = _runner(_settings(config), extra, strict_plugins)
+    registry = runner.registry
+    if uri not in registry.resources and not registry.templates:
+        raise click.ClickException(
+            f"Unknown resource: {uri!r}{_did_you_mean(uri, registry.resources)}"
+        )
+    result = _run(_in_lifespan(runner, "resources/read", {"uri": uri}))
+    for content in result.get("contents", []):
+        if "text" in content:
+            click.echo(content["text"])
+        else:
+            out = click.get_binary_stream("stdout")
+            out.write(base64.b64decode(content.get("blob", "")))
+            out.flush()
+
+
+@cli.command()
+@_common
+@click.argument("name")
+@click.argument("arguments", nargs=-1, metavar="KEY=VALUE...")
+def prompt(
+    config: str | None,
+    extra: tuple[str, ...],
+    strict_plugins: bool | None,
+    name: str,
+    arguments: tuple[str, ...],
+) -> None:
+    """Render one prompt in process and print its messages.
+
+    Values are taken as strings, as prompts receive them.
+    """
+    args = _key_values(arguments, as_json=False)
+    runner = _runner(_settings(config), extra, strict_plugins)
+    known = runner.registry.prompts
+    if name not in known:
+        raise click.ClickException(f"Unknown prompt: {name!r}{_did_you_mean(name, known)}")
+    accepted = {a["name"] for a in known[name].wire().get("arguments", ())}
+    for key in args:
+        if key not in accepted:
+            raise click.ClickException(
+                f"{name} has no argument {key!r}{_did_you_mean(key, accepted)}"
+                f" - it takes: {', '.join(sorted(accepted)) or 'none'}"
+            )
+    result = _run(_in_lifespan(runner, "prompts/get", {"name": name, "arguments": args}))
+    for message in result.get("messages", []):
+        content = message.get("content", {})
+        text = content["text"] if content.get("type") == "text" else json.dumps(content)
+        click.echo(f"[{message.get('role', '?')}]\n{text}")
+
+
+async def _in_lifespan(runner: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Answer one request in process, inside the plugins' lifespans; an error answer is
+    printed as ``Error: ...`` with status 1."""
     async with runner.lifespan():
-        result: dict[str, Any] = await runner.call_tool(tool, args)
-        return result
+        answer: dict[str, Any] = await runner.request(method, params)
+    if "error" in answer:
+        raise click.ClickException(answer["error"]["message"])
+    result: dict[str, Any] = answer["result"]
+    return result
 
 
 @cli.command()
