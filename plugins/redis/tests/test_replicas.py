@@ -294,7 +294,7 @@ def test_a_stream_resumes_on_another_replica(rig: Rig) -> None:
     ]
 
 
-def _initialize(http: httpx.Client, url: str) -> str:
+def _initialize(http: httpx.Client, url: str, version: str = LEGACY) -> str:
     headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     response = http.post(
         url,
@@ -304,7 +304,7 @@ def _initialize(http: httpx.Client, url: str) -> str:
             "id": 1,
             "method": "initialize",
             "params": {
-                "protocolVersion": LEGACY,
+                "protocolVersion": version,
                 "capabilities": {},
                 "clientInfo": {"name": "t", "version": "0"},
             },
@@ -314,10 +314,61 @@ def _initialize(http: httpx.Client, url: str) -> str:
     session = response.headers["mcp-session-id"]
     http.post(
         url,
-        headers={**headers, "mcp-session-id": session, "mcp-protocol-version": LEGACY},
+        headers={**headers, "mcp-session-id": session, "mcp-protocol-version": version},
         json={"jsonrpc": "2.0", "method": "notifications/initialized"},
     )
     return session
+
+
+def _sse_events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
+    """The (event id, message) pairs of an SSE response read to its end."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    event_id = ""
+    for line in response.iter_lines():
+        if line.startswith("id:"):
+            event_id = line[3:].strip()
+        elif line.startswith("data:") and line[5:].strip():
+            events.append((event_id, json.loads(line[5:])))
+    return events
+
+
+def test_a_batch_stream_resumed_on_another_replica_carries_every_answer(rig: Rig) -> None:
+    """2025-03-26: a batch answered over SSE whose stream drops is resumed on another replica,
+    which follows it to the batch's last answer, not the first."""
+    version = "2025-03-26"
+    first, second = (f"http://127.0.0.1:{r.port}/mcp" for r in rig.replicas[:2])
+    with httpx.Client(timeout=10.0) as http:
+        session = _initialize(http, first, version)
+        headers = {
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+            "mcp-protocol-version": version,
+            "mcp-session-id": session,
+        }
+        batch = [
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "add", "arguments": {"a": 2, "b": 3}},
+            },
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "resumable", "arguments": {"tag": "batch", "delay": 0.5}},
+            },
+        ]
+        with http.stream("POST", first, headers=headers, json=batch) as dropped:
+            assert dropped.headers["content-type"].startswith("text/event-stream")
+            before = _sse_events(dropped)  # ends when the tool drops the stream
+        assert [m.get("method") for _, m in before] == ["notifications/message"]
+        resume = {**headers, "last-event-id": before[-1][0]}
+        with http.stream("GET", second, headers=resume) as resumed:
+            assert resumed.status_code == 200
+            after = _sse_events(resumed)
+    answers = {m["id"]: m["result"]["content"][0]["text"] for _, m in after if "id" in m}
+    assert answers == {1: "5", 2: "resumed batch"}
 
 
 def test_changes_on_any_replica_reach_every_listener(rig: Rig) -> None:

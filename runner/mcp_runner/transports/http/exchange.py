@@ -20,7 +20,7 @@ from ...protocol.errors import (
 from ...protocol.jsonrpc import encode
 from .responses import AsgiSend, Receive, accepted, end, header_pairs, send_json
 from .sessions import HttpSession
-from .sse import SSE_HEADERS, Stream
+from .sse import SSE_HEADERS, LoggedStream, Stream
 
 if TYPE_CHECKING:
     from ...protocol.session import Request, Session
@@ -166,8 +166,16 @@ class Exchange:
         if not self.sse:
             await send_json(self.send_asgi, 200, answers, self.response_headers)
             return
+        stream = self.stream
         for answer in answers[:-1]:
-            await self.send(answer)
+            if stream is None:
+                await self.send(answer)
+                continue
+            # Logged as not final: a replica following the stream stops at the last answer only.
+            chunk = stream.event(encode(answer))
+            await stream.write(chunk)
+            if isinstance(stream, LoggedStream):
+                await stream.log(chunk, False)
         await self.finish(answers[-1])
 
     # -- a 2026-07-28 call the client may hang up on --------------------------------------------
