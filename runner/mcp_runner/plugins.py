@@ -46,6 +46,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("health", "mcp_runner.builtin.health"),
     ("metrics", "mcp_runner.builtin.metrics"),
     ("access_log", "mcp_runner.builtin.access_log"),
+    ("tracing", "mcp_runner.builtin.tracing"),
 )
 """The builtin plugins, by name and module path, in load order (before any entry point)."""
 PHASES = {"mcp_runner_add_config": "config", "mcp_runner_register": "compose"}

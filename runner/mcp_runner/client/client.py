@@ -27,6 +27,7 @@ from .negotiation import (
 from .outstanding import Outstanding, PendingRequest, ProgressCallback, RequestTable, result_of
 from .questions import Handler, QuestionHandlers, maybe_await
 from .stdio import StdioTransport
+from .tracecontext import current_trace_context
 from .transport import Transport
 from .types import (
     CallToolResult,
@@ -347,8 +348,9 @@ class Client:
         progress: ProgressCallback | None,
         tag: Any,
     ) -> tuple[dict[str, Any], str | None]:
-        """A request's params as sent: `_meta` gets the progress token (registered here) and,
-        on 2026-07-28, the envelope. The caller's dicts are not changed."""
+        """A request's params as sent: `_meta` gets the progress token (registered here), on
+        2026-07-28 the envelope, and the current trace context (when a span is current and
+        the caller gave none). The caller's dicts are not changed."""
         if self.era is None:
             raise ConnectionClosed(
                 "not connected: use `async with client:` or `await client.connect()`"
@@ -360,6 +362,10 @@ class Client:
             out_meta["progressToken"] = token
         if self.era == "modern":
             out_meta.update(self._envelope())
+        if "traceparent" not in out_meta:
+            trace = current_trace_context()
+            if trace is not None:
+                out_meta.update(trace)
         if out_meta:
             return {**params, "_meta": out_meta} if params else {"_meta": out_meta}, token
         return params if params is not None else {}, token

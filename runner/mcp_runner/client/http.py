@@ -13,6 +13,7 @@ from ..protocol import versions
 from ..protocol.jsonrpc import encode, loads
 from .errors import TRANSPORT_ERROR, ConnectionClosed, McpClientError
 from .sse import StreamState, sse_messages
+from .tracecontext import TRACE_KEYS
 from .transport import Sink, Transport
 
 if TYPE_CHECKING:
@@ -26,9 +27,15 @@ NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 HeaderParams = list[tuple[str, str]]
 
 
-def _modern_version(message: dict[str, Any]) -> str | None:
+def params_meta(message: dict[str, Any]) -> dict[str, Any] | None:
+    """A message's ``params._meta``, when it has one."""
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
+def _modern_version(message: dict[str, Any]) -> str | None:
+    meta = params_meta(message)
     version = meta.get(versions.META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
     return version if isinstance(version, str) else None
 
@@ -155,6 +162,11 @@ class HttpTransport(Transport):
                     out["Mcp-Name"] = header_value(params[field])
         out["Accept"] = "application/json, text/event-stream"
         out["Content-Type"] = "application/json"
+        meta = params_meta(message)
+        if meta is not None and "traceparent" in meta:
+            for key in TRACE_KEYS:  # the trace context in _meta goes in the headers too
+                if isinstance(meta.get(key), str):
+                    out[key] = meta[key]
         if extra:
             out.update(extra)
         return out

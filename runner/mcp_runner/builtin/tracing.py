@@ -1,0 +1,134 @@
+"""The builtin ``tracing`` plugin: an OpenTelemetry span per request (``[tracing] enabled``).
+
+Spans go through ``opentelemetry-api`` alone, to whatever tracer provider the process has
+(the ``mcp-runner[otel]`` extra brings the SDK and the OTLP exporter). Unset, ``enabled``
+means *automatic*: on when a tracer provider has been configured by the time the runner
+starts (by the embedding application, a plugin, or ``opentelemetry-instrument``), off
+otherwise, and then OpenTelemetry is not even imported. The parent comes from the request's
+``_meta`` (``traceparent``, ``tracestate``), else from the HTTP request's headers; the span is
+current while the request runs, so a proxied backend call carries it on (`client/`).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..hookspecs import hookimpl
+from ..middleware import Handler, Middleware
+from ..protocol.errors import McpError
+
+if TYPE_CHECKING:
+    from ..config import ConfigSections, Settings
+    from ..protocol.session import Request
+
+NAMED_TARGETS = {"tools/call": "gen_ai.tool.name", "prompts/get": "gen_ai.prompt.name"}
+"""Methods whose span name ends with the component's name, and the attribute naming it."""
+NETWORK_TRANSPORTS = {"stdio": "pipe", "http": "tcp"}
+"""``network.transport`` by the runner's transport name (none in process)."""
+
+
+class TracingSettings(BaseModel):
+    """The ``[tracing]`` table."""
+
+    model_config = ConfigDict(defer_build=True)  # built only when a config has the table
+
+    enabled: bool | None = None
+    """True: trace (``opentelemetry-api`` must be installed); False: never; unset: trace when
+    a tracer provider is configured at start."""
+
+
+def settings_of(settings: Settings) -> TracingSettings:
+    """The validated ``[tracing]`` table."""
+    found = settings.section("tracing")
+    return found if isinstance(found, TracingSettings) else TracingSettings.model_construct()
+
+
+@hookimpl
+def mcp_runner_add_config(config: ConfigSections) -> None:
+    """Validate the ``[tracing]`` table, when there is one."""
+    if config.has_section("tracing"):
+        config.add_section("tracing", TracingSettings)
+
+
+def provider_configured() -> bool:
+    """Whether this process has set an OpenTelemetry tracer provider (without importing the
+    API: no provider can have been set if nothing imported it)."""
+    trace = sys.modules.get("opentelemetry.trace")
+    return trace is not None and not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider
+    )
+
+
+@hookimpl
+def mcp_runner_middleware(settings: Settings) -> Middleware | None:
+    """A span around each request, outermost in the ``observe`` band, when tracing is on."""
+    enabled = settings_of(settings).enabled
+    if enabled is False or (enabled is None and not provider_configured()):
+        return None
+    try:
+        from opentelemetry import context, propagate, trace
+    except ImportError:
+        raise RuntimeError(
+            "[tracing] enabled = true needs opentelemetry-api: pip install 'mcp-runner[otel]'"
+        ) from None
+    tracer = trace.get_tracer("mcp_runner")
+    server_kind = trace.SpanKind.SERVER
+    error_status = trace.StatusCode.ERROR
+
+    async def trace_request(request: Request, call_next: Handler) -> Any:
+        meta = request.meta
+        carrier = meta if "traceparent" in meta else request.headers
+        parent = propagate.extract(carrier) if carrier else None
+        method = request.method
+        target = request.params.get("name") if method in NAMED_TARGETS else None
+        span = tracer.start_span(
+            f"{method} {target}" if isinstance(target, str) else method, parent, server_kind
+        )
+        if span.is_recording():
+            span.set_attributes(attributes_of(request, target))
+        token = context.attach(trace.set_span_in_context(span, parent))
+        try:
+            result = await call_next(request)
+            if isinstance(result, dict) and result.get("isError"):
+                span.set_attribute("error.type", "tool_error")
+                span.set_status(error_status)
+            return result
+        except McpError as exc:
+            span.set_attribute("error.type", str(exc.code))
+            span.set_status(error_status, str(exc))
+            raise
+        except BaseException as exc:
+            span.set_attribute("error.type", type(exc).__qualname__)
+            span.set_status(error_status, str(exc))
+            raise
+        finally:
+            context.detach(token)
+            span.end()
+
+    return Middleware(trace_request, band="observe", order=-10, name="tracing")
+
+
+def attributes_of(request: Request, target: Any) -> dict[str, Any]:
+    """A request's span attributes (OpenTelemetry's MCP conventions, and the plugin's name)."""
+    attributes: dict[str, Any] = {
+        "mcp.method.name": request.method,
+        "mcp.protocol.version": request.version,
+    }
+    transport = NETWORK_TRANSPORTS.get(request.transport)
+    if transport is not None:
+        attributes["network.transport"] = transport
+    if request.id is not None:
+        attributes["jsonrpc.request.id"] = str(request.id)
+    if isinstance(target, str):
+        attributes[NAMED_TARGETS[request.method]] = target
+    uri = request.params.get("uri")
+    if isinstance(uri, str):
+        attributes["mcp.resource.uri"] = uri
+    if request.plugin is not None:
+        attributes["mcp_runner.plugin"] = request.plugin
+    if request.session_id is not None:
+        attributes["mcp.session.id"] = request.session_id
+    return attributes
