@@ -1,10 +1,14 @@
-"""The command line: `plugins`, `tools`, `call` and `new`, run as real processes."""
+"""The command line: `plugins`, `tools`, `call`, `read`, `prompt`, `new` and `serve`, run as real processes."""
 
 from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tomllib
@@ -133,5 +137,61 @@ def test_serve_reads_and_writes_plain_files(tmp_path: Path):
     with requests.open("rb") as stdin, answers.open("wb") as stdout:
         done = subprocess.run([exe, "serve", "--plugin", "cli_demo:plugin"], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert b"waiting for a client" not in done.stderr  # said on a terminal only
     lines = [json.loads(line) for line in answers.read_text().splitlines()]
     assert lines[-1]["result"]["structuredContent"] == {"result": 42}
+
+
+def test_version():
+    done = mcp_runner("--version")
+    assert done.returncode == 0
+    assert done.stdout.startswith("mcp-runner, version ")
+
+
+def test_read_and_prompt():
+    env = {"MCP_RUNNER_PLUGINS": "cli_more"}
+    done = mcp_runner("read", "cli://motd", "--plugin", "cli_more:plugin", env=env)
+    assert (done.returncode, done.stdout) == (0, "Have a nice day.\n")
+    done = mcp_runner("prompt", "review", "code=x = 1", "--plugin", "cli_more:plugin", env=env)
+    assert (done.returncode, done.stdout) == (0, "[user]\nReview this python code:\nx = 1\n")
+
+
+def test_serve_on_a_terminal_says_it_waits_for_a_client():
+    exe = shutil.which("mcp-runner") or str(Path(sys.executable).parent / "mcp-runner")
+    env = {**os.environ, "PYTHONPATH": str(FIXTURES), "MCP_RUNNER_PLUGINS": "cli_demo"}
+    terminal, tty = pty.openpty()
+    server = subprocess.Popen([exe, "serve", "--plugin", "cli_demo:plugin"], stdin=tty, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    os.close(tty)
+    try:
+        said = b""
+        while b"waiting for a client" not in said:
+            assert select.select([server.stderr], [], [], 30)[0], said
+            chunk = os.read(server.stderr.fileno(), 4096)
+            assert chunk, said
+            said += chunk
+        server.send_signal(signal.SIGTERM)
+        _, rest = server.communicate(timeout=30)
+    finally:
+        server.kill()
+        os.close(terminal)
+    lines = (said + rest).decode().splitlines()
+    waiting = [line for line in lines if "waiting for a client" in line]
+    assert waiting == [
+        "mcp-runner: serving MCP on stdin and stdout, waiting for a client"
+        " (an MCP client starts this command itself; Ctrl-D or Ctrl-C ends it)"
+    ]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_line_and_status_3(workers: str):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = str(taken.getsockname()[1])
+    try:
+        done = mcp_runner("serve", "-t", "http", "--port", port, "--workers", workers, env={"MCP_RUNNER_PLUGINS": "none"})
+    finally:
+        taken.close()
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if "address already in use" in line.lower()], done.stderr

@@ -68,7 +68,7 @@ class _Cli(click.Group):
 
 
 @click.group(cls=_Cli)
-@click.version_option(package_name="mcp-runner")
+@click.version_option(package_name="mcp-runner", prog_name="mcp-runner")
 def cli() -> None:
     """Serve installed plugins as one Model Context Protocol server."""
 
@@ -434,19 +434,19 @@ def call(
 def read(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None, uri: str) -> None:
     """Read one resource in process and print its contents."""
     runner = _runner(_settings(config), extra, strict_plugins)
-    registry = runner.registry
-    if uri not in registry.resources and not registry.templates:
-        raise click.ClickException(
-            f"Unknown resource: {uri!r}{_did_you_mean(uri, registry.resources)}"
-        )
-    result = _run(_in_lifespan(runner, "resources/read", {"uri": uri}))
+    resources = runner.registry.resources
+    try:
+        result = _run(_in_lifespan(runner, "resources/read", {"uri": uri}))
+    except click.ClickException as exc:
+        if uri not in resources:
+            exc.message += _did_you_mean(uri, resources)
+        raise
     for content in result.get("contents", []):
         if "text" in content:
             click.echo(content["text"])
         else:
-            out = click.get_binary_stream("stdout")
-            out.write(base64.b64decode(content.get("blob", "")))
-            out.flush()
+            sys.stdout.buffer.write(base64.b64decode(content.get("blob", "")))
+            sys.stdout.buffer.flush()
 
 
 @cli.command()
