@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +146,50 @@ async def test_trace_carried_into_proxied_calls(
     ours = front["tools/call web_echo"]
     sent = f"00-{ours['trace_id']}-{ours['span_id']}-"
     assert carried["meta"] == carried["header"] and carried["meta"].startswith(sent)
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
+    """A plain HTTP server on 127.0.0.1 that keeps what is POSTed to it (an OTLP/HTTP
+    collector's side of the wire): its URL, and (path, content type, body) per POST."""
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((self.path, self.headers.get("Content-Type", ""), body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+async def test_enabled_exports_over_otlp(
+    otlp_receiver: tuple[str, list[tuple[str, str, bytes]]], tmp_path: Path
+) -> None:
+    """``enabled = true`` with no provider configured: the SDK's, exporting over OTLP/HTTP to
+    OTEL_EXPORTER_OTLP_ENDPOINT; what is still queued goes out when the server stops."""
+    url, received = otlp_receiver
+    config = tmp_path / "mcp-runner.toml"
+    config.write_text("[tracing]\nenabled = true\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_RUNNER_", "OTEL_"))}
+    env.update(
+        PYTHONPATH=str(FIXTURES / "plugins"),
+        MCP_RUNNER_PLUGINS="e2e_beta",
+        OTEL_EXPORTER_OTLP_ENDPOINT=url,
+    )
+    args = ["serve", "--plugin", "e2e_beta", "--config", str(config)]
+    async with Client.stdio(mcp_runner(), args, env=env, era="modern") as client:
+        assert (await client.call_tool("shout", {"text": "hi"})).text == "HI"
+    path, content_type, body = received[-1]
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    assert b"tools/call shout" in body and b"mcp-runner" in body

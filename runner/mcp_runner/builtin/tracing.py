@@ -1,17 +1,21 @@
 """The builtin ``tracing`` plugin: an OpenTelemetry span per request (``[tracing] enabled``).
 
-Spans go through ``opentelemetry-api`` alone, to whatever tracer provider the process has
-(the ``mcp-runner[otel]`` extra brings the SDK and the OTLP exporter). Unset, ``enabled``
-means *automatic*: on when a tracer provider has been configured by the time the runner
-starts (by the embedding application, a plugin, or ``opentelemetry-instrument``), off
-otherwise, and then OpenTelemetry is not even imported. The parent comes from the request's
+Spans go through ``opentelemetry-api`` alone, to whatever tracer provider the process has.
+Unset, ``enabled`` means *automatic*: on when a tracer provider has been configured by the
+time the runner starts (by the embedding application, a plugin, or
+``opentelemetry-instrument``), off otherwise, and then OpenTelemetry is not even imported.
+``enabled = true`` with no provider configured sets up the SDK's, exporting over OTLP/HTTP as
+the standard ``OTEL_*`` variables say, when the ``mcp-runner[otel]`` extra is installed. The parent comes from the request's
 ``_meta`` (``traceparent``, ``tracestate``), else from the HTTP request's headers; the span is
 current while the request runs, so a proxied backend call carries it on (`client/`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +27,7 @@ from ..protocol.errors import McpError
 if TYPE_CHECKING:
     from ..config import ConfigSections, Settings
     from ..protocol.session import Request
+    from ..runner import Runner
 
 NAMED_TARGETS = {"tools/call": "gen_ai.tool.name", "prompts/get": "gen_ai.prompt.name"}
 """Methods whose span name ends with the component's name, and the attribute naming it."""
@@ -74,6 +79,8 @@ def mcp_runner_middleware(settings: Settings) -> Middleware | None:
         raise RuntimeError(
             "[tracing] enabled = true needs opentelemetry-api: pip install 'mcp-runner[otel]'"
         ) from None
+    if enabled and not provider_configured():
+        export_over_otlp()
     tracer = trace.get_tracer("mcp_runner")
     server_kind = trace.SpanKind.SERVER
     error_status = trace.StatusCode.ERROR
@@ -109,6 +116,46 @@ def mcp_runner_middleware(settings: Settings) -> Middleware | None:
             span.end()
 
     return Middleware(trace_request, band="observe", order=-10, name="tracing")
+
+
+_exporting: list[Any] = []  # the SDK tracer provider set up here, shut down after serving
+
+
+def export_over_otlp() -> None:
+    """Set the SDK's tracer provider, exporting in batches over OTLP/HTTP (the endpoint, the
+    headers and the service name from the ``OTEL_*`` variables); nothing without the SDK and
+    the exporter (spans then only carry the trace context on)."""
+    try:
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        return
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "mcp-runner"}))
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _exporting.append(provider)
+
+
+@hookimpl
+def mcp_runner_lifespan(runner: Runner) -> contextlib.AbstractAsyncContextManager[None] | None:
+    """After serving, export the spans still queued by a provider set up here."""
+    return flushed() if _exporting else None
+
+
+@contextlib.asynccontextmanager
+async def flushed() -> AsyncIterator[None]:
+    """Shut the provider set up here down on exit: its last batch is exported."""
+    try:
+        yield
+    finally:
+        while _exporting:
+            await asyncio.to_thread(_exporting.pop().shutdown)
 
 
 def attributes_of(request: Request, target: Any) -> dict[str, Any]:
