@@ -32,7 +32,7 @@ from http_helpers import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-BANNER = re.compile(r"mcp-runner: serving (http://\S+) \((\d+) workers\)")
+BANNER = re.compile(r'serving(?: |", "url": ")(http://[^\s"]+)(?: \(|", "note": ")(\d+) workers')
 
 
 class Workers:
@@ -233,6 +233,51 @@ def test_a_killed_worker_is_replaced(workers: Workers) -> None:
         time.sleep(0.1)
     assert len(workers.worker_pids()) == 2 and first not in workers.worker_pids()
     assert _call(workers.url, "add", {"a": 1, "b": 1})["result"]["structuredContent"]["result"] == 2
+
+
+def _live_gauge_pids(directory: Path) -> set[int]:
+    """The processes whose live gauges (in-flight requests, open sessions) are in `directory`."""
+    return {int(f.stem.rsplit("_", 1)[1]) for f in directory.glob("gauge_live*_*.db")}
+
+
+def test_metrics_files_are_emptied_at_start_and_a_dead_worker_leaves_the_live_gauges(
+    tmp_path: Path,
+) -> None:
+    """With [metrics] on and PROMETHEUS_MULTIPROC_DIR, the parent empties the directory before
+    forking, and marks each worker that exits dead: a replaced worker's live gauges go, and
+    after a stop none are left; the counters stay."""
+    stale = [tmp_path / "counter_1.db", tmp_path / "gauge_livesum_1.db"]
+    for path in stale:
+        path.write_bytes(b"stale")
+    env = {
+        "MCP_RUNNER_METRICS__ENABLED": "true",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "MCP_RUNNER_SHUTDOWN_GRACE": "5",
+    }
+    server = Workers(2, env)
+    try:
+        deadline = time.monotonic() + 10
+        while len(server.worker_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(path.exists() for path in stale)  # emptied before the first fork
+        started = set(server.worker_pids())
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: _call(server.url, "add", {"a": i, "b": 1}), range(40)))
+        counted = _live_gauge_pids(tmp_path)
+        assert counted and counted <= started
+        time.sleep(5)  # past the start-up window: a death now is a crash, not a failed start
+        victim = min(counted)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while len(set(server.worker_pids()) - started) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert victim not in _live_gauge_pids(tmp_path)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(15) == 0, "".join(server.lines)
+        assert _live_gauge_pids(tmp_path) == set()
+        assert list(tmp_path.glob("counter_*.db"))  # what the workers counted stays
+    finally:
+        server.close()
 
 
 def test_workers_need_the_http_transport() -> None:

@@ -14,6 +14,10 @@ Ctrl-C, systemd) reach the workers too, and a worker drains once whichever comes
 `LIFESPAN_MARGIN` is killed. A worker that dies while serving is replaced; one that dies in
 its first `START_SECONDS` stops them all.
 
+Metrics: with the metrics builtin on and ``PROMETHEUS_MULTIPROC_DIR`` set, the parent empties
+that directory before the first fork and tells prometheus-client of each worker that exits
+(``mark_process_dead``), so the live gauges count running workers only.
+
 POSIX only (``fork``).
 """
 
@@ -74,6 +78,24 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
+def metrics_directory(runner: Runner) -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` when the metrics builtin is loaded and ``[metrics]`` is
+    enabled (the workers then keep their metrics there); None otherwise."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    record = runner.host.records.get("metrics")
+    if not directory or record is None or record.status != "ok":
+        return None
+    return directory if getattr(runner.settings.section("metrics"), "enabled", False) else None
+
+
+def empty_directory(directory: str) -> None:
+    """Remove the files in `directory` (a previous run's metrics); create it if missing."""
+    os.makedirs(directory, exist_ok=True)
+    for entry in os.scandir(directory):
+        if entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+
+
 class Supervisor:
     """Forks the workers, replaces one that dies, and drains them all on a signal."""
 
@@ -91,12 +113,19 @@ class Supervisor:
         self.workers: dict[int, Worker] = {}
         self.stopping = False
         self.status = 0
+        self.metrics_directory = metrics_directory(runner)
+        self.mark_process_dead: Callable[[int], None] | None = None
 
     def run(self) -> int:
         """Serve until every worker has ended; 0 when they all drained cleanly."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, self.on_signal)
         signal.signal(signal.SIGALRM, self.on_grace_over)
+        if self.metrics_directory is not None:
+            from prometheus_client import multiprocess
+
+            self.mark_process_dead = multiprocess.mark_process_dead
+            empty_directory(self.metrics_directory)
         for index in range(self.count):
             if self.stopping:
                 break
@@ -108,6 +137,8 @@ class Supervisor:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
+            if self.mark_process_dead is not None:
+                self.mark_process_dead(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if self.stopping:  # ended by itself, or by the signal it was sent
                 if code not in (0, -signal.SIGTERM, -signal.SIGQUIT):
