@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from . import __version__
+
 _PYPROJECT = """[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -14,7 +16,7 @@ name = "mcp-runner-{dist}"
 version = "0.1.0"
 description = "{name}: an mcp-runner plugin"
 requires-python = ">=3.11"
-dependencies = ["mcp-runner"]
+dependencies = ["mcp-runner>={host}"]
 
 [project.optional-dependencies]
 test = ["pytest"]
@@ -92,7 +94,7 @@ def write_plugin(name: str, directory: Path | None = None) -> Path:
     target = directory or Path(f"mcp-runner-{dist}")
     if target.exists() and any(target.iterdir()):
         raise ValueError(f"{target} exists and is not empty")
-    values = {"name": name, "ep": ep, "dist": dist, "module": module}
+    values = {"name": name, "ep": ep, "dist": dist, "module": module, "host": __version__}
     files = {
         "pyproject.toml": _PYPROJECT,
         f"{module}/__init__.py": _MODULE,
