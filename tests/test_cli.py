@@ -195,3 +195,24 @@ def test_a_port_in_use_is_one_line_and_status_3(workers: str):
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr
     assert [line for line in done.stderr.splitlines() if "address already in use" in line.lower()], done.stderr
+
+
+def test_call_checks_a_proxied_tools_arguments_once_its_server_is_up(tmp_path: Path):
+    """A proxied tool exists only once its server has started (in the lifespans): `call`
+    reaches it, and refuses an argument it does not take."""
+    exe = shutil.which("mcp-runner") or str(Path(sys.executable).parent / "mcp-runner")
+    (tmp_path / "mcp-runner.toml").write_text(
+        "[proxy.servers.demo]\n"
+        f"command = {json.dumps(exe)}\n"
+        'args = ["serve", "--plugin", "cli_demo:plugin"]\n'
+        'env = { MCP_RUNNER_PLUGINS = "cli_demo" }\n'
+        f"cwd = {json.dumps(str(FIXTURES))}\n"  # not this directory: its config mounts the proxy
+    )
+    env = {"MCP_RUNNER_PLUGINS": "proxy"}
+    done = mcp_runner("call", "demo_multiply", "a=6", "b=7", env=env, cwd=tmp_path)
+    assert (done.returncode, json.loads(done.stdout)) == (0, {"result": 42}), done.stderr
+    done = mcp_runner("call", "demo_multiply", "a=6", "c=7", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "demo_multiply has no argument 'c'" in done.stderr and "demo_multiply(a: integer, b: integer)" in done.stderr
+    done = mcp_runner("call", "demo_multipli", env=env, cwd=tmp_path)
+    assert "Unknown tool: 'demo_multipli'; did you mean 'demo_multiply'?" in done.stderr

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -358,6 +359,12 @@ def _signature(name: str, schema: dict[str, Any]) -> str:
     return f"{name}({', '.join(params)})"
 
 
+def _near(name: str, known: dict[str, Any]) -> str:
+    """The suggestion for a name the server did not find: the nearest of `known`, unless
+    `name` is one of them (then the error is about something else)."""
+    return "" if name in known else _did_you_mean(name, known)
+
+
 def _did_you_mean(name: str, known: Any) -> str:
     """``; did you mean 'x'?`` for the nearest of `known`, or nothing."""
     near = difflib.get_close_matches(name, list(known), n=1)
@@ -405,19 +412,24 @@ def call(
             raise click.BadParameter("must be a JSON object", param_hint="--json-args")
     args.update(_key_values(arguments, as_json=True))
     runner = _runner(_settings(config), extra, strict_plugins)
-    known = runner.registry.tools
-    if tool not in known:
-        raise click.ClickException(f"Unknown tool: {tool!r}{_did_you_mean(tool, known)}")
-    schema = known[tool].wire()["inputSchema"]
-    accepted = schema.get("properties", {})
-    if schema.get("additionalProperties") is not True:
+    tools = runner.registry.tools
+
+    def check() -> None:
+        if tool not in tools:
+            return  # the server answers, and `_near` suggests
+        schema = tools[tool].wire()["inputSchema"]
+        if schema.get("additionalProperties") is True:
+            return
+        accepted = schema.get("properties", {})
         for key in args:
             if key not in accepted:
                 raise click.ClickException(
                     f"{tool} has no argument {key!r}{_did_you_mean(key, accepted)}"
                     f" - {_signature(tool, schema)}"
                 )
-    result = _run(_in_lifespan(runner, "tools/call", {"name": tool, "arguments": args}))
+
+    params = {"name": tool, "arguments": args}
+    result = _run(_answer(runner, "tools/call", params, check, lambda: _near(tool, tools)))
     structured = result.get("structuredContent")
     if structured is not None:
         click.echo(json.dumps(structured, indent=2))
@@ -435,12 +447,8 @@ def read(config: str | None, extra: tuple[str, ...], strict_plugins: bool | None
     """Read one resource in process and print its contents."""
     runner = _runner(_settings(config), extra, strict_plugins)
     resources = runner.registry.resources
-    try:
-        result = _run(_in_lifespan(runner, "resources/read", {"uri": uri}))
-    except click.ClickException as exc:
-        if uri not in resources:
-            exc.message += _did_you_mean(uri, resources)
-        raise
+    params = {"uri": uri}
+    result = _run(_answer(runner, "resources/read", params, None, lambda: _near(uri, resources)))
     for content in result.get("contents", []):
         if "text" in content:
             click.echo(content["text"])
@@ -466,30 +474,43 @@ def prompt(
     """
     args = _key_values(arguments, as_json=False)
     runner = _runner(_settings(config), extra, strict_plugins)
-    known = runner.registry.prompts
-    if name not in known:
-        raise click.ClickException(f"Unknown prompt: {name!r}{_did_you_mean(name, known)}")
-    accepted = {a["name"] for a in known[name].wire().get("arguments", ())}
-    for key in args:
-        if key not in accepted:
-            raise click.ClickException(
-                f"{name} has no argument {key!r}{_did_you_mean(key, accepted)}"
-                f" - it takes: {', '.join(sorted(accepted)) or 'none'}"
-            )
-    result = _run(_in_lifespan(runner, "prompts/get", {"name": name, "arguments": args}))
+    prompts = runner.registry.prompts
+
+    def check() -> None:
+        if name not in prompts:
+            return  # the server answers, and `_near` suggests
+        accepted = {a["name"] for a in prompts[name].wire().get("arguments", ())}
+        for key in args:
+            if key not in accepted:
+                raise click.ClickException(
+                    f"{name} has no argument {key!r}{_did_you_mean(key, accepted)}"
+                    f" - it takes: {', '.join(sorted(accepted)) or 'none'}"
+                )
+
+    params = {"name": name, "arguments": args}
+    result = _run(_answer(runner, "prompts/get", params, check, lambda: _near(name, prompts)))
     for message in result.get("messages", []):
         content = message.get("content", {})
         text = content["text"] if content.get("type") == "text" else json.dumps(content)
         click.echo(f"[{message.get('role', '?')}]\n{text}")
 
 
-async def _in_lifespan(runner: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Answer one request in process, inside the plugins' lifespans; an error answer is
-    printed as ``Error: ...`` with status 1."""
+async def _answer(
+    runner: Any,
+    method: str,
+    params: dict[str, Any],
+    check: Callable[[], None] | None,
+    near: Callable[[], str],
+) -> dict[str, Any]:
+    """Answer one request in process, inside the plugins' lifespans (so proxied servers have
+    started and their components are composed). `check` runs first and may refuse; an error
+    answer is printed as ``Error: ...`` (with `near`'s suggestion) and exits with status 1."""
     async with runner.lifespan():
+        if check is not None:
+            check()
         answer: dict[str, Any] = await runner.request(method, params)
-    if "error" in answer:
-        raise click.ClickException(answer["error"]["message"])
+        if "error" in answer:
+            raise click.ClickException(answer["error"]["message"] + near())
     result: dict[str, Any] = answer["result"]
     return result
 
