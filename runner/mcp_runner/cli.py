@@ -316,7 +316,7 @@ def tools(
 
 
 def _type_name(prop: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> str:
-    """A JSON schema as one short type: ``integer``, ``array[string]``, ``Point{x, y?}``."""
+    """A JSON schema as one short type: ``integer``, ``array[string]``, ``Point{x: integer}``."""
     ref = prop.get("$ref", "")
     if ref.startswith("#/$defs/"):
         name = ref.removeprefix("#/$defs/")
@@ -338,7 +338,7 @@ def _type_name(prop: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> st
 
 
 def _fields(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> str:
-    """An object's fields as ``{x: integer, y?: integer}`` (names only below two levels)."""
+    """An object's fields as ``{x: integer, y?: integer}``; nested deeper, names only (``{x, y?}``)."""
     required = set(schema.get("required", ()))
     fields = [
         f"{name}{'' if name in required else '?'}"
