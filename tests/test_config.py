@@ -139,7 +139,8 @@ def test_environment_values_are_json_when_they_can_be() -> None:
 def test_invalid_values_are_named(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(env=env)
-    assert str(err.value).startswith(f"settings: {named}: ")
+    [variable] = env
+    assert str(err.value).startswith(f"{variable}: {named}: ")  # the variable, not "settings"
 
 
 def test_invalid_file_values_name_the_file(tmp_path: Path) -> None:

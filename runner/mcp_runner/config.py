@@ -16,10 +16,12 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +38,8 @@ from pydantic import (
 CONFIG_FILE = "mcp-runner.toml"
 ENV_PREFIX = "MCP_RUNNER_"
 PLUGIN_KEYS = ("namespace", "enabled", "scopes", "timeout")
+HOST_TABLES = ("server", "http", "plugins")
+"""The top-level tables the host reads itself; plugins add others (``config.add_section``)."""
 #: The shortest `requestState` key accepted, in bytes (HMAC-SHA256's own key size).
 MIN_STATE_SECRET_BYTES = 32
 
@@ -142,6 +146,8 @@ class Settings(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)
+    origins: dict[str, str] = Field(default_factory=dict, exclude=True)
+    """Where a dotted key's value came from when not the file: the variable or the flag."""
 
     def plugin(self, name: str) -> PluginConfig:
         """The keys every plugin's table has (namespace, enabled, scopes, timeout) for `name`."""
@@ -163,6 +169,8 @@ class ConfigSections:
         self._settings = settings
         self._plugin = plugin
         self.plugin_model: type[BaseModel] | None = None
+        self.tables: set[str] = set()
+        """The top-level tables this plugin asked about or added: tables it knows."""
 
     @property
     def settings(self) -> Settings:
@@ -171,6 +179,7 @@ class ConfigSections:
 
     def has_section(self, key: str) -> bool:
         """Whether the config has a top-level ``[key]`` table."""
+        self.tables.add(key)
         return key in (self._settings.model_extra or {})
 
     def plugin_section(self, model: type[BaseModel]) -> None:
@@ -179,6 +188,7 @@ class ConfigSections:
 
     def add_section(self, key: str, model: type[BaseModel]) -> None:
         """Validate the top-level ``[key]`` table with `model`; read it with ``settings.section``."""
+        self.tables.add(key)
         extra = self._settings.model_extra
         assert extra is not None
         raw = extra.get(key, {})
@@ -187,12 +197,50 @@ class ConfigSections:
         extra[key] = validate_section(model, raw, f"[{key}]")
 
 
-def validate_section(model: type[BaseModel], raw: Any, where: str) -> BaseModel:
-    """`raw` validated with `model`; a `ConfigError` naming `where` and each bad field."""
+def validate_section(
+    model: type[BaseModel], raw: Any, where: str, origins: Mapping[str, str] | None = None
+) -> BaseModel:
+    """`raw` validated with `model`; a `ConfigError` naming `where` (or, for a key that came
+    from a variable or a flag, that origin: `origins` by key) and each bad field. A key the
+    model does not know is an error naming the nearest known one, unless the model keeps
+    extra keys (``extra="allow"``)."""
+    origins = origins or {}
+    if isinstance(raw, Mapping) and model.model_config.get("extra") in (None, "ignore"):
+        unknown = [key for key in raw if key not in _field_names(model)]
+        if unknown:  # pydantic would drop it silently
+            raise ConfigError(_unknown_key(model, str(unknown[0]), origins.get(unknown[0], where)))
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {describe(exc)}") from None
+        first = exc.errors(include_url=False)[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        place = origins.get(key, where)
+        if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
+            raise ConfigError(_unknown_key(model, key, place)) from None
+        raise ConfigError(f"{place}: {describe(exc)}") from None
+
+
+def _unknown_key(model: type[BaseModel], key: str, place: str) -> str:
+    return f"{place}: unknown key {key!r}{nearest(key, _field_names(model))}"
+
+
+def nearest(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the known name nearest `name`, or "" when none is near."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _field_names(model: type[BaseModel]) -> set[str]:
+    """Every key `model` accepts: field names and their string aliases."""
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        names.add(name)
+        for alias in (info.alias, info.validation_alias):
+            if isinstance(alias, str):
+                names.add(alias)
+            elif alias is not None and hasattr(alias, "choices"):
+                names.update(c for c in alias.choices if isinstance(c, str))
+    return names
 
 
 def describe(exc: ValidationError) -> str:
@@ -231,11 +279,14 @@ def load_settings(
             data = tomllib.loads(file.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: {exc}") from None
-    for dotted, value in _env_overrides(os.environ if env is None else env).items():
+    origins: dict[str, str] = {}
+    for dotted, (variable, value) in _env_overrides(os.environ if env is None else env).items():
         _set(data, dotted, value)
+        origins[dotted] = variable
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set(data, dotted, value)
+            origins[dotted] = "--" + dotted.rsplit(".", 1)[-1].replace("_", "-")
     where = str(file) if file else "settings"
     for key in ("plugins",):
         if not isinstance(data.get(key, {}), dict):
@@ -243,26 +294,73 @@ def load_settings(
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {describe(exc)}") from None
+        raise ConfigError(_located(exc, where, origins)) from None
     settings.source = str(file) if file else None
+    settings.origins = origins
     return settings
 
 
-def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+HOST_MODELS: dict[str, type[BaseModel]] = {"server": ServerSettings, "http": HttpSettings}
+"""The models of the host's own tables, by table."""
+
+
+def _located(exc: ValidationError, where: str, origins: Mapping[str, str]) -> str:
+    """Each error of `exc` after the variable or flag its value came from, else `where`."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        dotted = ".".join(str(p) for p in error["loc"])
+        origin = origins.get(dotted)
+        if error["type"] == "extra_forbidden":
+            table, key = dotted.rpartition(".")[::2]
+            model = HOST_MODELS.get(table)
+            hint = nearest(key, model.model_fields) if model is not None else ""
+            parts.append(f"{origin or where}: {dotted}: unknown key{hint}")
+        else:
+            parts.append(f"{origin or where}: {dotted or 'value'}: {error['msg']}")
+    return "; ".join(parts)
+
+
+SERVER_VARIABLES = (*ServerSettings.model_fields, "plugins", "disable")
+"""What may follow ``MCP_RUNNER_`` without a ``__`` (lower case)."""
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
+    """The dotted keys the ``MCP_RUNNER_*`` variables set, each with its variable and value.
+
+    A variable close to a setting's but not one (``MCP_RUNNER_LOG_LEVLE``,
+    ``MCP_RUNNER_SERVR__NAME``) is a warning naming the nearest and is ignored; one close to
+    nothing is someone else's (``MCP_RUNNER_TOKEN``) and is ignored silently."""
+    out: dict[str, tuple[str, Any]] = {}
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX):
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name == "plugins":
-            out["server.enable"] = _names(raw)
+            out["server.enable"] = (key, _names(raw))
         elif name == "disable":
-            out["server.disable"] = _names(raw)
+            out["server.disable"] = (key, _names(raw))
         elif "__" in name:
-            out[".".join(name.split("__"))] = _value(raw)
+            table, rest = name.split("__", 1)
+            near = difflib.get_close_matches(table, HOST_TABLES, n=1, cutoff=0.6)
+            if table not in HOST_TABLES and near:
+                _ignored(key, f"{ENV_PREFIX}{near[0]}__{rest}".upper())
+                continue
+            out[".".join(name.split("__"))] = (key, _value(raw))
         elif name in ServerSettings.model_fields:
-            out[f"server.{name}"] = _value(raw)
+            out[f"server.{name}"] = (key, _value(raw))
+        else:
+            near = difflib.get_close_matches(name, SERVER_VARIABLES, n=1, cutoff=0.75)
+            if near:
+                _ignored(key, f"{ENV_PREFIX}{near[0]}".upper())
     return out
+
+
+def _ignored(variable: str, meant: str) -> None:
+    _warn(f"{variable} is not a setting (did you mean {meant}?); it is ignored")
+
+
+def _warn(message: str) -> None:
+    print(f"mcp-runner: warning: {message}", file=sys.stderr)
 
 
 def _names(raw: str) -> list[str]:

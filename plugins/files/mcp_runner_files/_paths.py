@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mcp_runner import ToolError
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MiB = 1024 * 1024
 SNIFF_BYTES = 8192
@@ -22,6 +22,8 @@ SNIFF_BYTES = 8192
 
 class FilesSettings(BaseModel):
     """``[plugins.files]``: the directories served, and how much a call may return."""
+
+    model_config = ConfigDict(extra="forbid")
 
     roots: list[Path] = Field(
         default_factory=lambda: [Path.cwd()],

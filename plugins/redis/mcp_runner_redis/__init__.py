@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_runner import Plugin, hookimpl
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .backend import RedisBackend
 
@@ -21,6 +21,8 @@ __all__ = ["RedisBackend", "RedisPlugin", "RedisSettings", "plugin"]
 
 class RedisSettings(BaseModel):
     """The ``[plugins.redis]`` table (``MCP_RUNNER_PLUGINS__REDIS__URL`` and so on)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     url: str = Field(
         "redis://127.0.0.1:6379/0",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from mcp_runner import Context, McpError, Plugin, ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ._demo import demo_path, ensure_demo
 
@@ -30,6 +30,8 @@ SqlValue = str | int | float | None
 
 class SqliteSettings(BaseModel):
     """``[plugins.sqlite]``: the database served, and how much a query may return."""
+
+    model_config = ConfigDict(extra="forbid")
 
     database: str | None = Field(
         default=None, description="Path of the database file; unset serves a demo database."
