@@ -1,16 +1,22 @@
-"""The cost of metrics: ``[metrics] enabled`` beside the same server without, in one run.
+"""The cost of metrics and traces beside the same server without either, in one run.
 
-    python benchmarks/operations_bench.py            # ~3 minutes on 2 cores
+    python benchmarks/operations_bench.py            # ~6 minutes on 2 cores
     python benchmarks/operations_bench.py --quick
 
-Three measurements, each alternating off and on round by round so that drift on a shared
-machine hits both alike:
+The configurations: ``off``; ``metrics`` (``[metrics] enabled``); ``tracing``
+(``[tracing] enabled`` with ``opentelemetry-api`` and no SDK behind it: the no-op tracer
+provider is set, as the SDK is installed here); ``both``; and, served only, ``sdk``: a span
+per request into the SDK with an in-memory exporter (a simple span processor, each span
+exported as it ends). ``off`` and ``metrics`` set ``[tracing] enabled = false``.
+
+Three measurements, each alternating the configurations round by round so that drift on a
+shared machine hits all alike:
 
 - ``engine``: CPU time per ``tools/call`` through the one request path in this process
   (`Runner.connect`, no transport): the cost the middleware adds, steady even when other work
   shares the cores;
 - ``asgi``: the same for a 2026-07-28 ``tools/call`` POSTed to the HTTP transport's router
-  in this process (no sockets, no HTTP parsing): the middleware plus the HTTP observer;
+  in this process (no sockets, no HTTP parsing): the middlewares plus the HTTP observer;
 - ``stdio`` and ``http``: ``mcp-runner serve`` in a subprocess (started afresh each round)
   under load from `loadgen` (stdio pipelined, HTTP 16 connections of 2026-07-28 calls; the
   access log stays off, as at the default log level): the best rate, and the server's CPU per
@@ -42,10 +48,38 @@ async def _drop(message: dict[str, Any]) -> None:
 
 NOWHERE = DirectOutlet(_drop)
 
+TRACING_OFF = {"MCP_RUNNER_TRACING__ENABLED": "false"}
+METRICS_ON = {"MCP_RUNNER_METRICS__ENABLED": "true"}
 CONFIGS = {
-    "off": {},
-    "on": {"MCP_RUNNER_METRICS__ENABLED": "true"},
+    "off": TRACING_OFF,
+    "metrics": {**METRICS_ON, **TRACING_OFF},
+    "tracing": {"MCP_RUNNER_TRACING__ENABLED": "true", "BENCH_TRACER_PROVIDER": "noop"},
+    "both": {**METRICS_ON, "MCP_RUNNER_TRACING__ENABLED": "true", "BENCH_TRACER_PROVIDER": "noop"},
+    "sdk": {"BENCH_TRACER_PROVIDER": "sdk"},
 }
+IN_PROCESS = {  # (metrics, tracing): the in-process rounds share one no-op tracer provider
+    "off": (False, False),
+    "metrics": (True, False),
+    "tracing": (False, True),
+    "both": (True, True),
+}
+SERVER = """
+import os
+provider = os.environ.pop("BENCH_TRACER_PROVIDER", None)
+if provider:
+    from opentelemetry import trace
+    if provider == "noop":
+        trace.set_tracer_provider(trace.NoOpTracerProvider())
+    else:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        sdk = TracerProvider()
+        sdk.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(sdk)
+from mcp_runner.cli import main
+main()
+"""
 
 
 def server_env(extra: dict[str, str]) -> dict[str, str]:
@@ -55,7 +89,7 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from mcp_runner.cli import main; main()", "serve", *args]
+    return [sys.executable, "-c", SERVER, "serve", *args]
 
 
 async def stdio_round(extra: dict[str, str], total: int, work: Path) -> loadgen.RunResult:
@@ -89,12 +123,19 @@ async def http_round(extra: dict[str, str], total: int, work: Path) -> loadgen.R
         await loadgen.astop_process(proc)
 
 
-async def engine_round(metrics: bool, total: int) -> float:
-    """CPU seconds per tools/call through `Runner.connect`'s request path."""
+def settings_of(metrics: bool, tracing: bool) -> Any:
     from mcp_runner.config import Settings
+
+    return Settings.model_validate(
+        {"metrics": {"enabled": metrics}, "tracing": {"enabled": tracing}}
+    )
+
+
+async def engine_round(metrics: bool, tracing: bool, total: int) -> float:
+    """CPU seconds per tools/call through `Runner.connect`'s request path."""
     from mcp_runner.runner import Runner
 
-    settings = Settings.model_validate({"metrics": {"enabled": metrics}})
+    settings = settings_of(metrics, tracing)
     runner = Runner(settings, extra=["mcp_runner_bench:plugin"], entry_points=False).start()
     answers: list[Any] = []
     connection = runner.connect("inprocess", answers.append)  # type: ignore[arg-type]
@@ -109,13 +150,12 @@ async def engine_round(metrics: bool, total: int) -> float:
     return (time.process_time() - started) / total
 
 
-async def asgi_round(metrics: bool, total: int) -> float:
+async def asgi_round(metrics: bool, tracing: bool, total: int) -> float:
     """CPU seconds per 2026-07-28 tools/call POSTed to the HTTP router, in process."""
-    from mcp_runner.config import Settings
     from mcp_runner.runner import Runner
     from mcp_runner.transports.http import McpHttpApp, Router
 
-    settings = Settings.model_validate({"metrics": {"enabled": metrics}})
+    settings = settings_of(metrics, tracing)
     runner = Runner(settings, extra=["mcp_runner_bench:plugin"], entry_points=False).start()
     router = Router(McpHttpApp(runner), "/mcp")
     params = {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": loadgen.MODERN_META}
@@ -155,23 +195,28 @@ async def asgi_round(metrics: bool, total: int) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
+    from opentelemetry import trace
+
+    trace.set_tracer_provider(trace.NoOpTracerProvider())  # the API, and no SDK behind it
     work = Path(tempfile.mkdtemp(prefix="mcp-runner-ops-bench-"))
-    print("| in process, metrics | engine: CPU per request (µs) | asgi: CPU per request (µs) |")
+    print("| in process | engine: CPU per request (µs) | asgi: CPU per request (µs) |")
     print("|---|---|---|")
-    engine = {False: float("inf"), True: float("inf")}
+    engine = dict.fromkeys(IN_PROCESS, float("inf"))
     asgi = dict(engine)
     for _ in range(args.reps * 5):
-        for metrics in engine:
-            engine[metrics] = min(engine[metrics], await engine_round(metrics, args.engine))
-            asgi[metrics] = min(asgi[metrics], await asgi_round(metrics, args.engine // 4))
-    for metrics in engine:
-        name = "on" if metrics else "off"
-        print(f"| {name} | {engine[metrics] * 1e6:.2f} | {asgi[metrics] * 1e6:.2f} |")
-    print(f"\nengine: on/off CPU per request {engine[False] / engine[True]:.3f}")
-    print(f"asgi: on/off CPU per request {asgi[False] / asgi[True]:.3f}\n")
+        for name, (metrics, tracing) in IN_PROCESS.items():
+            engine[name] = min(engine[name], await engine_round(metrics, tracing, args.engine))
+            asgi[name] = min(asgi[name], await asgi_round(metrics, tracing, args.engine // 4))
+    for name in IN_PROCESS:
+        print(f"| {name} | {engine[name] * 1e6:.2f} | {asgi[name] * 1e6:.2f} |")
+    for name in list(IN_PROCESS)[1:]:
+        print(
+            f"\n{name}/off CPU per request: engine {engine['off'] / engine[name]:.3f},"
+            f" asgi {asgi['off'] / asgi[name]:.3f}"
+        )
     rounds = {"stdio": stdio_round, "http": http_round}
     totals = {"stdio": args.stdio, "http": args.http}
-    print("| transport | metrics | best rate (req/s) | server CPU per request (µs) |")
+    print("\n| transport | configuration | best rate (req/s) | server CPU per request (µs) |")
     print("|---|---|---|---|")
     ratios = []
     for transport, run in rounds.items():
@@ -186,9 +231,14 @@ async def main(args: argparse.Namespace) -> None:
                 cpu[name] = min(cpu.get(name, per_request), per_request)
         for name in CONFIGS:
             print(f"| {transport} | {name} | {best[name].rate:,.0f} | {cpu[name]:.1f} |")
-        ratios.append((transport, best["on"].rate / best["off"].rate, cpu["off"] / cpu["on"]))
-    for transport, rate_ratio, cpu_ratio in ratios:
-        print(f"\n{transport}: on/off throughput {rate_ratio:.3f}, CPU per request {cpu_ratio:.3f}")
+        for name in list(CONFIGS)[1:]:
+            rate_ratio = best[name].rate / best["off"].rate
+            ratios.append((transport, name, rate_ratio, cpu["off"] / cpu[name]))
+    print()
+    for transport, name, rate_ratio, cpu_ratio in ratios:
+        print(
+            f"{transport}: {name}/off throughput {rate_ratio:.3f}, CPU per request {cpu_ratio:.3f}"
+        )
 
 
 if __name__ == "__main__":

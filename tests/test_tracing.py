@@ -148,6 +148,27 @@ async def test_trace_carried_into_proxied_calls(
     assert carried["meta"] == carried["header"] and carried["meta"].startswith(sent)
 
 
+async def test_api_alone_carries_the_incoming_trace(tmp_path: Path) -> None:
+    """``enabled = true`` with the no-op provider (the API with no SDK): the front makes no
+    span, and the trace a request brings goes on to the backend as it came."""
+    env = traced_env()
+    config = tmp_path / "mcp-runner.toml"
+    config.write_text(
+        "[tracing]\nenabled = true\n\n"
+        f"[proxy.servers.pipe]\ncommand = {json.dumps(mcp_runner())}\n"
+        'args = ["serve", "--plugin", "traced"]\n'
+        f'env = {{ PYTHONPATH = {json.dumps(env["PYTHONPATH"])}, MCP_RUNNER_PLUGINS = "traced", '
+        'TRACED_PROVIDER = "sdk" }\n'
+    )
+    env["TRACED_PROVIDER"] = "noop"
+    args = ["serve", "--plugin", "traced", "--config", str(config)]
+    async with Client.stdio(mcp_runner(), args, env=env, era="modern") as client:
+        await client.call_tool("pipe_echo", {"text": "a"}, meta={"traceparent": TRACEPARENT})
+        assert await spans_of(client) == {}
+        echo = (await spans_of(client, "pipe_spans"))["tools/call echo"]
+    assert (echo["trace_id"], echo["parent"]) == (TRACE_ID, PARENT_ID)
+
+
 @pytest.fixture
 def otlp_receiver() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
     """A plain HTTP server on 127.0.0.1 that keeps what is POSTed to it (an OTLP/HTTP

@@ -1,13 +1,16 @@
 """The builtin ``tracing`` plugin: an OpenTelemetry span per request (``[tracing] enabled``).
 
 Spans go through ``opentelemetry-api`` alone, to whatever tracer provider the process has.
-Unset, ``enabled`` means *automatic*: on when a tracer provider has been configured by the
-time the runner starts (by the embedding application, a plugin, or
+Unset, ``enabled`` means *automatic*: on when a tracer provider that records has been set by
+the time the runner starts (by the embedding application, a plugin, or
 ``opentelemetry-instrument``), off otherwise, and then OpenTelemetry is not even imported.
-``enabled = true`` with no provider configured sets up the SDK's, exporting over OTLP/HTTP as
-the standard ``OTEL_*`` variables say, when the ``mcp-runner[otel]`` extra is installed. The parent comes from the request's
-``_meta`` (``traceparent``, ``tracestate``), else from the HTTP request's headers; the span is
-current while the request runs, so a proxied backend call carries it on (`client/`).
+``enabled = true`` with no provider set sets up the SDK's, exporting over OTLP/HTTP as the
+standard ``OTEL_*`` variables say, when the ``mcp-runner[otel]`` extra is installed.
+
+The parent comes from the request's ``_meta`` (``traceparent``, ``tracestate``), else from
+the HTTP request's headers; the span is current while the request runs, so a proxied backend
+call carries it on (`client/`). With the API alone (or the no-op provider) no span is made,
+but the trace a request brings is current all the same.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class TracingSettings(BaseModel):
 
     enabled: bool | None = None
     """True: trace (``opentelemetry-api`` must be installed); False: never; unset: trace when
-    a tracer provider is configured at start."""
+    a tracer provider that records is set at start."""
 
 
 def settings_of(settings: Settings) -> TracingSettings:
@@ -58,20 +61,29 @@ def mcp_runner_add_config(config: ConfigSections) -> None:
         config.add_section("tracing", TracingSettings)
 
 
-def provider_configured() -> bool:
-    """Whether this process has set an OpenTelemetry tracer provider (without importing the
-    API: no provider can have been set if nothing imported it)."""
+def provider_set() -> bool:
+    """Whether this process has set an OpenTelemetry tracer provider, of any kind (without
+    importing the API: no provider can have been set if nothing imported it)."""
     trace = sys.modules.get("opentelemetry.trace")
     return trace is not None and not isinstance(
         trace.get_tracer_provider(), trace.ProxyTracerProvider
     )
 
 
+def provider_records() -> bool:
+    """Whether this process's tracer provider records spans (one is set, not the no-op)."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return False
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 @hookimpl
 def mcp_runner_middleware(settings: Settings) -> Middleware | None:
     """A span around each request, outermost in the ``observe`` band, when tracing is on."""
     enabled = settings_of(settings).enabled
-    if enabled is False or (enabled is None and not provider_configured()):
+    if enabled is False or (enabled is None and not provider_records()):
         return None
     try:
         from opentelemetry import context, propagate, trace
@@ -79,16 +91,39 @@ def mcp_runner_middleware(settings: Settings) -> Middleware | None:
         raise RuntimeError(
             "[tracing] enabled = true needs opentelemetry-api: pip install 'mcp-runner[otel]'"
         ) from None
-    if enabled and not provider_configured():
+    if not provider_set():
         export_over_otlp()
+    extract, attach, detach = propagate.extract, context.attach, context.detach
+
+    def incoming_context(request: Request) -> Any:
+        """The trace context the request came with: from its ``_meta``, else its HTTP
+        headers (W3C ``traceparent``, ``tracestate``); None when it brought none."""
+        if "traceparent" in request.meta:
+            return extract(request.meta)
+        headers = request.outlet.headers
+        if headers is not None and "traceparent" in headers:
+            return extract(headers)
+        return None
+
+    if not provider_records():  # the API alone: no span would record; carry traces on
+
+        async def carry_trace(request: Request, call_next: Handler) -> Any:
+            parent = incoming_context(request)
+            if parent is None:
+                return await call_next(request)
+            token = attach(parent)
+            try:
+                return await call_next(request)
+            finally:
+                detach(token)
+
+        return Middleware(carry_trace, band="observe", order=-10, name="tracing")
     tracer = trace.get_tracer("mcp_runner")
     server_kind = trace.SpanKind.SERVER
     error_status = trace.StatusCode.ERROR
 
     async def trace_request(request: Request, call_next: Handler) -> Any:
-        meta = request.meta
-        carrier = meta if "traceparent" in meta else request.headers
-        parent = propagate.extract(carrier) if carrier else None
+        parent = incoming_context(request)
         method = request.method
         target = request.params.get("name") if method in NAMED_TARGETS else None
         span = tracer.start_span(
@@ -96,7 +131,7 @@ def mcp_runner_middleware(settings: Settings) -> Middleware | None:
         )
         if span.is_recording():
             span.set_attributes(attributes_of(request, target))
-        token = context.attach(trace.set_span_in_context(span, parent))
+        token = attach(trace.set_span_in_context(span, parent))
         try:
             result = await call_next(request)
             if isinstance(result, dict) and result.get("isError"):
@@ -112,7 +147,7 @@ def mcp_runner_middleware(settings: Settings) -> Middleware | None:
             span.set_status(error_status, str(exc))
             raise
         finally:
-            context.detach(token)
+            detach(token)
             span.end()
 
     return Middleware(trace_request, band="observe", order=-10, name="tracing")
