@@ -165,3 +165,21 @@ def test_the_host_sdist_runs_its_own_tests(built: dict[str, tuple[Path, str]], t
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"\d+ passed", done.stdout) and "error" not in done.stdout.lower()
+
+
+@pytest.mark.e2e
+def test_a_plugin_sdist_runs_its_own_tests(built: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
+    """sqlite's, as one of the plugins whose tests need nothing outside their own directory
+    (conformance's and files' too; openapi's and redis's also read the repository's
+    tests/fixtures)."""
+    out, _ = built["mcp-runner-sqlite"]
+    stem = f"mcp_runner_sqlite-{VERSION}"
+    with tarfile.open(out / f"{stem}.tar.gz") as sdist:
+        sdist.extractall(tmp_path, filter="data")
+    unpacked = tmp_path / stem
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestUnknownMarkWarning", "tests"],
+        capture_output=True, text=True, cwd=unpacked, env=dict(os.environ, PYTHONPATH=str(unpacked)), timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\d+ passed", done.stdout)
