@@ -190,6 +190,7 @@ def test_hook_adapt_plugin() -> None:
         "health",
         "metrics",
         "access_log",
+        "tracing",
         "hello",
         "plain",
         "adapter",
