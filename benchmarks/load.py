@@ -177,7 +177,7 @@ async def start_http(plugin_dir: str, max_sessions: int) -> tuple[asyncio.subpro
         if not line:
             break
         seen += line
-        found = re.search(rb"serving http://127\.0\.0\.1:(\d+)/mcp", line)
+        found = re.search(rb'serving(?: |", "url": ")http://127\.0\.0\.1:(\d+)/mcp', line)
         if found:
             _BACKGROUND.add(asyncio.ensure_future(_drain(proc.stderr)))
             return proc, int(found.group(1))

@@ -34,7 +34,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "tests" / "fixtures" / "http_plugins"
-BANNER = re.compile(r"mcp-runner: serving (http://\S+)")
+BANNER = re.compile(r'serving(?: |", "url": ")(http://[^\s"]+)')
 LEGACY = "2025-11-25"
 MODERN = "2026-07-28"
 TARGETS = {"2026-07-28": 0.9, "legacy": 0.5}

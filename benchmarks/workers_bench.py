@@ -48,7 +48,7 @@ from loadgen import (
     stop_process,
 )
 
-BANNER = re.compile(rb"mcp-runner: serving http://127\.0\.0\.1:(\d+)/mcp")
+BANNER = re.compile(rb'serving(?: |", "url": ")http://127\.0\.0\.1:(\d+)/mcp')
 WARMUP_SECONDS = 1.0
 
 

@@ -36,7 +36,7 @@ AUTH = f"""
 token = "{TOKEN}"
 subject = "ci"
 """
-SERVING = re.compile(r"mcp-runner: serving (http://\S+)")
+SERVING = re.compile(r'serving(?: |", "url": ")(http://[^\s"]+)')
 
 
 class Served:

@@ -44,7 +44,7 @@ TEST_PLUGINS = (GOOD, *FAILED)
 ALLOW = ",".join(TEST_PLUGINS)
 NEVER_SERVED = {"half_registered", "twin_only", "unknownhook_tool", "configured_limit"}
 WARNING = re.compile(
-    r"^mcp-runner: warning: plugin '(?P<name>[^']+)' failed \((?P<phase>[a-z_]+)\): (?P<error>.+)$"
+    r"^(?:mcp-runner: warning: )?plugin '(?P<name>[^']+)' failed \((?P<phase>[a-z_]+)\): (?P<error>.+)$"
 )
 
 
@@ -55,7 +55,17 @@ def records(result: CliResult) -> dict[str, dict[str, Any]]:
 
 
 def warnings_in(stderr: str) -> list[re.Match[str]]:
-    return [m for line in stderr.splitlines() if (m := WARNING.match(line))]
+    """The plugin warnings of stderr: plain lines (console log) or JSON events."""
+    return [m for line in stderr.splitlines() if (m := WARNING.match(told(line)))]
+
+
+def told(line: str) -> str:
+    """A stderr line's text: a JSON event's ``event``, or the line itself."""
+    if line.startswith("{"):
+        event = json.loads(line)
+        if event.get("level") == "warning":
+            return str(event["event"])
+    return line
 
 
 # ---------------------------------------------------------------------------------------------

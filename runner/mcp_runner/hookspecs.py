@@ -84,6 +84,8 @@ class HttpAccess:
     bytes: int = 0
     duration: float = 0.0
     """Seconds from the request's arrival to its last body byte."""
+    subject: str | None = None
+    """The authenticated principal's subject, when the request carried valid credentials."""
 
 
 HttpObserver: TypeAlias = Callable[[HttpAccess], None]

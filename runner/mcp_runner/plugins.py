@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, log
 from .config import ConfigError, ConfigSections, Settings, validate_section
 from .middleware import Middleware
 from .registry import PluginRegistry, Registry
@@ -624,4 +624,4 @@ def _first_line(doc: str | None) -> str | None:
 
 
 def _stderr(message: str) -> None:
-    print(f"mcp-runner: warning: {message}", file=sys.stderr)
+    log.announce(f"mcp-runner: warning: {message}", message, level="warning")

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
     from .config import Settings
     from .runner import Runner
 
-SERVING = re.compile(r"mcp-runner: serving (http://\S+)")
+#: The URL in the server's banner, plain (``mcp-runner: serving URL``) or JSON
+#: (``{"event": "serving", "url": URL, ...}``).
+SERVING = re.compile(r'serving(?: |", "url": ")(http://[^\s"]+)')
 
 __all__ = [
     "inprocess_client",

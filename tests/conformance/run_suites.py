@@ -82,7 +82,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         if not line and proc.poll() is not None:
             raise SystemExit(f"mcp-runner exited with {proc.returncode} before serving")
         sys.stderr.write(line)
-        if "serving http://" in line:
+        if "serving http://" in line or '"event": "serving"' in line:  # console or JSON log
             return proc
     proc.kill()
     raise SystemExit("mcp-runner did not start serving within 30 s")

@@ -1,7 +1,7 @@
 """The builtin ``access_log`` plugin: one log line per HTTP request, refusals included.
 
 Each line (event ``http``, logger ``mcp_runner.access``) carries the method, path, status,
-duration, bytes sent, client address, session and correlation id. It is written at ``info``,
+duration, bytes sent, client address, authenticated subject, session and correlation id. It is written at ``info``,
 so it is on when ``[server] log_level`` is ``info`` or ``debug``; otherwise the HTTP transport
 does not even time its requests.
 """
@@ -35,6 +35,7 @@ def mcp_runner_http_observers(runner: Runner) -> HttpObserver | None:
             duration_ms=round(access.duration * 1000, 3),
             bytes=access.bytes,
             client=access.client,
+            subject=access.subject,
             session=access.session,
             correlation_id=access.correlation_id,
         )

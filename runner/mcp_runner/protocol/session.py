@@ -268,9 +268,15 @@ class Request:
 
     @property
     def correlation_id(self) -> str:
-        """A short id that ties the client's error to the log line holding the details."""
+        """The id that ties the client's error to the log lines holding the details: on HTTP
+        the request's ``X-Request-Id`` (the access log's id, which is sent back), elsewhere a
+        new short id."""
         if self._correlation_id is None:
-            self._correlation_id = uuid.uuid4().hex[:16]
+            headers = self.outlet.headers
+            given = headers.get("x-request-id") if headers else None
+            self._correlation_id = (
+                given if given and usable_correlation_id(given) else uuid.uuid4().hex[:16]
+            )
         return self._correlation_id
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
@@ -307,3 +313,9 @@ class Request:
                 INVALID_PARAMS,
                 f"This needs {method}, but the client did not declare the {capability!r} capability",
             )
+
+
+def usable_correlation_id(given: str) -> bool:
+    """Whether a client's ``X-Request-Id`` may stand for its request in logs and errors: short,
+    printable ASCII."""
+    return len(given) <= 128 and given.isascii() and given.isprintable()

@@ -16,15 +16,15 @@ import contextlib
 import itertools
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ...auth.metadata import WELL_KNOWN_PATH
 from ...hookspecs import HttpAccess
-from ...log import get_logger
-from .endpoint import McpHttpApp
+from ...log import announce, get_logger
+from ...protocol.session import usable_correlation_id
+from .endpoint import ACCESS_SCOPE_KEY, McpHttpApp
 from .headers import ForwardedHeaders
 from .responses import AsgiSend, HttpError, Receive, Scope, refuse
 
@@ -85,6 +85,7 @@ class Router:
             session.decode("latin-1") if session else None,
         )
         echoed = (b"x-request-id", correlation_id.encode("latin-1"))
+        scope[ACCESS_SCOPE_KEY] = access  # the endpoint fills in the subject
 
         def observe(message: MutableMapping[str, Any]) -> Awaitable[None]:
             if message["type"] == "http.response.start":
@@ -107,17 +108,16 @@ class Router:
                 try:
                     observer(access)
                 except Exception as exc:  # the response is sent: tell, and go on
-                    print(
-                        f"mcp-runner: warning: HTTP observer {observer!r}: {exc!r}", file=sys.stderr
-                    )
+                    told = f"HTTP observer {observer!r}: {exc!r}"
+                    announce(f"mcp-runner: warning: {told}", told, level="warning")
 
 
 def correlation_of(headers: dict[bytes, bytes]) -> str:
     """A request's correlation id: its ``X-Request-Id``, else its ``traceparent``'s trace id,
     else a new one."""
     given = headers.get(b"x-request-id")
-    if given and len(given) <= 128 and given.isascii() and given.decode().isprintable():
-        return given.decode()
+    if given and usable_correlation_id(text := given.decode("latin-1")):
+        return text
     parent = headers.get(b"traceparent")
     if parent is not None:
         fields = parent.split(b"-")

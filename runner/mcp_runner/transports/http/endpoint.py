@@ -48,6 +48,11 @@ if TYPE_CHECKING:
     from ...runner import Runner
 
 #: The methods that change a legacy session's negotiated state: a shared store records it.
+#: The ASGI scope key under which the router hands the endpoint a request's `HttpAccess` (when
+#: plugins observe requests): the endpoint gives the request its correlation id and tells the
+#: access record the authenticated subject.
+ACCESS_SCOPE_KEY = "mcp_runner.access"
+
 RECORDED = frozenset(
     {"initialize", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
 )
@@ -94,6 +99,9 @@ class McpHttpApp:
         method = scope["method"]
         try:
             headers = request_headers(scope)
+            access = scope.get(ACCESS_SCOPE_KEY)
+            if access is not None:  # the request is known by the access log's id
+                headers["x-request-id"] = access.correlation_id
             self.host_check.check(headers, scope)
             principal = None
             if self.auth is not None:
@@ -109,6 +117,8 @@ class McpHttpApp:
                         header_pairs(exc.http_headers),
                     )
                     return
+                if access is not None and principal is not None:
+                    access.subject = _subject(principal)
             if method == "POST":
                 await self._post(headers, receive, send, principal)
             elif method == "GET":

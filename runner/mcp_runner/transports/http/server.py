@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 import math
 import signal
-import sys
 import time
 from collections.abc import Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
+from ... import log
 from .app import Router
 from .endpoint import McpHttpApp
 from .sessions import MemorySessionStore
@@ -35,6 +35,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        log_config=None,  # uvicorn's records go through our log set-up, JSON in JSON mode
         access_log=False,
         proxy_headers=False,  # [http] forwarded_allow_ips decides, in the router
         lifespan="on",
@@ -66,6 +67,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         endpoint.end_streams()  # open SSE streams end now, not at the end of the grace
 
     server.on_started, server.on_stopping = started, stopping
+    log.apply()  # before uvicorn binds: its errors (port in use) are rendered like ours
     try:
         await server.serve(sockets)
     finally:
@@ -193,7 +195,9 @@ def _server(config: Any) -> Any:
 def banner(host: str, port: int, path: str, note: str = "") -> None:
     """Tell stderr where the server listens (tests and scripts read the URL from it)."""
     url_host = f"[{host}]" if ":" in host else host
-    print(f"mcp-runner: serving http://{url_host}:{port}{path}{note}", file=sys.stderr, flush=True)
+    url = f"http://{url_host}:{port}{path}"
+    details = {"note": note.strip(" ()")} if note else {}
+    log.announce(f"mcp-runner: serving {url}{note}", "serving", url=url, **details)
 
 
 def sessions_stay_here(endpoint: McpHttpApp) -> bool:
