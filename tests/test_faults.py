@@ -29,7 +29,7 @@ import faulty_harness as H
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-PROMPT = 1.0  # seconds: "promptly", with room for a slow CI machine
+PROMPT = 2.0  # seconds: "promptly" (not hung), with room for a loaded 2-core CI machine
 
 
 def text_of(result: dict[str, Any]) -> str:

@@ -1,10 +1,10 @@
 """A large real description: the GitHub REST API (npm ``@octokit/openapi``, MIT licensed,
-1,000+ operations), fetched in the test set-up. It loads in well under a second, every name
-is valid, and every generated schema is valid JSON Schema 2020-12."""
+1,000+ operations), fetched in the test set-up. It loads, every name is valid, and every
+generated schema is valid JSON Schema 2020-12. How fast it loads is measured by
+benchmarks/openapi_bench.py, not here: a shared machine makes timed tests flaky."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,6 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp_runner.components import TOOL_NAME
 from openapi_helpers import github_spec, make_runner
-
-LOAD_BUDGET_S = 2.0  # measured ~0.3 s here; generous for a busy CI machine
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +31,14 @@ def refs_in(node: Any) -> list[str]:
     return []
 
 
-def test_the_github_description_loads_fast_with_valid_names_and_schemas(
+def test_the_github_description_loads_with_valid_names_and_schemas(
     spec: Path, tmp_path: Path
 ) -> None:
-    started = time.perf_counter()
     runner = make_runner(tmp_path, f'[openapi.apis.github]\nspec = "{spec}"\n')
-    elapsed = time.perf_counter() - started
     record = runner.host.records["openapi"]
     assert record.status == "ok", record.error
     tools = runner.registry.tools
     assert len(tools) > 1000
-    assert elapsed < LOAD_BUDGET_S, f"{len(tools)} tools took {elapsed:.2f} s"
     checked_defs: set[int] = set()
     for tool in tools.values():
         assert TOOL_NAME.match(tool.name), tool.name
