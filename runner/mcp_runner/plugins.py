@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import pluggy
 
 from . import hookspecs, log
-from .config import ConfigError, ConfigSections, Settings, validate_section
+from .config import (
+    HOST_TABLES,
+    ConfigError,
+    ConfigSections,
+    Settings,
+    nearest,
+    validate_section,
+)
 from .middleware import Middleware
 from .registry import PluginRegistry, Registry
 
@@ -127,6 +134,8 @@ class PluginHost:
         """Every plugin seen, in load order, whatever its status."""
         self.registry: Registry | None = None
         self._unadapted: list[tuple[PluginRecord, Any]] = []
+        self._loaded: dict[int, Any] = {}  # every plugin object loaded, by id: loaded once
+        self._tables: set[str] = set()  # the top-level tables plugins asked about
         self.warn: Callable[[str], None] = _stderr
         """Where a plugin failure is told as it happens: stderr, unless replaced (``mcp-runner
         plugins`` shows failures in its table instead)."""
@@ -148,17 +157,6 @@ class PluginHost:
                 record = PluginRecord(
                     ep.name, ep.value, "entry point", dist=getattr(ep, "dist", None)
                 )
-                if ep.name in self.records:
-                    other = self.records[ep.name].described()
-                    record.described()
-                    record.status, record.phase = "failed", "discover"
-                    record.error = (
-                        f"entry point name {ep.name!r} is also used by "
-                        f"{other.distribution or other.value}; uninstall one of them"
-                    )
-                    self.records[f"{ep.name} ({record.distribution})"] = record
-                    self.warn(f"plugin {ep.name!r} failed (discover): {record.error}")
-                    continue
                 self._load(record, ep.load)
         for spec in self.extra:
             module, _, attr = spec.partition(":")
@@ -175,25 +173,77 @@ class PluginHost:
         for name, obj in (objects or {}).items():
             self._load(PluginRecord(name, repr(obj), "command line"), _returning(obj))
         self._adapt()
+        if self.use_entry_points:  # only then is every plugin that might read a table known
+            self._check_tables()
 
     def _load(self, record: PluginRecord, load: Callable[[], Any]) -> None:
-        self.records[record.name] = record
-        if not self._wanted(record):
-            record.status = "disabled"
+        first = self.records.get(record.name)
+        if first is not None and first.status == "disabled":
+            return  # turned off by name, whichever way it is reached
+        if first is not None and record.source == "entry point":
+            self._collide(first, record)  # told apart by name alone: neither is imported twice
             return
+        if first is None:
+            self.records[record.name] = record
+            if not self._wanted(record):
+                record.status = "disabled"
+                return
         started = time.perf_counter()
         try:
-            obj = load()
+            obj = _plugin_object(load())
         except BaseException as exc:  # an import may raise anything, SystemExit included
             record.import_ms = (time.perf_counter() - started) * 1000
+            self.records.setdefault(record.name, record)
             self.fail(record, "import", exc)
             return
         record.import_ms = (time.perf_counter() - started) * 1000
-        obj = _plugin_object(obj)
+        if id(obj) in self._loaded:
+            return  # one plugin reached twice (installed, and named with --plugin): one plugin
+        if first is not None:
+            self._collide(first, record)
+            return
+        self._loaded[id(obj)] = obj
         if not any(self.pm.parse_hookimpl_opts(obj, attr) for attr in dir(obj)):
             self._unadapted.append((record, obj))  # offered to the adapters once all are loaded
             return
         self._register(record, obj)
+
+    def _collide(self, first: PluginRecord, record: PluginRecord) -> None:
+        """Two different plugins under one name: the first stays, `record` is left out."""
+        record.status, record.phase = "failed", "discover"
+        record.error = (
+            f"the name {record.name!r} is taken by {_source(first)}; "
+            f"{_source(record)} is left out (rename or uninstall one of them)"
+        )
+        self.records[f"{record.name} ({_source(record)})"] = record
+        self.warn(f"plugin {record.name!r} failed (discover): {record.error}")
+
+    def _check_tables(self) -> None:
+        """A ``[plugins.<name>]`` table for no plugin loaded is a warning naming the nearest
+        and the plugins there are; a top-level table no plugin knows is a `ConfigError`
+        (one that only a variable set is a warning naming it)."""
+        plugins = [r.name for r in self.records.values() if r.source != "builtin"]
+        for name in self.settings.plugins:
+            if name not in self.records:
+                self.warn(
+                    f"[plugins.{name}] configures no installed plugin{nearest(name, self.records)}; "
+                    f"installed: {', '.join(plugins) or 'none'}"
+                )
+        known = {*HOST_TABLES, *self._tables, *self.records}
+        for table in self.settings.model_extra or {}:
+            if table in known:
+                continue
+            variables = sorted(
+                origin
+                for key, origin in self.settings.origins.items()
+                if key.split(".", 1)[0] == table
+            )
+            hint = nearest(table, known)
+            if variables:
+                self.warn(f"{', '.join(variables)} set [{table}], which no plugin reads{hint}")
+            else:
+                where = self.settings.source or "settings"
+                raise ConfigError(f"{where}: unknown table [{table}]{hint}")
 
     def _adapt(self) -> None:
         """Offer each loaded object that implements no hook to ``mcp_runner_adapt_plugin``;
@@ -270,12 +320,19 @@ class PluginHost:
             return
         sections = ConfigSections(self.settings, record.name)
         self._call("mcp_runner_add_config", {"config": sections}, plugin=record)
+        self._tables |= sections.tables
         if record.status != "ok":
             return
         try:
             options = self.settings.plugin_options(record.name)
             if sections.plugin_model is not None:
-                record.settings = validate_section(sections.plugin_model, options, where)
+                prefix = f"plugins.{record.name}."
+                origins = {
+                    key.removeprefix(prefix): origin
+                    for key, origin in self.settings.origins.items()
+                    if key.startswith(prefix)
+                }
+                record.settings = validate_section(sections.plugin_model, options, where, origins)
             else:
                 record.settings = options
         except Exception as exc:
@@ -610,6 +667,16 @@ def _raised_by(exc: BaseException, wrappers: list[pluggy.HookImpl]) -> list[plug
         if frame.f_code in by_code
     ]
     return raisers[-1:] or wrappers
+
+
+def _source(record: PluginRecord) -> str:
+    """Where a plugin came from, in words: ``the entry point of distribution X``..."""
+    if record.source == "entry point":
+        record.described()
+        return f"the entry point of distribution {record.distribution or record.value}"
+    if record.source == "builtin":
+        return f"the builtin {record.value}"
+    return f"--plugin {record.value}"
 
 
 def _describe(exc: BaseException) -> str:
