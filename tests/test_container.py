@@ -141,3 +141,24 @@ def test_the_image_s_command_serves_in_a_venv_built_as_the_image_is(tmp_path: Pa
         assert server.wait(15) == 0
         redis.terminate()
         redis.wait(10)
+
+
+def test_the_kubernetes_manifests_of_the_docs_probe_and_drain() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    block = text.split("## Kubernetes", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    secret, deployment, service = yaml.safe_load_all(block)
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    pause = float(container["lifecycle"]["preStop"]["exec"]["command"][-1].rsplit("(", 1)[1][:-1])
+    assert pod["terminationGracePeriodSeconds"] > pause + float(
+        env["MCP_RUNNER_SHUTDOWN_GRACE"]["value"]
+    )
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    reference = env["MCP_RUNNER_STATE_SECRETS"]["valueFrom"]["secretKeyRef"]
+    assert (
+        reference["name"] == secret["metadata"]["name"] and reference["key"] in secret["stringData"]
+    )
+    assert json.loads(secret["stringData"][reference["key"]])
+    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["containerPort"]
