@@ -86,6 +86,7 @@ def test_an_unknown_top_level_table_is_an_error_with_the_nearest_name(tmp_path):
     done = mcp_runner("tools", "--config", config(tmp_path, '[sever]\nname = "x"\n'), cwd=tmp_path)
     assert done.returncode != 0
     assert "unknown table [sever] (did you mean 'server'?)" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
 
 
 def test_a_table_for_a_plugin_not_installed_is_a_warning_naming_the_installed(tmp_path):

@@ -107,7 +107,10 @@ def _settings(config: str | None, **overrides: Any) -> Settings:
 def _runner(settings: Settings, extra: tuple[str, ...], strict: bool | None) -> Any:
     from .runner import Runner
 
-    runner = Runner(settings, extra=list(extra)).start()
+    try:
+        runner = Runner(settings, extra=list(extra)).start()
+    except ConfigError as exc:  # a typo the composed plugins reveal, such as an unknown table
+        raise click.ClickException(str(exc)) from None
     failures = runner.host.failures()
     if failures and (strict or settings.server.strict_plugins):
         names = ", ".join(f"{r.name} ({r.phase}: {r.error})" for r in failures)
