@@ -124,6 +124,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # packaging does not depend on the interpreter: built once, on 3.11
 @pytest.mark.parametrize("dist", PROJECTS)
 def test_wheel_and_sdist_build_cleanly_and_carry_the_license(dist: str, built: dict[str, tuple[Path, str]]) -> None:
     out, log = built[dist]
@@ -142,6 +143,7 @@ def test_wheel_and_sdist_build_cleanly_and_carry_the_license(dist: str, built: d
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # packaging does not depend on the interpreter: built once, on 3.11
 def test_the_host_sdist_runs_its_own_tests(built: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
     out, _ = built["mcp-runner"]
     with tarfile.open(out / f"mcp_runner-{VERSION}.tar.gz") as sdist:
@@ -168,6 +170,7 @@ def test_the_host_sdist_runs_its_own_tests(built: dict[str, tuple[Path, str]], t
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # packaging does not depend on the interpreter: built once, on 3.11
 def test_a_plugin_sdist_runs_its_own_tests(built: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
     """sqlite's, as one of the plugins whose tests need nothing outside their own directory
     (conformance's and files' too; openapi's and redis's also read the repository's
