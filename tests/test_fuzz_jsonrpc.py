@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -50,11 +49,9 @@ from fuzz_strategies import (
     valid_requests,
 )
 from mcp_runner.config import Settings
-from mcp_runner.protocol import jsonrpc
-from mcp_runner.protocol.jsonrpc import MAX_NESTING, loads
 from mcp_runner.runner import Runner
-from mcp_runner.transports.http import http_app
 from mcp_runner.transports.stdio import StdioServer
+from test_json_nesting import assert_nesting_answer, levels_around, nested
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -591,34 +588,6 @@ def test_invalid_utf8(env: StdioEnv, message: Any, cut: int, junk: bytes) -> Non
     ), responses
 
 
-NESTED_TOO_DEEPLY = f"Parse error: JSON nested too deeply (more than {MAX_NESTING} levels)"
-
-
-def nested(depth: int, kind: str = "[") -> str:
-    """A JSON value `depth` levels deep: arrays, or objects."""
-    return "[" * depth + "1" + "]" * depth if kind == "[" else '{"a":' * depth + "1" + "}" * depth
-
-
-def levels_around(template: str) -> int:
-    """How deep the template's `%s` sits: the arrays and objects open before it."""
-    before = template.split("%s")[0]
-    return sum(before.count(c) for c in "[{") - sum(before.count(c) for c in "]}")
-
-
-def assert_nesting_answer(responses: list[dict[str, Any]], total: int) -> None:
-    """Up to MAX_NESTING levels: an answer that is not a parse error; deeper: the one parse
-    error, on every Python."""
-    if total > MAX_NESTING:
-        assert len(responses) == 1, (total, responses)
-        assert responses[0]["id"] is None, (total, responses)
-        assert responses[0]["error"] == {"code": -32700, "message": NESTED_TOO_DEEPLY}, total
-    else:
-        assert responses and all(r.get("error", {}).get("code") != -32700 for r in responses), (
-            total,
-            responses,
-        )
-
-
 @settings(FUZZ, max_examples=60)
 @given(
     depth=st.sampled_from(
@@ -650,108 +619,6 @@ def test_deep_nesting(env: StdioEnv, depth: int, where: str, kind: str, setup: s
     text = templates[where] % nested(depth, kind)
     responses = run(env, "jsonrpc: deep nesting", [text.encode() + b"\n"], setup=setup)
     assert_nesting_answer(responses, levels_around(templates[where]) + depth)
-
-
-@pytest.mark.parametrize("kind", ["[", "{"])
-@pytest.mark.parametrize("where", ["line", "id", "arguments", "meta", "batch"])
-def test_nesting_threshold(env: StdioEnv, where: str, kind: str) -> None:
-    """Exactly MAX_NESTING levels parse and one more is the parse error, on every Python and
-    wherever the depth is reached (a batch included); pydantic-core's own limit (about 200)
-    is invisible."""
-    templates = {
-        "line": "%s",
-        "id": '{"jsonrpc":"2.0","id":%s,"method":"ping"}',
-        "arguments": '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"pick","arguments":{"color":"red","extra":{"x":%s}}}}',
-        "meta": '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"x":%s}}}',
-        "batch": '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"x":%s}}}]',
-    }
-    around = levels_around(templates[where])
-    for total in [around + 1, 199, 200, 201, 202, MAX_NESTING, MAX_NESTING + 1, 3 * MAX_NESTING]:
-        depth = total - around
-        responses = run(
-            env,
-            "jsonrpc: nesting threshold",
-            [(templates[where] % nested(depth, kind)).encode() + b"\n"],
-            setup="2025-03-26" if where == "batch" else H.LATEST_LEGACY,
-        )
-        assert_nesting_answer(responses, total)
-        if where == "batch" and total <= MAX_NESTING:
-            assert sorted(r["id"] for r in responses) == [1, 2], responses
-
-
-def test_nesting_threshold_over_http(env: StdioEnv) -> None:
-    """The same limit and the same error over HTTP: 400 with the parse error."""
-    app = http_app(env.runner)
-    meta = json.dumps(H.modern_meta())[:-1] + ',"x":%s}'
-    template = '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":%s}}' % meta
-    headers = H.json_headers(mcp_protocol_version=H.MODERN, mcp_method="tools/list")
-
-    async def post(body: str) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            return await client.post("/mcp", content=body.encode(), headers=headers)
-
-    around = levels_around(template)
-    for total in [MAX_NESTING, MAX_NESTING + 1]:
-        resp = env.run(post(template % nested(total - around)))
-        answer = resp.json()
-        assert_nesting_answer([answer], total)
-        assert resp.status_code == (200 if total <= MAX_NESTING else 400), (total, answer)
-
-
-def test_nesting_limit_of_the_parser() -> None:
-    """`loads` alone: bytes and str, arrays and objects, the fast parser and the stdlib
-    fallback (a lone surrogate) share the limit; brackets in strings do not count."""
-    surrogate = '["\\ud800",%s]'
-    for text in [
-        nested(MAX_NESTING),
-        nested(MAX_NESTING, "{"),
-        surrogate % nested(MAX_NESTING - 1),
-    ]:
-        assert loads(text) == loads(text.encode()) == json.loads(text)
-    for text in [
-        nested(MAX_NESTING + 1),
-        nested(MAX_NESTING + 1, "{"),
-        surrogate % nested(MAX_NESTING),
-    ]:
-        for data in (text, text.encode()):
-            with pytest.raises(ValueError, match=r"^JSON nested too deeply"):
-                loads(data)
-    strings = json.dumps(["[" * 600, "\\", '"{' * 600, "\\["])[:-1]  # escapes, quotes
-    assert loads(strings + "," + nested(MAX_NESTING - 1) + "]")[0] == "[" * 600
-    with pytest.raises(ValueError, match=r"^JSON nested too deeply"):
-        loads(strings + "," + nested(MAX_NESTING) + "]")
-
-
-def test_nesting_limit_when_the_fast_parser_goes_deeper(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Were pydantic-core to accept more than MAX_NESTING levels, what it parses is checked."""
-    monkeypatch.setattr(jsonrpc, "_fast_parser_unbounded", True)
-    monkeypatch.setattr(jsonrpc, "from_json", lambda data, **_: json.loads(data))
-    assert loads(nested(MAX_NESTING)) is not None
-    with pytest.raises(ValueError, match="nested too deeply"):
-        loads(nested(MAX_NESTING + 1).encode())
-
-
-@given(
-    st.recursive(
-        st.integers() | st.text('[]{}\\"x', max_size=4),
-        lambda inner: (
-            st.lists(inner, max_size=3)
-            | st.dictionaries(st.text('[]{}\\"', max_size=2), inner, max_size=3)
-        ),
-        max_leaves=40,
-    ),
-    st.integers(1, 12),
-)
-def test_nesting_measure(value: Any, limit: int) -> None:
-    """The byte-level measure agrees with the depth of the parsed value."""
-
-    def depth(v: Any) -> int:
-        children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else []
-        return 1 + max(map(depth, children), default=0) if isinstance(v, list | dict) else 0
-
-    text = json.dumps(value)
-    assert jsonrpc._nests_deeper(text, limit) == (depth(value) > limit)
 
 
 @settings(FUZZ, max_examples=30)
