@@ -381,12 +381,10 @@ def is_batch_session(headers: dict[str, str], version: str) -> bool:
 def check_batch(resp: httpx.Response, batch: list[Any], version: str) -> list[Any]:
     """An answered batch: one response per request in it (by id), validated; 202 when it
     holds no request; an empty batch is refused."""
-    if not batch:
-        assert resp.status_code == 400, (resp.status_code, resp.text)
-        return parse_answer(resp)
-    if resp.status_code >= 400:  # refused whole at the HTTP level (Accept, Origin, version...)
+    if resp.status_code >= 400:  # refused whole at the HTTP level (Host, media type, version...)
         assert resp.status_code < 500, (resp.status_code, resp.text)
         return parse_answer(resp)
+    assert batch, ("an empty batch must be refused", resp.status_code, resp.text)
     messages = parse_answer(resp)
     if resp.headers.get("content-type", "").startswith(JSON_CT):
         assert len(messages) == 1 and isinstance(messages[0], list), messages
