@@ -5,15 +5,13 @@ never without ``auth = "passthrough"``, and never a log line."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from openapi_helpers import FIXTURES, free_port, stop, wait_for_port
+from openapi_helpers import served_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "auth"))
 
@@ -30,32 +28,8 @@ TOOL = "received_authorization"
 @pytest.fixture(scope="module")
 def echo_url() -> Iterator[str]:
     """The echo API served by uvicorn on 127.0.0.1."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "echo_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    with served_app("echo_app:app") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
