@@ -143,13 +143,11 @@ class Backend:
                 path = Path(config.cwd).expanduser()
                 cwd = str(path if path.is_absolute() else self.section.base_dir / path)
             env = {**config.env, DEPTH_ENV: str(chain_depth() + 1)}
-            # A process is one session anyway: "auto" tries initialize first (lighter
-            # messages than 2026-07-28's per-request envelope).
             return Client.stdio(
-                config.command, config.args, env=env, cwd=cwd, prefer="legacy", **options
+                config.command, config.args, env=env, cwd=cwd, prefer=config.prefer, **options
             )
         assert config.url is not None
-        return Client.http(config.url, headers=config.headers, **options)
+        return Client.http(config.url, headers=config.headers, prefer=config.prefer, **options)
 
     async def _supervise(self) -> None:
         policy = self.section.restart

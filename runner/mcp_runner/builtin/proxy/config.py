@@ -97,6 +97,14 @@ class ServerConfig(BaseModel):
         return "stdio" if self.command is not None else "http"
 
     @property
+    def prefer(self) -> Literal["legacy", "modern"]:
+        """The era ``era = "auto"`` tries first: legacy (``initialize``), where a server may
+        ask questions as requests of its own in the middle of a call, as many servers' tools do
+        (``ctx.elicit`` of FastMCP refuses to on 2026-07-28). The proxy carries questions
+        across eras, so its clients of either era keep that behaviour."""
+        return "legacy"
+
+    @property
     def active(self) -> bool:
         """Whether the server is to be started (neither disabled nor not enabled)."""
         return self.enabled and not self.disabled
