@@ -21,6 +21,7 @@ from ...client import (
     LogMessage,
     McpClientError,
     RequestInfo,
+    RequestTimeout,
 )
 from ...protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, UNSUPPORTED_VERSION, McpError
 from ...protocol.inputs import InputRequired
@@ -52,7 +53,8 @@ def chain_depth() -> int:
 class Backend:
     """One mounted server: its client session, its state, its share of the registry.
 
-    States: ``configured``, ``starting``, ``ready``, ``restarting``, ``failed``, ``disabled``,
+    States: ``configured``, ``starting``, ``ready``, ``unresponsive`` (connected, but no
+    answer to a ping within ``ping_timeout``), ``restarting``, ``failed``, ``disabled``,
     ``stopped``. Its calls fail fast (`BackendDown`) unless it is ``ready``.
     """
 
@@ -80,6 +82,8 @@ class Backend:
         self.ready_since: float | None = None
         self.restarts = 0
         self._refresh: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.severed: dict[asyncio.Task[Any], str] = {}  # request tasks cut off, and why
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,8 +99,9 @@ class Backend:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        if self._refresh is not None:
-            self._refresh.cancel()
+        for background in (self._refresh, self._watch):
+            if background is not None:
+                background.cancel()
         client, self.client = self.client, None
         if client is not None:
             with contextlib.suppress(Exception):
@@ -176,7 +181,12 @@ class Backend:
                 self.retry_at = None
                 self.ready_since = time.time()
                 self.settled.set()
+                if self.config.ping_interval > 0:
+                    self._watch = asyncio.create_task(self._watch_liveness(client))
                 reason = await client.wait_closed()
+                if self._watch is not None:
+                    self._watch.cancel()
+                    self._watch = None
                 self._lost(client, reason)
                 await client.close()
                 print(
@@ -192,6 +202,59 @@ class Backend:
             self.retry_at = time.monotonic() + delay
             self.settled.set()
             await asyncio.sleep(delay)
+
+    async def _watch_liveness(self, client: Client) -> None:
+        """Ping the backend every ``ping_interval`` seconds. One that gives no answer within
+        ``ping_timeout`` is ``unresponsive`` (a stopped or wedged process keeps its pipe
+        open): its calls in flight fail and new ones fail fast, until it answers again."""
+        interval, limit = self.config.ping_interval, self.config.ping_timeout
+        while self.client is client:
+            await asyncio.sleep(interval)
+            try:
+                await client.ping(timeout=limit)
+                continue
+            except McpClientError:
+                continue  # an error is an answer too
+            except RequestTimeout:
+                self._unresponsive(client, f"no answer to a ping within {limit:g} s")
+            except ConnectionClosed:
+                return
+            while self.client is client:
+                try:
+                    await client.ping(timeout=None)  # answered as soon as it wakes
+                except McpClientError:
+                    pass
+                except ConnectionClosed:
+                    return
+                except Exception:  # the transport gave up waiting: ask again
+                    await asyncio.sleep(interval)
+                    continue
+                if self.client is client:
+                    self.state, self.error = "ready", None
+                    print(
+                        f"mcp-runner: proxy backend {self.name!r} answers again",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                break
+
+    def _unresponsive(self, client: Client, why: str) -> None:
+        """The backend stopped answering: calls fail fast, and those in flight are cut off."""
+        if self.client is not client:
+            return
+        self.state, self.error = "unresponsive", why
+        print(
+            f"mcp-runner: proxy backend {self.name!r} is unresponsive: {why}",
+            file=sys.stderr,
+            flush=True,
+        )
+        reason = f"Backend {self.name!r} is unresponsive ({why}): the call was cancelled"
+        for call in list(self.calls):
+            call.sever(self.severed, reason)
+        for token, call in list(self.manager.parked.items()):
+            if call.backend is self:
+                self.manager.unpark(token)
+                call.abandon()
 
     def _lost(self, client: Client, reason: Any) -> None:
         """The ready connection ended: down at once (calls fail fast from now on)."""
@@ -308,7 +371,22 @@ class Backend:
     async def forward(
         self, request: Request, component: Component, method: str, params: dict[str, Any]
     ) -> dict[str, Any]:
-        """Send `method` to the backend for `request`, passing the backend's questions on.
+        """Send `method` to the backend for `request`, passing the backend's questions on
+        (`BackendDown` when it is not ready, or stops answering meanwhile)."""
+        try:
+            return await self._forward(request, component, method, params)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            reason = self.severed.pop(task, None) if self.severed and task else None
+            if reason is None or task is None:
+                raise
+            task.uncancel()
+            raise BackendDown(reason) from None
+
+    async def _forward(
+        self, request: Request, component: Component, method: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What `forward` does.
 
         On the 2026-07-28 wire a question becomes an input-required round: the backend call is
         parked (it goes on waiting for the answer) under a token in the request's state, and
@@ -330,6 +408,7 @@ class Backend:
             if self.state != "ready" or client is None:
                 raise BackendDown(self.down_message())
             call = ForwardedCall(self, component, request)
+            call.owner = asyncio.current_task()
             # A 2026-07-28 backend asks inside its own answer (input rounds) and keeps nothing
             # between rounds: its call can run inline and a question becomes our own round.
             # And a question for a client that can answer none is refused on the spot.
@@ -363,6 +442,7 @@ class Backend:
         else:
             call.request = request
             call.component = component
+            call.owner = asyncio.current_task()
         return await self._rounds(call, request)
 
     async def _rounds(self, call: ForwardedCall, request: Request) -> dict[str, Any]:
@@ -491,7 +571,7 @@ class Backend:
         if self.restarts:
             out["restarts"] = self.restarts
         client = self.client
-        if client is not None and self.state == "ready":
+        if client is not None and self.state in ("ready", "unresponsive"):
             out["era"] = client.era
             out["protocol_version"] = client.protocol_version
             out["server"] = {"name": client.server_info.name, "version": client.server_info.version}

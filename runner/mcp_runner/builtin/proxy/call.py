@@ -46,6 +46,7 @@ class ForwardedCall:
         "expiry",
         "futures",
         "inline",
+        "owner",
         "pending",
         "request",
         "seq",
@@ -60,6 +61,7 @@ class ForwardedCall:
         self.component = component
         self.request: Request | None = request
         self.inline = not request.modern
+        self.owner: asyncio.Task[Any] | None = None  # the task of the request awaiting it
         self.asks: collections.deque[tuple[str, dict[str, Any], asyncio.Future[Any]]] = (
             collections.deque()
         )
@@ -104,6 +106,17 @@ class ForwardedCall:
             _, _, future = self.asks.popleft()
             if not future.done():
                 future.set_exception(QuestionUnclaimed())
+
+    def sever(self, severed: dict[asyncio.Task[Any], str], reason: str) -> None:
+        """The backend stopped answering: the request awaiting the call fails with `reason`
+        (its task is cancelled, and noted in `severed` to raise `BackendDown` instead); a
+        parked call is abandoned."""
+        owner = self.owner
+        if self.request is not None and owner is not None and not owner.done():
+            severed[owner] = reason
+            owner.cancel()
+        else:
+            self.abandon()
 
     def abandon(self) -> None:
         """Nobody will come back for this call: cancel its questions and the backend call."""
