@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..protocol import versions
 from ..protocol.errors import METHOD_NOT_FOUND
 from .errors import TRANSPORT_ERROR, ConnectionClosed, McpClientError, RequestTimeout
-from .http import HeaderParams, HttpTransport, param_headers, tool_header_params
+from .http import (
+    HeaderParams,
+    HttpTransport,
+    header_annotation_problem,
+    param_headers,
+    tool_header_params,
+)
 from .inprocess import InProcessTransport, LocalRunner
 from .negotiation import (
     Handshake,
@@ -23,6 +29,8 @@ from .negotiation import (
     initialize_params,
     read_discover,
     read_initialize,
+    retry_discover,
+    speaks_modern,
 )
 from .outstanding import Outstanding, PendingRequest, ProgressCallback, RequestTable, result_of
 from .questions import Handler, QuestionHandlers, maybe_await
@@ -138,6 +146,7 @@ class Client:
         self.server_capabilities: dict[str, Any] = {}
         self.instructions: str | None = None
         self.supported_versions: list[str] = []
+        self.rejected_tools: dict[str, str] = {}
         self.close_reason: BaseException | None = None
         # bookkeeping
         self._requests = RequestTable(self._cancel_remote)
@@ -180,13 +189,15 @@ class Client:
         headers: dict[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
         http_timeout: float = 30.0,
+        auth: httpx.Auth | None = None,
         **options: Any,
     ) -> Client:
-        """A Streamable HTTP server at `url` (``headers`` go on every HTTP request)."""
-        return cls(
-            HttpTransport(url, headers=headers, http_client=http_client, timeout=http_timeout),
-            **options,
+        """A Streamable HTTP server at `url` (``headers`` go on every HTTP request; `auth`,
+        such as `mcp_runner.client.oauth.OAuth`, authorizes them)."""
+        transport = HttpTransport(
+            url, headers=headers, http_client=http_client, timeout=http_timeout, auth=auth
         )
+        return cls(transport, **options)
 
     @classmethod
     def inprocess(cls, runner: LocalRunner, *, lifespan: bool = True, **options: Any) -> Client:
@@ -272,13 +283,10 @@ class Client:
             await self.set_logging_level(self.log_level)
 
     async def _discover(self, *, probe: bool) -> bool:
-        """`server/discover`; with `probe`, False when the server is legacy-only."""
+        """`server/discover`; with `probe`, False when the server is legacy-only (it refuses
+        the method, does not answer in time, or answers without naming 2026-07-28)."""
         try:
-            result = await self._raw_request(
-                "server/discover",
-                {"_meta": self._envelope()},
-                timeout=self.discover_timeout if probe else None,
-            )
+            result = await self._discover_request(probe)
         except RequestTimeout:
             if probe:
                 return False
@@ -290,8 +298,25 @@ class Client:
             if error is exc:
                 raise
             raise error from None
+        if probe and not speaks_modern(result):
+            return False
         self._adopt(read_discover(result))
         return True
+
+    async def _discover_request(self, probe: bool) -> dict[str, Any]:
+        """The ``server/discover`` result, the request sent once more when the server
+        refuses its version yet names 2026-07-28 as supported."""
+        timeout = self.discover_timeout if probe else None
+        try:
+            return await self._raw_request(
+                "server/discover", {"_meta": self._envelope()}, timeout=timeout
+            )
+        except McpClientError as exc:
+            if not retry_discover(exc):
+                raise
+        return await self._raw_request(
+            "server/discover", {"_meta": self._envelope()}, timeout=timeout
+        )
 
     # ------------------------------------------------------------------------------------------
     # Closing
@@ -706,8 +731,16 @@ class Client:
             seen.add(cursor)
 
     async def list_tools(self, *, timeout: float | None = _DEFAULT) -> list[Tool]:
-        """Every tool (all pages)."""
+        """Every tool (all pages). On 2026-07-28 a tool with invalid ``x-mcp-header``
+        annotations is left out, its name and the reason kept in `rejected_tools`."""
         tools = [Tool.from_wire(t) for t in await self._list("tools/list", "tools", timeout)]
+        self.rejected_tools = {}
+        if self.era == "modern":
+            for tool in tools:
+                problem = header_annotation_problem(tool.input_schema)
+                if problem is not None:
+                    self.rejected_tools[tool.name] = problem
+            tools = [t for t in tools if t.name not in self.rejected_tools]
         self._header_params = tool_header_params(tools)
         return tools
 

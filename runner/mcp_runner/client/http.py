@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import versions
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 # A tool's header parameters: (argument, header name) for each ``x-mcp-header`` property.
 HeaderParams = list[tuple[str, str]]
+# The property types an ``x-mcp-header`` may annotate, and the characters of a header name.
+HEADER_TYPES = ("string", "integer", "boolean")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def params_meta(message: dict[str, Any]) -> dict[str, Any] | None:
@@ -57,6 +61,31 @@ def header_value(value: Any) -> str:
     if plain:
         return text
     return "=?base64?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+def header_annotation_problem(input_schema: dict[str, Any]) -> str | None:
+    """Why a tool's ``x-mcp-header`` annotations are invalid (None when they are fine): each
+    must name a non-empty HTTP token, unique without regard to case, on a string, integer or
+    boolean property. A 2026-07-28 client excludes a tool that breaks these rules."""
+    props = input_schema.get("properties")
+    seen: dict[str, str] = {}
+    for prop, spec in (props if isinstance(props, dict) else {}).items():
+        if not isinstance(spec, dict) or "x-mcp-header" not in spec:
+            continue
+        name = spec["x-mcp-header"]
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            return f"property {prop!r}: x-mcp-header {name!r} is not an HTTP header name"
+        if spec.get("type") not in HEADER_TYPES:
+            return (
+                f"property {prop!r}: x-mcp-header is only for {', '.join(HEADER_TYPES)} "
+                f"properties, not {spec.get('type')!r}"
+            )
+        if name.lower() in seen:
+            return (
+                f"property {prop!r}: x-mcp-header {name!r} repeats that of {seen[name.lower()]!r}"
+            )
+        seen[name.lower()] = prop
+    return None
 
 
 def tool_header_params(tools: list[Tool]) -> dict[str, HeaderParams]:
@@ -101,8 +130,12 @@ class HttpTransport(Transport):
         http_client: httpx.AsyncClient | None = None,
         timeout: float = 30.0,
         resume_attempts: int = 5,
+        auth: httpx.Auth | None = None,
     ) -> None:
+        if auth is not None and http_client is not None:
+            raise ValueError("give auth= to your http_client instead")
         self.url = url
+        self.auth = auth  # e.g. mcp_runner.client.oauth.OAuth: on the client made in open()
         self.headers = dict(headers or {})
         self.timeout = timeout
         self.resume_attempts = resume_attempts
@@ -128,6 +161,7 @@ class HttpTransport(Transport):
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout, read=None),
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+                auth=self.auth,
             )
 
     def started(self, era: str) -> None:
@@ -220,6 +254,8 @@ class HttpTransport(Transport):
     async def _exchange(self, message: dict[str, Any], extra: dict[str, str] | None) -> None:
         import httpx
 
+        from .oauth.errors import OAuthError
+
         assert self._http is not None and self._sink is not None
         rid, method = message["id"], message["method"]
         modern = _modern_version(message) is not None
@@ -239,6 +275,9 @@ class HttpTransport(Transport):
             return
         except httpx.HTTPError:
             pass  # the stream dropped: resumed below when it can be
+        except OAuthError as exc:  # auth=: no token could be had
+            self._sink.fail_request(rid, exc)
+            return
         if state.answered or self._closed:
             return
         if not modern and state.last_id is not None:
@@ -342,12 +381,12 @@ class HttpTransport(Transport):
                     if response.status_code == 404 and state.last_id is not None:
                         state.last_id = None  # the stream is gone: open a new one
                         continue
-                    if response.status_code == 404:
+                    if response.status_code == 404 and self.session_id is not None:
                         self._lost("the HTTP session ended (404 Session not found)")
                         return
                     ctype = response.headers.get("content-type", "")
                     if response.status_code != 200 or not ctype.startswith("text/event-stream"):
-                        return  # 405: the server offers no GET stream
+                        return  # 405 (or 404 without a session): the server offers no GET stream
                     failures = 0
                     async for message in sse_messages(response, state):
                         await self._sink.deliver(message, None)

@@ -90,6 +90,22 @@ def read_discover(result: dict[str, Any]) -> Handshake:
     )
 
 
+def speaks_modern(result: dict[str, Any]) -> bool:
+    """Whether a ``server/discover`` answer names 2026-07-28 among its ``supportedVersions``
+    (an empty ``{}``, as some legacy servers give any method they do not know, does not)."""
+    supported = result.get("supportedVersions")
+    return isinstance(supported, list) and versions.LATEST in supported
+
+
+def retry_discover(exc: McpClientError) -> bool:
+    """Whether a refused ``server/discover`` is worth sending again: the server rejected the
+    version yet names 2026-07-28 among those it supports."""
+    if exc.code != UNSUPPORTED_VERSION or not isinstance(exc.data, dict):
+        return False
+    supported = exc.data.get("supported")
+    return isinstance(supported, list) and versions.LATEST in supported
+
+
 def discover_refused(exc: McpClientError, *, probe: bool) -> McpClientError | None:
     """What a ``server/discover`` refused with `exc` means: None when we were probing and the
     server may be legacy (then try ``initialize``), else the error to raise (`exc` itself,

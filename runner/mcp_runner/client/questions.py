@@ -49,6 +49,25 @@ def _as_wire(value: Any) -> dict[str, Any]:
     raise TypeError(f"a handler must return a dict, not {type(value).__name__}")
 
 
+def with_schema_defaults(result: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """An accepted form elicitation's answer with each field the handler left out that has a
+    ``default`` in the requested schema filled in with it (SEP-1034)."""
+    schema = params.get("requestedSchema")
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if result.get("action") != "accept" or not isinstance(props, dict):
+        return result
+    content = result.get("content")
+    content = content if isinstance(content, dict) else {}
+    defaults = {
+        name: spec["default"]
+        for name, spec in props.items()
+        if isinstance(spec, dict) and "default" in spec and name not in content
+    }
+    if not defaults:
+        return result
+    return {**result, "content": {**content, **defaults}}
+
+
 class QuestionHandlers:
     """The caller's answers to the server's questions: a `sampling` and an `elicitation`
     handler, and `roots` (a list of roots, dicts or URIs, or a function returning one)."""
@@ -101,8 +120,12 @@ class QuestionHandlers:
             raise McpClientError(METHOD_NOT_FOUND, f"Method not found: {method}")
         if handler is None:
             raise McpClientError(METHOD_NOT_FOUND, f"this client has no {method} handler")
-        result = await (handler(params, info) if _arity(handler) >= 2 else handler(params))
-        return _as_wire(result)
+        result = _as_wire(
+            await (handler(params, info) if _arity(handler) >= 2 else handler(params))
+        )
+        if method == "elicitation/create":
+            return with_schema_defaults(result, params)
+        return result
 
     async def answer_inputs(
         self, requests: dict[str, Any], tag: Any, client: Client
