@@ -453,14 +453,16 @@ class Client:
         *,
         progress: ProgressCallback | None = None,
         tag: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Outstanding:
         """Send a request and return without waiting: the `Outstanding` request gives its
         result when done, or withdraws it. One round only: on 2026-07-28 an input-required
-        result is the result (`request()` answers those rounds itself)."""
+        result is the result (`request()` answers those rounds itself). `headers`: as for
+        `request()`."""
         params, token = self._outgoing(params, None, progress, tag)
         try:
             pending = await self._send_request(
-                method, params, tag, self._extra_headers(method, params)
+                method, params, tag, self._extra_headers(method, params, headers)
             )
         except BaseException:
             self._requests.progress.pop(token, None)
@@ -497,6 +499,7 @@ class Client:
         progress: ProgressCallback | None = None,
         tag: Any = None,
         meta: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Send a request and return its result (a dict), in the connected era.
 
@@ -504,9 +507,11 @@ class Client:
         back in `RequestInfo.tag` / `LogMessage.tag` for what arrives about this request. On
         2026-07-28 input-required results are answered by the handlers and the request is
         retried until it completes. Cancelling the awaiting task cancels the request.
+        `headers` go on this request's HTTP POSTs only, over the transport's own (such as an
+        ``Authorization`` of its own); other transports have no headers and ignore them.
         """
         params, token = self._outgoing(params, meta, progress, tag)
-        headers = self._extra_headers(method, params)
+        headers = self._extra_headers(method, params, headers)
         try:
             result = await self._raw_request(
                 method, params, timeout=timeout, tag=tag, headers=headers
@@ -537,7 +542,12 @@ class Client:
             if token is not None:
                 self._requests.progress.pop(token, None)
 
-    def _extra_headers(self, method: str, params: dict[str, Any]) -> dict[str, str] | None:
+    def _extra_headers(
+        self, method: str, params: dict[str, Any], given: dict[str, str] | None = None
+    ) -> dict[str, str] | None:
+        if given:
+            mirrored = self._extra_headers(method, params)
+            return {**mirrored, **given} if mirrored else given
         if (
             method != "tools/call"
             or self.era != "modern"
