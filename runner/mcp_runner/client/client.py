@@ -546,8 +546,8 @@ class Client:
         self, method: str, params: dict[str, Any], given: dict[str, str] | None = None
     ) -> dict[str, str] | None:
         if given:
-            mirrored = self._extra_headers(method, params)
-            return {**mirrored, **given} if mirrored else given
+            own = self._extra_headers(method, params)
+            return {**own, **given} if own else given
         if (
             method != "tools/call"
             or self.era != "modern"
