@@ -38,7 +38,7 @@ from pydantic import (
 CONFIG_FILE = "mcp-runner.toml"
 ENV_PREFIX = "MCP_RUNNER_"
 PLUGIN_KEYS = ("namespace", "enabled", "scopes", "timeout")
-HOST_TABLES = ("server", "http", "plugins")
+HOST_TABLES = ("server", "http", "tasks", "plugins")
 """The top-level tables the host reads itself; plugins add others (``config.add_section``)."""
 #: The shortest `requestState` key accepted, in bytes (HMAC-SHA256's own key size).
 MIN_STATE_SECRET_BYTES = 32
@@ -125,6 +125,18 @@ class HttpSettings(BaseModel):
         )
 
 
+class TasksSettings(BaseModel):
+    """The ``[tasks]`` table: how long tool calls run as tasks are kept, and how many."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ttl: float = Field(default=3600.0, gt=0)  # seconds a task is kept after its last change
+    max_ttl: float = Field(default=86_400.0, gt=0)  # the longest ttl a client may ask for
+    poll_interval: float = Field(default=1.0, gt=0)  # seconds between polls, suggested
+    max_per_principal: int = Field(default=1000, ge=1)  # tasks kept per principal
+    max_result_bytes: int = Field(default=10 * 1024 * 1024, ge=1)  # larger results fail
+
+
 class PluginConfig(BaseModel):
     """The keys every plugin's table has, beside the plugin's own settings."""
 
@@ -144,6 +156,7 @@ class Settings(BaseModel):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    tasks: TasksSettings = Field(default_factory=TasksSettings)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)
     origins: dict[str, str] = Field(default_factory=dict, exclude=True)

@@ -94,7 +94,12 @@ class Context:
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
     ) -> None:
-        """Send `notifications/progress` when the client asked for progress on this request."""
+        """Send `notifications/progress` when the client asked for progress on this request; in
+        a task, set the task's status message (`message`, else ``progress/total``)."""
+        job = self._request.job
+        if job is not None and job.started:
+            await job.progress(progress, total, message)
+            return
         token = self._request.progress_token
         if token is None:
             return
@@ -140,6 +145,21 @@ class Context:
         """End this request's HTTP stream now (the client resumes it with Last-Event-ID);
         later messages are delivered on the resumed stream. A no-op on stdio."""
         await self._request.outlet.close_stream()
+
+    # -- tasks ----------------------------------------------------------------------------------
+    @property
+    def task_id(self) -> str | None:
+        """The id of the task this call runs as, None when it is not (yet) a task."""
+        job = self._request.job
+        return job.record["taskId"] if job is not None and job.started else None
+
+    async def begin_task(self) -> None:
+        """Answer the client with the task now, and run on in the background: for a tool
+        declared ``defer_task=True``, after the input it asked for first. A no-op when the
+        call already is a task, or cannot be one (the client did not declare the extension)."""
+        job = self._request.job
+        if job is not None:
+            await job.begin()
 
     # -- asking the client ----------------------------------------------------------------------
     async def elicit(

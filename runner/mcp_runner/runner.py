@@ -16,6 +16,7 @@ from .plugins import PluginHost
 from .protocol.connection import Connection
 from .protocol.engine import Engine
 from .protocol.session import DirectOutlet, Request, Send, Session
+from .protocol.tasks import TaskLimits
 from .registry import PluginRegistry, Registry
 
 
@@ -81,6 +82,7 @@ class Runner:
             host=self,
             state_secrets=server.state_keys(),
             client_request_timeout=server.client_request_timeout,
+            tasks=TaskLimits(**self.settings.tasks.model_dump()),
         )
         self.started = True
         return self

@@ -55,6 +55,11 @@ CONFIRM_SCHEMA: dict[str, Any] = {
     "properties": {"ok": {"type": "boolean"}},
     "required": ["ok"],
 }
+CONFIRM_DELETE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean"}},
+    "required": ["confirm"],
+}
 COLOR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"color": {"type": "string"}},
@@ -525,6 +530,84 @@ async def test_input_required_result_capabilities(ctx: Context) -> str:
         return "The client declared neither sampling nor elicitation; nothing to ask."
     answers = await ctx.ask_all(wanted)
     return f"Received: {', '.join(sorted(answers))}."
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools: tasks (the io.modelcontextprotocol/tasks extension)
+
+
+@plugin.tool
+def greet(name: str) -> str:
+    """Greets someone (never a task)"""
+    return f"Hello, {name}!"
+
+
+@plugin.tool(task="optional")
+async def slow_compute(seconds: float = 1.0, label: str = "") -> str:
+    """Sleeps `seconds`, then answers; a task for a client that declared the tasks extension
+
+    Args:
+        seconds: How long to work (0: at once)
+        label: A label echoed in the result
+    """
+    await asyncio.sleep(seconds)
+    return f"Computed {label or 'result'} after {seconds:g} s"
+
+
+@plugin.tool(task="required")
+async def failing_job() -> str:
+    """Fails as a tool after about a second (a completed task whose result is an error)"""
+    await asyncio.sleep(1.0)
+    raise ToolError("failing_job failed, as it always does")
+
+
+@plugin.tool(task="optional")
+async def protocol_error_job() -> str:
+    """Fails with a protocol error (a failed task)"""
+    await asyncio.sleep(0.1)
+    raise McpError(-32603, "protocol_error_job broke, as it always does")
+
+
+@plugin.tool(task="optional")
+async def confirm_delete(filename: str, ctx: Context) -> str:
+    """Asks the user to confirm, then "deletes" the file
+
+    Args:
+        filename: The file to delete
+    """
+    answer = await ctx.elicit(f"Delete {filename}?", CONFIRM_DELETE_SCHEMA, key="confirm")
+    if _accepted(answer).get("confirm"):
+        return f"Deleted {filename}"
+    return f"Kept {filename}"
+
+
+@plugin.tool(task="optional")
+async def multi_input(ctx: Context) -> str:
+    """Asks two questions at once, answered in any order"""
+    answers = await ctx.ask_all(
+        {
+            "name": (
+                "elicitation/create",
+                {"message": "What is your name?", "requestedSchema": NAME_SCHEMA},
+            ),
+            "confirm": (
+                "elicitation/create",
+                {"message": "Proceed?", "requestedSchema": CONFIRM_DELETE_SCHEMA},
+            ),
+        }
+    )
+    name = _accepted(answers["name"]).get("name", "stranger")
+    return f"{name} answered both (confirm={_accepted(answers['confirm']).get('confirm')})"
+
+
+@plugin.tool(task="required", defer_task=True)
+async def test_tool_with_task(ctx: Context) -> str:
+    """Asks for a name in an input round, then runs on as a task"""
+    answer = await ctx.elicit("What is your name?", NAME_SCHEMA, key="user_name")
+    name = _accepted(answer).get("name", "stranger")
+    await ctx.begin_task()
+    await asyncio.sleep(0.2)
+    return f"Hello, {name}! (from a task)"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -175,6 +175,9 @@ TOOLS = {
     "test_input_required_result_capabilities",
     # diagnostic tools the 2026-07-28 server-stateless scenario calls (not in the reference)
     "test_streaming_elicitation", "test_logging_tool",
+    # the tasks scenarios' fixtures (io.modelcontextprotocol/tasks)
+    "greet", "slow_compute", "failing_job", "protocol_error_job", "confirm_delete", "multi_input",
+    "test_tool_with_task",
 }  # fmt: skip
 PROMPTS = {
     "test_simple_prompt", "test_prompt_with_arguments", "test_prompt_with_embedded_resource",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..context import Context
 from ..protocol.errors import INVALID_PARAMS, McpError
+from ..protocol.tasks import TASK_SUPPORT
 from ..types import ToolError, ToolResult
 from .content import error_result, prompt_message, resource_contents, to_content, to_json_text
 from .errors import DefinitionError
@@ -26,6 +27,10 @@ from .uritemplate import compile_template, is_template, match_template
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 """What a tool name may be, as composed: 1 to 64 characters of ``A-Z a-z 0-9 _ . -``."""
+
+TaskSupport = Literal["never", "optional", "required"]
+"""Whether a tool's call may run as a task: ``never`` (the default), ``optional`` (when the
+client declared the tasks extension) or ``required`` (a client without it is refused)."""
 
 ToolHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
 """What `Tool.from_schema` serves: ``async def handler(arguments, ctx) -> value``."""
@@ -47,6 +52,8 @@ class ToolOptions(TypedDict, total=False):
     scopes: Iterable[str]
     timeout: float | None
     meta: dict[str, Any] | None
+    task: TaskSupport
+    defer_task: bool
 
 
 class ResourceOptions(TypedDict, total=False):
@@ -103,6 +110,8 @@ class Tool(Component):
     scopes: tuple[str, ...] = ()
     timeout: float | None = None
     meta: dict[str, Any] | None = None
+    task: TaskSupport = "never"
+    defer_task: bool = False
 
     @classmethod
     def from_function(
@@ -118,15 +127,21 @@ class Tool(Component):
         scopes: Iterable[str] = (),
         timeout: float | None = None,
         meta: dict[str, Any] | None = None,
+        task: TaskSupport = "never",
+        defer_task: bool = False,
     ) -> Tool:
         """A tool from a function and the `ToolOptions`.
 
         The name defaults to the function's, the description to its docstring's summary, the
         input schema to its parameters' and the output schema to its return annotation's
-        (``output_schema=False`` publishes none). Raises `DefinitionError`.
+        (``output_schema=False`` publishes none). With ``task="optional"`` or ``"required"``
+        a call runs as a task for a client that declared the tasks extension: at once, or with
+        ``defer_task=True`` once the function awaits ``ctx.begin_task()`` (it may ask for input
+        before). Raises `DefinitionError`.
         """
         sig = inspect_function(fn)
         tool_name = name or fn.__name__
+        _check_task(tool_name, task)
         if not TOOL_NAME.match(tool_name):
             raise DefinitionError(
                 f"tool name {tool_name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -"
@@ -158,6 +173,8 @@ class Tool(Component):
             scopes=tuple(scopes),
             timeout=timeout,
             meta=meta,
+            task=task,
+            defer_task=defer_task,
         )
 
     @classmethod
@@ -174,6 +191,8 @@ class Tool(Component):
         scopes: Iterable[str] = (),
         timeout: float | None = None,
         meta: dict[str, Any] | None = None,
+        task: TaskSupport = "never",
+        defer_task: bool = False,
     ) -> Tool:
         """A tool from a JSON Schema and an async callable, for a tool that is no Python
         function's signature (an API operation, a generated or configured tool).
@@ -189,6 +208,7 @@ class Tool(Component):
             raise DefinitionError(
                 f"tool name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -"
             )
+        _check_task(name, task)
         if isinstance(annotations, BaseModel):
             annotations = annotations.model_dump(exclude_none=True)
         return SchemaTool(
@@ -201,6 +221,8 @@ class Tool(Component):
             scopes=tuple(scopes),
             timeout=timeout,
             meta=meta,
+            task=task,
+            defer_task=defer_task,
             handler=handler,
         )
 
@@ -270,6 +292,13 @@ class Tool(Component):
                 "structuredContent": data,
             }
         return {"content": to_content(value)}
+
+
+def _check_task(name: str, task: str) -> None:
+    if task not in TASK_SUPPORT:
+        raise DefinitionError(
+            f"{name}: task must be one of {', '.join(TASK_SUPPORT)}, not {task!r}"
+        )
 
 
 @dataclass(slots=True, eq=False)

@@ -29,6 +29,7 @@ from .jsonrpc import notification, response
 from .notify import Listener, Notifier
 from .session import CLIENT_REQUEST_TIMEOUT, LEVEL_RANK, NO_LOGS, Request, Send, Session
 from .state import StateSigner
+from .tasks import EXTENSION, TaskLimits, Tasks, missing_extension, negotiated, owner_of
 from .versions import META_CLIENT_CAPABILITIES, META_LOG_LEVEL, META_PROTOCOL_VERSION
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ SERVER_CAPABILITIES: dict[str, Any] = {
     "prompts": {"listChanged": True},
     "logging": {},
     "completions": {},
+    "extensions": {EXTENSION: {}},
 }
 LEGACY_ONLY = frozenset(
     {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
@@ -73,6 +75,7 @@ class Engine:
         host: Any = None,
         state_secrets: Sequence[bytes] = (),
         client_request_timeout: float = CLIENT_REQUEST_TIMEOUT,
+        tasks: TaskLimits | None = None,
     ) -> None:
         """`chain` wraps the engine's method call in the middleware (built once, here); `host`
         is what plugins reach as `Context.runner`."""
@@ -89,6 +92,8 @@ class Engine:
         #: Why `initialize` is refused (legacy sessions cannot be served here), or None.
         self.legacy_refusal: str | None = None
         self.notifier = Notifier()
+        #: Tool calls running as tasks, and where their records are kept.
+        self.tasks = Tasks(tasks or TaskLimits(), self.notifier)
         common: dict[str, Method] = {
             "tools/list": self._tools_list,
             "tools/call": self._tools_call,
@@ -98,6 +103,9 @@ class Engine:
             "prompts/list": self._prompts_list,
             "prompts/get": self._prompts_get,
             "completion/complete": self._complete,
+            "tasks/get": self.tasks.get,
+            "tasks/update": self.tasks.update,
+            "tasks/cancel": self.tasks.cancel,
         }
         self.legacy_methods: dict[str, Method] = {
             **common,
@@ -313,6 +321,17 @@ class Engine:
                     readable.append(uri)
             if readable:
                 honoured["resourceSubscriptions"] = readable
+        task_ids = wanted.get("taskIds")
+        if isinstance(task_ids, list) and negotiated(req):
+            # Only the caller's own tasks, as tasks/get would find them.
+            owner = owner_of(req)
+            owned = [
+                task_id
+                for task_id in task_ids
+                if isinstance(task_id, str) and await self.tasks.find(task_id, owner) is not None
+            ]
+            if owned:
+                honoured["taskIds"] = owned
         tag = {versions.META_SUBSCRIPTION_ID: req.id}
         await req.outlet.send(
             notification(
@@ -351,6 +370,22 @@ class Engine:
         elif not isinstance(arguments, dict):
             raise invalid_params(f"tools/call {tool.name}: arguments must be an object")
         take_inputs(req, self.signer)
+        support = getattr(tool, "task", "never")
+        if support != "never":
+            if negotiated(req):
+                return await self.tasks.call(
+                    req,
+                    lambda: self._run_tool(req, tool, arguments),
+                    getattr(tool, "defer_task", False),
+                )
+            if support == "required":
+                raise missing_extension(f"Tool {tool.name!r} runs only as a task")
+        return await self._run_tool(req, tool, arguments)
+
+    async def _run_tool(
+        self, req: Request, tool: ServedTool, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The tool's result within its timeout; its failures as isError results."""
         timeout = self.tool_timeout(tool)
         try:
             if timeout is None:

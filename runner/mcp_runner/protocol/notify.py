@@ -104,6 +104,15 @@ class Notifier:
                 params = {"_meta": {META_SUBSCRIPTION_ID: listener.id}, "uri": uri}
                 self._spawn(listener.send(notification(method, params)))
 
+    def deliver_task_status(self, task: dict[str, Any]) -> None:
+        """Tell this process's listeners that watch the task (``taskIds``) of its new status:
+        ``notifications/tasks`` with the task as ``tasks/get`` answers it."""
+        task_id = task.get("taskId")
+        for listener in list(self.listeners.values()):
+            if task_id in listener.filter.get("taskIds", ()):
+                params = {"_meta": {META_SUBSCRIPTION_ID: listener.id}, **task}
+                self._spawn(listener.send(notification("notifications/tasks", params)))
+
     def _relay(self, message: dict[str, Any]) -> None:
         relay = self.relay
         assert relay is not None

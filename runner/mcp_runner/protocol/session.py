@@ -15,6 +15,7 @@ from .jsonrpc import notification
 
 if TYPE_CHECKING:
     from .catalog import ServedComponent
+    from .tasks import Job
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -192,6 +193,7 @@ class Request:
         "handler",
         "id",
         "input_responses",
+        "job",
         "log_threshold",
         "meta",
         "method",
@@ -245,6 +247,8 @@ class Request:
         self.state: dict[str, Any] | None = None
         self.handler: Any = None
         self.task: asyncio.Task[Any] | None = None
+        #: The task this tool call runs as (the tasks extension), None for a plain call.
+        self.job: Job | None = None
         self.error: McpError | None = None  # the error answered, for the transport to map
         self._correlation_id: str | None = None
 
@@ -288,7 +292,12 @@ class Request:
     ) -> dict[str, Any]:
         """A request to the client on behalf of this request (elicitation, sampling, roots):
         a server-to-client request on the legacy wire, an input-required round on 2026-07-28
-        (`key` names it there)."""
+        (`key` names it there); in a task, the task waits in ``input_required``."""
+        job = self.job
+        if job is not None and job.started:
+            answers = await job.ask({key or next_key(self): (method, params)})
+            answer: dict[str, Any] = next(iter(answers.values()))
+            return answer
         if self.modern:
             return await input_required(self, {key or next_key(self): (method, params)}, one=True)
         self.require_capability(method)
@@ -296,7 +305,10 @@ class Request:
 
     async def ask_all(self, requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         """Several client requests by key (``{key: (method, params)}``): one input-required
-        round on 2026-07-28, one after the other on the legacy wire."""
+        round on 2026-07-28 or in a task, one after the other on the legacy wire."""
+        job = self.job
+        if job is not None and job.started:
+            return await job.ask(requests)
         if self.modern:
             return await input_required(self, requests)
         answers = {}

@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from ...protocol.session import Request
 
 #: The body field each method's ``Mcp-Name`` header mirrors.
-NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAMED_METHODS = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 
 
 def request_headers(scope: Scope) -> dict[str, str]:

@@ -24,6 +24,8 @@ from ...auth.principal import Principal
 from ...log import get_logger
 from ...protocol.connection import Connection
 from ...protocol.session import Session
+from ...protocol.tasks import BUS_KINDS as TASK_MESSAGES
+from ...protocol.tasks import TaskStore
 from .sse import LoggedStream, Stream
 from .state import BusMessage, LoggedEvent, StateBackend, StateUnavailable
 
@@ -283,6 +285,8 @@ class SharedSessionStore(SessionStore):
         if self._started is None:
             self._started = asyncio.ensure_future(self.backend.start(self.deliver))
             self.engine.notifier.relay = self.publish
+            if isinstance(self.backend, TaskStore):  # tasks kept where every replica finds them
+                self.engine.tasks.share(self.backend, self.publish)
             self._reaper = asyncio.ensure_future(self._reap_forever())
         await asyncio.shield(self._started)
 
@@ -430,6 +434,9 @@ class SharedSessionStore(SessionStore):
             notifier.deliver_resource_updated(message["uri"])
         elif kind == "list":
             notifier.deliver_list_changed(message["kind"])
+        elif kind in TASK_MESSAGES:
+            self.engine.tasks.deliver(message)
+            return
         elif kind == "event":
             follower = self._followers.get((message["s"], message["k"]))
             if follower is not None:
