@@ -1,0 +1,48 @@
+"""The OAuth side of the conformance client driver: `auth_for_scenario` gives the
+``httpx.Auth`` an ``auth/*`` scenario needs, built on `mcp_runner.client.oauth.OAuth`.
+
+The scenarios' authorization servers approve at once and redirect back, so a
+`HeadlessRedirect` follows the authorization URL and takes the code. Credentials come from
+the scenario's context (``MCP_CONFORMANCE_CONTEXT``): a pre-registered client (``client_id``,
+``client_secret``, ``issuer``), or the client credentials of the extension scenarios. The
+client ID metadata document URL is the one the suite expects a CIMD client to use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_runner.client.oauth import HeadlessRedirect, OAuth
+
+# The URL the suite's CIMD scenario expects as the client_id.
+CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
+REDIRECT_URI = "http://localhost:3000/callback"
+# Extensions this library does not implement: run unauthenticated, and fail as they should.
+UNSUPPORTED = (
+    "auth/client-credentials-jwt",
+    "auth/enterprise-managed",
+    "auth/cross-app",
+    "auth/dpop",
+    "auth/wif",
+)
+
+
+def auth_for_scenario(scenario: str, url: str, context: dict[str, Any]) -> OAuth | None:
+    """The OAuth provider for an ``auth/*`` scenario (None for other scenarios, and for the
+    extensions the library does not implement)."""
+    if not scenario.startswith("auth/") or scenario.startswith(UNSUPPORTED):
+        return None
+    if scenario == "auth/client-credentials-basic":
+        return OAuth(
+            grant="client_credentials",
+            client_id=context["client_id"],
+            client_secret=context["client_secret"],
+        )
+    return OAuth(
+        client_id=context.get("client_id"),
+        client_secret=context.get("client_secret"),
+        client_issuer=context.get("issuer"),
+        client_metadata_url=CLIENT_METADATA_URL,
+        client_name="mcp-runner conformance client",
+        redirect=HeadlessRedirect(REDIRECT_URI),
+    )
