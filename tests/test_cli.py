@@ -216,3 +216,15 @@ def test_call_checks_a_proxied_tools_arguments_once_its_server_is_up(tmp_path: P
     assert "demo_multiply has no argument 'c'" in done.stderr and "demo_multiply(a: integer, b: integer)" in done.stderr
     done = mcp_runner("call", "demo_multipli", env=env, cwd=tmp_path)
     assert "Unknown tool: 'demo_multipli'; did you mean 'demo_multiply'?" in done.stderr
+
+
+def test_plugin_commands_warning_is_a_json_line_in_json_mode(tmp_path: Path):
+    """A config the CLI cannot read while looking for plugin commands is one warning, in the
+    log's format: off a terminal (``auto``) a JSON line, like every other warning."""
+    (tmp_path / "mcp-runner.toml").write_text("[server\n")
+    done = mcp_runner("no-such-command", cwd=tmp_path)
+    assert done.returncode == 2
+    warning = json.loads(done.stderr.splitlines()[0])
+    assert warning["level"] == "warning"
+    assert warning["event"].startswith("plugin commands unavailable: ")
+    assert "mcp-runner.toml" in warning["event"]

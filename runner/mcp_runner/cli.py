@@ -43,15 +43,17 @@ class _Cli(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        settings: Settings | None = None
         try:
             from .plugins import PluginHost
 
-            host = PluginHost(load_settings(env=None))
+            settings = load_settings(env=None)
+            host = PluginHost(settings)
             host.warn = lambda message: None  # `mcp-runner plugins` reports failures
             host.load()
             host.add_commands(self)
         except Exception as exc:  # a broken plugin never breaks the CLI
-            click.echo(f"mcp-runner: warning: plugin commands unavailable: {exc}", err=True)
+            _warn(f"plugin commands unavailable: {exc}", settings)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_lazy_commands()
@@ -66,6 +68,18 @@ class _Cli(click.Group):
             self._load_plugin_commands(ctx)
             command = super().get_command(ctx, name)
         return command
+
+
+def _warn(message: str, settings: Settings | None) -> None:
+    """One warning on stderr, in the log's format (a JSON line in JSON mode); without
+    settings (they could not be read), the format is ``auto``."""
+    from . import log
+
+    server = settings.server if settings is not None else None
+    log.configure(
+        server.log_level if server else "warning", server.log_format if server else "auto"
+    )
+    log.announce(f"mcp-runner: warning: {message}", message, level="warning")
 
 
 @click.group(cls=_Cli)
