@@ -264,3 +264,65 @@ def test_invalid_operations_tables_fail_their_builtin_by_name() -> None:
     assert (metrics.status, metrics.phase) == ("failed", "config")
     assert "[metrics]" in (metrics.error or "") and "host:port" in (metrics.error or "")
     assert health.status == "failed" and "[health]" in (health.error or "")
+
+
+def gauge(text: str, name: str) -> float:
+    """The value of an unlabelled metric in a Prometheus exposition."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+def test_metrics_gauge_open_sse_streams_and_requests_in_flight() -> None:
+    """A session's GET stream and a tools/call answered as a stream (waiting on an elicitation)
+    are two open SSE streams and one request in flight; once the tool is answered and the GET
+    stream is closed, both gauges are back to zero."""
+    env = {"MCP_RUNNER_METRICS__ENABLED": "true"}
+
+    async def scenario(server: h.ServerProcess) -> None:
+        metrics_url = base(server.url) + "/metrics"
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def scrape() -> str:
+                return (await client.get(metrics_url)).text
+
+            opened = await client.post(
+                server.url,
+                json=h.initialize_request(capabilities={"elicitation": {}}),
+                headers=h.legacy_headers(),
+            )
+            session = opened.headers["mcp-session-id"]
+            headers = h.legacy_headers(session)
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await client.post(server.url, json=initialized, headers=headers)
+            assert gauge(await scrape(), "mcp_runner_sse_streams_open") == 0
+            async with client.stream("GET", server.url, headers=headers) as standalone:
+                standalone_events = h.AsyncSse(standalone)  # kept: dropping it ends the stream
+                await standalone_events.next()  # the priming event: the stream is open
+                assert gauge(await scrape(), "mcp_runner_sse_streams_open") == 1
+                call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call"}
+                call["params"] = {"name": "ask_name", "arguments": {}}
+                async with client.stream("POST", server.url, json=call, headers=headers) as asked:
+                    events = h.AsyncSse(asked)
+                    _, question = await events.next_message()
+                    assert question["method"] == "elicitation/create"
+                    text = await scrape()
+                    assert gauge(text, "mcp_runner_sse_streams_open") == 2
+                    assert gauge(text, "mcp_runner_requests_in_flight") == 1
+                    answer = {"jsonrpc": "2.0", "id": question["id"]}
+                    answer["result"] = {"action": "decline"}
+                    await client.post(server.url, json=answer, headers=headers)
+                    _, result = await events.next_message()
+                    assert result["id"] == 7
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                text = await scrape()
+                if gauge(text, "mcp_runner_sse_streams_open") == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert gauge(text, "mcp_runner_sse_streams_open") == 0
+            assert gauge(text, "mcp_runner_requests_in_flight") == 0
+
+    with h.ServerProcess(env) as server:
+        h.run(scenario(server))

@@ -1,8 +1,8 @@
 """The builtin ``metrics`` plugin: Prometheus metrics at ``GET /metrics`` (``[metrics] enabled``).
 
 Requests are counted and timed by a middleware in the ``observe`` band, on every transport;
-HTTP refusals (counted by the HTTP transport), open sessions, and plugin and proxy backend
-states are read at each scrape. ``prometheus-client`` (the
+HTTP refusals and open SSE streams (counted by the HTTP transport), open sessions, and plugin
+and proxy backend states are read at each scrape. ``prometheus-client`` (the
 ``mcp-runner[metrics]`` extra) is imported only when metrics are on. With
 ``PROMETHEUS_MULTIPROC_DIR`` set, counters and histograms are kept in that directory and
 every worker's are summed at each scrape (prometheus-client's multiprocess mode).
@@ -120,6 +120,7 @@ def mcp_runner_lifespan(runner: Runner) -> contextlib.AbstractAsyncContextManage
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """The latency histogram's upper bounds, in seconds (then +Inf)."""
+FIRST_BUCKET = BUCKETS[0]  # most requests fall in it: one comparison instead of a bisection
 # Each metric's name and help text
 _REQUESTS = (
     "mcp_runner_requests",
@@ -130,6 +131,7 @@ _DURATION = ("mcp_runner_request_duration_seconds", "Time to answer a JSON-RPC r
 _IN_FLIGHT = ("mcp_runner_requests_in_flight", "JSON-RPC requests being answered")
 _REFUSALS = ("mcp_runner_http_refusals", "HTTP requests refused (4xx and 5xx answers), by status")
 _SESSIONS = ("mcp_runner_sessions_open", "Sessions open (legacy-era HTTP sessions and stdio)")
+_STREAMS = ("mcp_runner_sse_streams_open", "SSE responses open (GET streams and streamed answers)")
 
 
 perf_counter = time.perf_counter  # looked up once per request: a module global is nearest
@@ -199,37 +201,44 @@ class LocalMeasures:
     """This process's measures as plain counts; a prometheus-client collector of them.
 
     A request updates one list: the latency histogram of its method, component and outcome
-    (bucket counts, then the sum of the durations); the counts by component name and each
-    method's histogram are summed from those at each scrape.
+    (bucket counts, then the sum of the durations); the counts by component name, each
+    method's histogram and the requests in flight (started, less those counted) are summed
+    from those at each scrape.
     """
+
+    __slots__ = ("requests", "runner", "started")
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.requests: dict[tuple[str, Any, str], list[float]] = {}
-        self.in_flight = 0
+        self.started = 0
 
     async def measure(self, request: Request, call_next: Handler) -> Any:
         """The middleware: one duration by method, component and outcome per request."""
-        self.in_flight += 1
+        self.started += 1
         started = perf_counter()
-        outcome = "ok"
         try:
             result = await call_next(request)
-            if type(result) is dict and result.get("isError"):
-                outcome = "tool_error"
-            return result
         except BaseException as exc:
-            outcome = failure_of(exc)
+            self.count((request.method, request.target, failure_of(exc)), perf_counter() - started)
             raise
-        finally:
-            elapsed = perf_counter() - started
-            self.in_flight -= 1
-            key = (request.method, request.target, outcome)
-            histogram = self.requests.get(key)
-            if histogram is None:
-                histogram = self.requests[key] = [0.0] * (len(BUCKETS) + 2)
-            histogram[bisect_left(BUCKETS, elapsed)] += 1
-            histogram[-1] += elapsed
+        elapsed = perf_counter() - started
+        ok = not (type(result) is dict and result.get("isError"))
+        key = (request.method, request.target, "ok" if ok else "tool_error")
+        histogram = self.requests.get(key)
+        if histogram is None:
+            histogram = self.requests[key] = [0.0] * (len(BUCKETS) + 2)
+        histogram[0 if elapsed <= FIRST_BUCKET else bisect_left(BUCKETS, elapsed)] += 1
+        histogram[-1] += elapsed
+        return result
+
+    def count(self, key: tuple[str, Any, str], elapsed: float) -> None:
+        """Count one request's `elapsed` seconds under `key` (method, component, outcome)."""
+        histogram = self.requests.get(key)
+        if histogram is None:
+            histogram = self.requests[key] = [0.0] * (len(BUCKETS) + 2)
+        histogram[bisect_left(BUCKETS, elapsed)] += 1
+        histogram[-1] += elapsed
 
     def collect(self) -> Iterator[Any]:
         """The counts as metrics (copied first: the listener of ``address`` scrapes from a
@@ -242,7 +251,9 @@ class LocalMeasures:
 
         counts: dict[tuple[str, str, str, str], float] = {}  # two components may share a name
         by_method: dict[str, list[float]] = {}
-        for (method, target, outcome), histogram in dict(self.requests).items():
+        measured = dict(self.requests)
+        started = self.started  # read after the counts: never fewer than they hold
+        for (method, target, outcome), histogram in measured.items():
             name, plugin = getattr(target, "name", ""), getattr(target, "plugin", "")
             labels = (method, name, plugin, outcome)
             counts[labels] = counts.get(labels, 0) + sum(histogram[:-1])
@@ -260,15 +271,18 @@ class LocalMeasures:
                 [method], list(zip(bounds, cumulative, strict=True)), histogram[-1]
             )
         from ..transports.http.responses import REFUSALS
+        from ..transports.http.sse import OPEN_STREAMS
 
         refusals = CounterMetricFamily(*_REFUSALS, labels=["status"])
         for status, count in dict(REFUSALS).items():
             refusals.add_metric([str(status)], count)
         yield requests
         yield durations
-        yield GaugeMetricFamily(*_IN_FLIGHT, value=self.in_flight)
+        answered = sum(sum(histogram[:-1]) for histogram in measured.values())
+        yield GaugeMetricFamily(*_IN_FLIGHT, value=started - answered)
         yield refusals
         yield GaugeMetricFamily(*_SESSIONS, value=len(self.runner.engine.notifier.sessions))
+        yield GaugeMetricFamily(*_STREAMS, value=OPEN_STREAMS.count)
 
 
 class SharedMeasures:
@@ -286,6 +300,7 @@ class SharedMeasures:
         self.in_flight = prom.Gauge(*_IN_FLIGHT, registry=own, multiprocess_mode="livesum")
         self.refusals = prom.Counter(*_REFUSALS, ["status"], registry=own)
         self.open_sessions = prom.Gauge(*_SESSIONS, registry=own, multiprocess_mode="livesum")
+        self.open_streams = prom.Gauge(*_STREAMS, registry=own, multiprocess_mode="livesum")
         self.runner = runner
         multiprocess.MultiProcessCollector(exposed)
         self._counted: dict[tuple[str, str, str, str], Any] = {}
@@ -319,10 +334,14 @@ class SharedMeasures:
             timed.observe(elapsed)
 
     def observe_http(self, access: HttpAccess) -> None:
-        """The HTTP observer: refusals by status and the open sessions, into the files."""
+        """The HTTP observer: refusals by status, and the open sessions and SSE streams as this
+        request ends, into the files."""
+        from ..transports.http.sse import OPEN_STREAMS
+
         if access.status >= 400:
             self.refusals.labels(str(access.status)).inc()
         self.open_sessions.set(len(self.runner.engine.notifier.sessions))
+        self.open_streams.set(OPEN_STREAMS.count)
 
 
 class StateCollector:

@@ -41,7 +41,7 @@ from .sessions import (
     SharedSessionStore,
     TooManySessions,
 )
-from .sse import SSE_HEADERS, keepalive
+from .sse import OPEN_STREAMS, SSE_HEADERS, keepalive
 from .state import StateUnavailable
 
 if TYPE_CHECKING:
@@ -122,7 +122,8 @@ class McpHttpApp:
             if method == "POST":
                 await self._post(headers, receive, send, principal)
             elif method == "GET":
-                await self._get(headers, receive, send, principal)
+                with OPEN_STREAMS.counting(send) as counted:
+                    await self._get(headers, receive, counted, principal)
             elif method == "DELETE":
                 await self._delete(headers, send, principal)
             else:
@@ -301,12 +302,13 @@ class McpHttpApp:
         )
         try:
             answers = await session.connection.batch(messages, exchange)
+            if answers:
+                await exchange.finish_batch(answers)
         finally:
             session.touch()
+            exchange.ended()
         if not answers:  # notifications and responses only
             await accepted(send)
-            return
-        await exchange.finish_batch(answers)
 
     async def _run(
         self,
@@ -319,6 +321,19 @@ class McpHttpApp:
     ) -> None:
         """Run an admitted request in this (the ASGI) task and answer it on `exchange`.
         With `receive` (2026-07-28), the client hanging up withdraws the request."""
+        try:
+            await self._answer(connection, req, exchange, receive, opening)
+        finally:
+            exchange.ended()
+
+    async def _answer(
+        self,
+        connection: Connection,
+        req: Request,
+        exchange: Exchange,
+        receive: Receive | None,
+        opening: bool,
+    ) -> None:
         req.task = asyncio.current_task()
         if receive is not None:
             exchange.watch_disconnect(receive, req)

@@ -20,7 +20,7 @@ from ...protocol.errors import (
 from ...protocol.jsonrpc import encode
 from .responses import AsgiSend, Receive, accepted, end, header_pairs, send_json
 from .sessions import HttpSession
-from .sse import SSE_HEADERS, LoggedStream, Stream
+from .sse import OPEN_STREAMS, SSE_HEADERS, LoggedStream, Stream
 
 if TYPE_CHECKING:
     from ...protocol.session import Request, Session
@@ -108,6 +108,7 @@ class Exchange:
     async def start_sse(self) -> None:
         """Answer with an SSE stream from now on (numbered and resumable in a session)."""
         self.sse = True
+        OPEN_STREAMS.count += 1  # until `ended`
         await self.send_asgi(
             {
                 "type": "http.response.start",
@@ -121,6 +122,11 @@ class Exchange:
             stream.connection = self.send_asgi
             if (session.version or "") >= "2025-11-25":
                 await stream.prime()
+
+    def ended(self) -> None:
+        """The request is over: its SSE response, if it had one, is no longer open."""
+        if self.sse:
+            OPEN_STREAMS.count -= 1
 
     async def abandon(self) -> None:
         """End the exchange without an answer (the client withdrew the request)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from ...log import get_logger
@@ -24,6 +25,38 @@ SSE_HEADERS = [
 ]
 RETRY_MS = 1000  # the reconnection delay a priming event suggests
 KEEPALIVE_SECONDS = 15.0
+
+
+class OpenStreams:
+    """How many SSE responses this process has open, for the metrics: each one counts from its
+    start to the end of the request that answers with it."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextlib.contextmanager
+    def counting(self, send: AsgiSend) -> Iterator[AsgiSend]:
+        """`send`, counting the response it starts as an open stream until the block ends."""
+        started = False
+
+        async def counted(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                self.count += 1
+            await send(message)
+
+        try:
+            yield counted
+        finally:
+            if started:
+                self.count -= 1
+
+
+OPEN_STREAMS = OpenStreams()
+"""The SSE responses open in this process."""
 
 
 class Stream:
