@@ -20,15 +20,18 @@ Through a real ``mcp-runner serve`` over stdio or Streamable HTTP (what a user's
 
 Installed as a pytest plugin, it also offers the fixtures ``mcp_client`` (the in-process
 factory) and ``mcp_served_client`` (the subprocess factory, run in the test's ``tmp_path``).
-Both yield factories of async context managers, so they suit ``asyncio.run``-style tests and
-``@pytest.mark.anyio`` ones alike (that mark is anyio's pytest plugin: anyio is installed with
-starlette and httpx, though mcp-runner itself does not use it).
+Both yield factories of async context managers. An ``async def test_...`` that uses these
+helpers runs as it is written, on asyncio: it is given anyio's ``anyio`` mark (anyio's pytest
+plugin is installed with starlette and httpx) unless it has an async mark already or
+pytest-asyncio's auto mode takes it. The markers ``e2e`` and ``slow`` are registered, so
+``--strict-markers`` accepts them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import re
 import shutil
@@ -45,6 +48,11 @@ if TYPE_CHECKING:
     from .client import Client
     from .config import Settings
     from .runner import Runner
+
+#: The fixtures of this module: a test that asks for one uses the helpers.
+FIXTURES = frozenset({"mcp_client", "mcp_served_client"})
+#: Marks that already say how an async test runs.
+ASYNC_MARKS = frozenset({"anyio", "asyncio", "trio"})
 
 #: The URL in the server's banner, plain (``mcp-runner: serving URL``) or JSON
 #: (``{"event": "serving", "url": URL, ...}``).
@@ -261,3 +269,41 @@ def mcp_served_client(tmp_path: Path) -> Any:
         return served_client(*plugins, **options)
 
     return factory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers the docs' examples and scaffolded tests use."""
+    config.addinivalue_line("markers", "e2e: end to end: spawns servers or the CLI")
+    config.addinivalue_line("markers", "slow: long-running")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    """Give an unmarked ``async def test_...`` that uses these helpers anyio's mark, before
+    anyio's plugin looks for it."""
+    if _uses_helpers(collector, name, obj):
+        pytest.mark.anyio(obj)
+    return (yield)
+
+
+def _uses_helpers(collector: pytest.Collector, name: str, obj: object) -> bool:
+    if not (
+        isinstance(collector, pytest.Module | pytest.Class)
+        and collector.istestfunction(obj, name)
+        and inspect.iscoroutinefunction(obj)
+    ):
+        return False
+    marks = {m.name for m in getattr(obj, "pytestmark", ())}
+    if marks & ASYNC_MARKS or any(collector.iter_markers(name="anyio")):
+        return False
+    if collector.config.pluginmanager.hasplugin("asyncio"):
+        with contextlib.suppress(ValueError):
+            if collector.config.getini("asyncio_mode") == "auto":
+                return False
+    if FIXTURES & set(inspect.signature(obj).parameters):
+        return True
+    module = collector.getparent(pytest.Module)
+    helpers = (inprocess_client, served_client, make_runner)
+    return module is not None and any(
+        value is helper for value in vars(module.obj).values() for helper in helpers
+    )
