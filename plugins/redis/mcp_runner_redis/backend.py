@@ -2,7 +2,9 @@
 
 Keys (under the prefix): ``s:<session>`` holds a session's record as JSON, expiring when the
 session is idle; ``e:<session>:<stream>`` a list of the stream's last events, expiring the
-same way; one channel, ``bus``, carries every replica's messages.
+same way; ``t:<task>`` a task's record as JSON, expiring with the task's ttl, and
+``o:<owner>`` a sorted set of the owner's tasks by expiry (for ``tasks.max_per_principal``);
+one channel, ``bus``, carries every replica's messages.
 """
 
 from __future__ import annotations
@@ -10,19 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 from mcp_runner.log import get_logger
+from mcp_runner.protocol.tasks import TaskStore
 from mcp_runner.transports.http import BusMessage, LoggedEvent, StateBackend, StateUnavailable
 from redis.exceptions import RedisError
 
 RETRY_SECONDS = 0.5  # between attempts to hear the bus again after a failure
 
 
-class RedisBackend(StateBackend):
-    """Session records, stream logs and the bus, in one Redis (or a compatible server)."""
+class RedisBackend(StateBackend, TaskStore):
+    """Session records, stream logs, task records and the bus, in one Redis (or a compatible
+    server)."""
 
     name = "redis"
 
@@ -151,6 +156,43 @@ class RedisBackend(StateBackend):
             return None
         events = sorted(tuple(json.loads(item)) for item in raw)
         return [(n, text, final) for n, text, final in events if n > seq]
+
+    def _task_key(self, task_id: str) -> str:
+        return f"{self.prefix}t:{task_id}"
+
+    def _owner_key(self, owner: str) -> str:
+        return f"{self.prefix}o:{owner}"
+
+    async def add_task(self, task_id: str, record: dict[str, Any], ttl: float, limit: int) -> bool:
+        owned = self._owner_key(record["owner"])
+        now = time.time()
+        async with self._operation():
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.zremrangebyscore(owned, "-inf", now)
+                pipe.zcard(owned)
+                _, held = await pipe.execute()
+            if held >= limit:
+                return False
+            await self._put(task_id, record, ttl)
+        return True
+
+    async def put_task(self, task_id: str, record: dict[str, Any], ttl: float) -> None:
+        async with self._operation():
+            await self._put(task_id, record, ttl)
+
+    async def _put(self, task_id: str, record: dict[str, Any], ttl: float) -> None:
+        owned = self._owner_key(record["owner"])
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self._task_key(task_id), json.dumps(record), px=max(1, int(ttl * 1000)))
+            pipe.zadd(owned, {task_id: time.time() + ttl})
+            pipe.expire(owned, _seconds(ttl), nx=True)  # a new set
+            pipe.expire(owned, _seconds(ttl), gt=True)  # never shortened by a shorter task
+            await pipe.execute()
+
+    async def get_task(self, task_id: str) -> dict[str, Any] | None:
+        async with self._operation():
+            raw = await self.client.get(self._task_key(task_id))
+        return None if raw is None else json.loads(raw)  # type: ignore[no-any-return]
 
     async def publish(self, message: BusMessage) -> None:
         async with self._operation():
