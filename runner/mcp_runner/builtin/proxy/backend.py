@@ -27,7 +27,7 @@ from ...protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, UNSUPPORTED_VERS
 from ...protocol.inputs import InputRequired
 from ...protocol.session import LEVEL_RANK
 from ...registry import CompositionError
-from .call import BackendDown, ForwardedCall, QuestionUnclaimed
+from .call import BackendDown, CallerToken, ForwardedCall, QuestionUnclaimed
 from .components import stage
 
 if TYPE_CHECKING:
@@ -152,13 +152,19 @@ class Backend:
                 config.command, config.args, env=env, cwd=cwd, prefer=config.prefer, **options
             )
         assert config.url is not None
-        return Client.http(config.url, headers=config.headers, prefer=config.prefer, **options)
+        return Client.http(
+            config.url, headers=config.static_headers(), prefer=config.prefer, **options
+        )
 
     async def _supervise(self) -> None:
         policy = self.section.restart
         while True:
             self.state = "starting" if self.attempt == 0 else "restarting"
-            client = self._make_client()
+            try:
+                client = self._make_client()
+            except ValueError as exc:  # its credentials are missing
+                self.fail(str(exc))
+                return
             try:
                 async with asyncio.timeout(self.config.startup_timeout):
                     await client.connect()
@@ -407,6 +413,7 @@ class Backend:
                 client = None
             if self.state != "ready" or client is None:
                 raise BackendDown(self.down_message())
+            headers = self._caller_headers(request) if self.config.forward_token else None
             call = ForwardedCall(self, component, request)
             call.owner = asyncio.current_task()
             # A 2026-07-28 backend asks inside its own answer (input rounds) and keeps nothing
@@ -417,10 +424,15 @@ class Backend:
             try:
                 if call.inline:
                     return await client.request(
-                        method, params, progress=call.progress_callback(), tag=call, timeout=None
+                        method,
+                        params,
+                        progress=call.progress_callback(),
+                        tag=call,
+                        timeout=None,
+                        headers=headers,
                     )
                 call.task = task = await client.start(
-                    method, params, progress=call.progress_callback(), tag=call
+                    method, params, progress=call.progress_callback(), tag=call, headers=headers
                 )
                 # Most calls end without a question: wait for the answer itself; a question
                 # interrupts this wait (`wake`) and the rounds take over.
@@ -444,6 +456,21 @@ class Backend:
             call.component = component
             call.owner = asyncio.current_task()
         return await self._rounds(call, request)
+
+    def _caller_headers(self, request: Request) -> dict[str, str]:
+        """The caller's own bearer token, for a backend with ``forward_token``: only a token
+        whose audience names this backend (`Principal.token_for`); else `CallerToken`."""
+        audience = self.config.token_audience
+        assert audience is not None
+        principal = request.principal
+        token_for = getattr(principal, "token_for", None)
+        token = token_for(audience) if token_for is not None else None
+        if token is None:
+            raise CallerToken(
+                f"Backend {self.name!r} takes each caller's own token, and this request has "
+                f"none meant for it (a bearer token whose audience names {audience!r})"
+            )
+        return {"Authorization": f"Bearer {token}"}
 
     async def _rounds(self, call: ForwardedCall, request: Request) -> dict[str, Any]:
         """Wait for a started backend call, turning its questions into input rounds."""

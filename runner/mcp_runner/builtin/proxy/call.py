@@ -22,6 +22,10 @@ class BackendDown(Exception):
     """The backend cannot take calls now (its message names the backend and its state)."""
 
 
+class CallerToken(BackendDown):
+    """The backend takes each caller's own token, and the request has none meant for it."""
+
+
 class QuestionUnclaimed(Exception):
     """A question was queued on a call that ended before taking it."""
 

@@ -7,6 +7,7 @@ models).
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -59,6 +61,10 @@ class ServerConfig(BaseModel):
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    bearer_token: SecretStr | None = None
+    bearer_token_env: str | None = None
+    forward_token: bool = False
+    audience: str | None = None
     era: Literal["auto", "legacy", "modern"] = "auto"
     lazy: bool | None = None
     namespace: str | None = None
@@ -87,11 +93,55 @@ class ServerConfig(BaseModel):
             raise ValueError(f"type {self.type!r} needs `url`, not `command`")
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url {self.url!r} must start with http:// or https://")
+        self._check_credentials()
         if self.namespace and not NAME.match(self.namespace):
             raise ValueError(
                 f"namespace {self.namespace!r} must be characters of A-Z a-z 0-9 _ . -"
             )
         return self
+
+    def _check_credentials(self) -> None:
+        given = [
+            key
+            for key in ("bearer_token", "bearer_token_env", "forward_token", "audience")
+            if getattr(self, key)
+        ]
+        if given and self.url is None:
+            raise ValueError(f"{', '.join(given)}: only for a Streamable HTTP server (`url`)")
+        if self.bearer_token is not None and self.bearer_token_env is not None:
+            raise ValueError("give `bearer_token` or `bearer_token_env`, not both")
+        bearer = self.bearer_token is not None or self.bearer_token_env is not None
+        if bearer and any(k.lower() == "authorization" for k in self.headers):
+            raise ValueError("an `Authorization` header and a bearer token: give one")
+        if self.audience is not None and not self.forward_token:
+            raise ValueError("`audience` is the caller's token's: set `forward_token = true`")
+        if self.forward_token and self.era == "legacy":
+            raise ValueError(
+                "forward_token needs 2026-07-28 (each request stands alone): a legacy session "
+                'is bound to one caller; drop `era = "legacy"`'
+            )
+
+    def static_headers(self) -> dict[str, str]:
+        """The HTTP headers of every request: ``headers``, and the bearer token of
+        ``bearer_token`` or of the variable ``bearer_token_env`` names (`ValueError` when
+        that variable is not set)."""
+        headers = dict(self.headers)
+        token = self.bearer_token.get_secret_value() if self.bearer_token is not None else None
+        if self.bearer_token_env is not None:
+            token = os.environ.get(self.bearer_token_env)
+            if not token:
+                raise ValueError(
+                    f"bearer_token_env: the variable {self.bearer_token_env} is not set"
+                )
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    @property
+    def token_audience(self) -> str | None:
+        """With ``forward_token``: what a caller's token must name as its audience to be
+        forwarded (``audience``, else the server's url)."""
+        return (self.audience or self.url) if self.forward_token else None
 
     @property
     def transport(self) -> str:
@@ -103,8 +153,9 @@ class ServerConfig(BaseModel):
         """The era ``era = "auto"`` tries first: legacy (``initialize``), where a server may
         ask questions as requests of its own in the middle of a call, as many servers' tools do
         (``ctx.elicit`` of FastMCP refuses to on 2026-07-28). The proxy carries questions
-        across eras, so its clients of either era keep that behaviour."""
-        return "legacy"
+        across eras, so its clients of either era keep that behaviour. With ``forward_token``:
+        2026-07-28, whose requests stand alone (a legacy session is bound to one caller)."""
+        return "modern" if self.forward_token else "legacy"
 
     @property
     def active(self) -> bool:
