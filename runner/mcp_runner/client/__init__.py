@@ -16,7 +16,8 @@ arrives), ``outstanding`` (our requests awaiting answers), ``questions`` (answer
 server's sampling, elicitation and roots requests), ``negotiation`` (each era's handshake),
 ``transport`` (the `Transport` interface and the `Sink` it feeds), the transports ``stdio``,
 ``http`` (with ``sse``, the event-stream reader) and ``inprocess``; ``types`` (the results)
-and ``errors``.
+and ``errors``. The ``oauth`` package (`mcp_runner.client.oauth.OAuth`, imported on its own)
+authorizes the HTTP transport: ``Client.http(url, auth=OAuth())``.
 """
 
 from __future__ import annotations
