@@ -104,7 +104,7 @@ async def test_nothing_is_forwarded_by_default(
     async with front(authz, {"url": secured, "startup_timeout": 5}, caller) as (runner, _):
         await eventually(lambda: state(runner)["state"] != "starting")
         entry = state(runner)
-        assert entry["state"] == "restarting", entry
+        assert entry["state"] == "restarting" and "credentials" not in entry, entry
         assert "this server needs an access token" in entry["error"]
 
 
@@ -117,10 +117,11 @@ async def test_static_credentials_from_an_environment_variable(
     monkeypatch.setenv("API_TOKEN", PROXY_TOKEN)
     caller = keys.mint(claims([FRONT, secured]))
     async with front(authz, {"url": secured, "bearer_token_env": "API_TOKEN"}, caller) as (
-        _,
+        runner,
         client,
     ):
         assert whoami(await client.call_tool("api_whoami")) == "proxy"  # not the caller
+        assert state(runner)["credentials"] == ["bearer token from $API_TOKEN"]
 
 
 async def test_static_bearer_token_from_the_settings(
@@ -138,6 +139,10 @@ async def test_the_callers_token_only_when_meant_for_the_backend(
     meant = keys.mint(claims([FRONT, secured], sub="alice"))
     async with front(authz, backend, meant) as (runner, client):
         assert state(runner)["era"] == "modern"
+        assert state(runner)["credentials"] == [
+            "bearer token (bearer_token)",
+            f"the caller's token, when its audience is {secured}",
+        ]
         assert whoami(await client.call_tool("api_whoami")) == "alice"
     not_meant = keys.mint(claims(FRONT, sub="mallory"))  # its audience is the proxy alone
     async with front(authz, backend, not_meant) as (_, client):

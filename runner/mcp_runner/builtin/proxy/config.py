@@ -137,6 +137,17 @@ class ServerConfig(BaseModel):
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
+    def credentials(self) -> list[str]:
+        """What the backend is sent of anyone's identity, in words (never the secrets)."""
+        out = [f"header {name}" for name in self.headers]
+        if self.bearer_token is not None:
+            out.append("bearer token (bearer_token)")
+        if self.bearer_token_env is not None:
+            out.append(f"bearer token from ${self.bearer_token_env}")
+        if self.forward_token:
+            out.append(f"the caller's token, when its audience is {self.token_audience}")
+        return out
+
     @property
     def token_audience(self) -> str | None:
         """With ``forward_token``: what a caller's token must name as its audience to be
@@ -208,13 +219,17 @@ class ProxySettings(BaseModel):
     def describe_server(self, name: str) -> dict[str, Any]:
         """What the config says of server `name`, as ``mcp-runner plugins`` shows it."""
         server = self.servers[name]
-        return {
+        out: dict[str, Any] = {
             "plugin": f"proxy.{name}",
             "namespace": self.namespace(name) or None,
             "transport": server.transport,
             "target": server.target,
             "lazy": self.is_lazy(server),
         }
+        sends = server.credentials()
+        if sends:
+            out["credentials"] = sends
+        return out
 
     @property
     def base_dir(self) -> Path:
