@@ -289,4 +289,5 @@ def test_plugins_json_shows_the_backends(front: dict[str, Any]) -> None:
     assert everything["state"] == "ready" and everything["era"] == "legacy"
     assert everything["server"]["name"] == "mcp-servers/everything"
     assert everything["tools"] >= 13 and everything["prompts"] >= 4
-    assert web["state"] == "ready" and web["era"] == "modern" and web["transport"] == "http"
+    # era "auto" opens a legacy session with a backend that speaks both eras
+    assert web["state"] == "ready" and web["era"] == "legacy" and web["transport"] == "http"
