@@ -97,7 +97,11 @@ class Authenticator:
 
     # -- who is asking --------------------------------------------------------------------------
     async def authenticate(
-        self, headers: dict[str, str], query: bytes | str | None = None, scheme: str = "http"
+        self,
+        headers: dict[str, str],
+        query: bytes | str | None = None,
+        scheme: str = "http",
+        root_path: str = "",
     ) -> Principal:
         """The principal of an HTTP request, or an `AuthError` (401, or 400 when malformed).
 
@@ -105,11 +109,12 @@ class Authenticator:
         middleware or logs; a tool reaches it only through the principal (`Principal.token_for`).
         `query` (the raw query string) is refused when it carries an
         ``access_token``: tokens in URLs leak into logs and histories. `scheme` is the one the
-        client used (``https`` behind a TLS-terminating proxy it trusts).
+        client used (``https`` behind a TLS-terminating proxy it trusts), and `root_path` the
+        prefix the server is mounted under (a proxy's ``X-Forwarded-Prefix``, an ASGI mount).
         """
         header = headers.pop("authorization", None)
         challenge: dict[str, Any] = {
-            "resource_metadata": self.metadata_url(headers, scheme),
+            "resource_metadata": self.metadata_url(headers, scheme, root_path),
             "scopes": self.challenge_scopes(),
         }
         if query:
@@ -135,7 +140,9 @@ class Authenticator:
             )
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthError.invalid_token("the token is too long", **challenge)
-        principal = await self.verify(token, self.resource_uri(headers, scheme), challenge)
+        principal = await self.verify(
+            token, self.resource_uri(headers, scheme, root_path), challenge
+        )
         _authenticated.set(principal)
         return principal
 
@@ -228,15 +235,18 @@ class Authenticator:
         return await self.verify(token, self.resource)
 
     # -- where this server is -------------------------------------------------------------------
-    def resource_uri(self, headers: Mapping[str, str] | None, scheme: str = "http") -> str | None:
-        """This server's canonical URI: ``[auth] resource``, else ``<scheme>://<Host><path>`` when
-        the Host header can be trusted (a loopback bind, or one of ``[http] allowed_hosts``)."""
+    def resource_uri(
+        self, headers: Mapping[str, str] | None, scheme: str = "http", root_path: str = ""
+    ) -> str | None:
+        """This server's canonical URI: ``[auth] resource``, else
+        ``<scheme>://<Host><root_path><path>`` when the Host header can be trusted (a loopback
+        bind, or one of ``[http] allowed_hosts``)."""
         if self.resource is not None:
             return self.resource
         host = (headers or {}).get("host", "")
         if not host or not self._trusted_host(host):
             return None
-        return canonical_uri(f"{scheme}://{host}{self.path}")
+        return canonical_uri(f"{scheme}://{host}{root_path}{self.path}")
 
     def _trusted_host(self, host: str) -> bool:
         if any(c in host for c in _NOT_IN_HOST):
@@ -246,23 +256,27 @@ class Authenticator:
             return host in self._allowed_hosts or name in self._allowed_hosts
         return self._bound_local and name in LOCAL_HOSTS
 
-    def metadata_url(self, headers: Mapping[str, str] | None, scheme: str = "http") -> str | None:
+    def metadata_url(
+        self, headers: Mapping[str, str] | None, scheme: str = "http", root_path: str = ""
+    ) -> str | None:
         """Where the protected resource metadata of this server is (RFC 9728 §3.1)."""
-        resource = self.resource_uri(headers, scheme)
+        resource = self.resource_uri(headers, scheme, root_path)
         if resource is None:
             host = (headers or {}).get("host", "")
             if not host or any(c in host for c in _NOT_IN_HOST):
                 return None
-            resource = canonical_uri(f"{scheme}://{host}{self.path}")
+            resource = canonical_uri(f"{scheme}://{host}{root_path}{self.path}")
         return metadata_url(resource)
 
-    def metadata(self, headers: Mapping[str, str] | None, scheme: str = "http") -> dict[str, Any]:
+    def metadata(
+        self, headers: Mapping[str, str] | None, scheme: str = "http", root_path: str = ""
+    ) -> dict[str, Any]:
         """RFC 9728 protected resource metadata."""
         config = self.config
-        resource = self.resource_uri(headers, scheme)
+        resource = self.resource_uri(headers, scheme, root_path)
         if resource is None:
             host = (headers or {}).get("host", "")
-            resource = canonical_uri(f"{scheme}://{host}{self.path}") if host else ""
+            resource = canonical_uri(f"{scheme}://{host}{root_path}{self.path}") if host else ""
         return protected_resource_metadata(
             resource,
             config.authorization_servers or config.default_authorization_servers(),

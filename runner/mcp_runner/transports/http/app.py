@@ -62,12 +62,18 @@ class Router:
         path = route_path(scope)
         if path == self.path:
             await self.endpoint(scope, receive, send)
-        elif path in self.metadata_paths:
+        elif path in self.metadata_paths or path == self.metadata_under(scope):
             await self.endpoint.metadata(scope, receive, send)
         elif path in self.routes:
             await self.routes[path](scope, receive, send)
         else:
             await refuse(send, HttpError(404, None, f"Not found: the MCP endpoint is {self.path}"))
+
+    def metadata_under(self, scope: Scope) -> str | None:
+        """The metadata path of the endpoint under the prefix it is mounted at, if any (where
+        the public URL's metadata is: ``/.well-known/oauth-protected-resource/<prefix>/mcp``)."""
+        root = scope.get("root_path")
+        return f"{WELL_KNOWN_PATH}{root}{self.path}" if root else None
 
     async def observed(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
         """`route`, timed: the status, bytes and session are read from what is sent, the

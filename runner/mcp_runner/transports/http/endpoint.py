@@ -107,7 +107,10 @@ class McpHttpApp:
             if self.auth is not None:
                 try:
                     principal = await self.auth.authenticate(
-                        headers, query=scope.get("query_string", b""), scheme=scope["scheme"]
+                        headers,
+                        query=scope.get("query_string", b""),
+                        scheme=scope["scheme"],
+                        root_path=scope.get("root_path", ""),
                     )
                 except McpError as exc:
                     await send_json(
@@ -145,7 +148,8 @@ class McpHttpApp:
         if self.auth is None:
             await refuse(send, HttpError(404, None, "Not found: this server does not use OAuth"))
             return
-        await send_json(send, 200, self.auth.metadata(headers, scheme=scope["scheme"]))
+        metadata = self.auth.metadata(headers, scope["scheme"], scope.get("root_path", ""))
+        await send_json(send, 200, metadata)
 
     # -- POST -----------------------------------------------------------------------------------
     async def _post(

@@ -106,7 +106,8 @@ class ForwardedHeaders:
     From a peer in the list, ``Forwarded`` (RFC 7239) or else ``X-Forwarded-Proto``,
     ``X-Forwarded-Host`` and ``X-Forwarded-For`` replace the request's scheme, its Host header
     and its client address; the client is the nearest address not in the list, walking the chain
-    from the right. From any other peer they are ignored.
+    from the right. ``X-Forwarded-Prefix`` (the path the proxy serves us under) is put before the
+    scope's ``root_path``. From any other peer they are ignored.
     """
 
     __slots__ = ("addresses", "any_peer", "known", "literals", "networks")
@@ -153,7 +154,7 @@ class ForwardedHeaders:
             return scope
         forwarded: list[str] = []
         xff: list[str] = []
-        proto = host = None
+        proto = host = prefix = None
         for key, value in scope["headers"]:
             if key == b"forwarded":
                 forwarded.append(value.decode("latin-1"))
@@ -163,10 +164,14 @@ class ForwardedHeaders:
                 proto = value.decode("latin-1").rsplit(",", 1)[-1].strip().lower()
             elif key == b"x-forwarded-host":
                 host = value.decode("latin-1").rsplit(",", 1)[-1].strip()
+            elif key == b"x-forwarded-prefix":
+                prefix = value.decode("latin-1").rsplit(",", 1)[-1].strip().rstrip("/")
+        if prefix and not _path_prefix(prefix):
+            prefix = None
         hops: list[dict[str, str]]
         if forwarded:
             hops = [_forwarded_element(e) for e in ",".join(forwarded).split(",")]
-        elif xff or proto or host:
+        elif xff or proto or host or prefix:
             hops = [{"for": a.strip()} for a in ",".join(xff).split(",")] if xff else [{}]
             if proto:
                 hops[-1]["proto"] = proto
@@ -183,6 +188,8 @@ class ForwardedHeaders:
         hop_proto = chosen.get("proto") or hops[-1].get("proto")
         hop_host = chosen.get("host") or hops[-1].get("host")
         scope = dict(scope)
+        if prefix:
+            scope["root_path"] = prefix + scope.get("root_path", "")
         if hop_proto in ("http", "https"):
             scope["scheme"] = hop_proto
         sender = _address_of(chosen.get("for", ""))
@@ -197,6 +204,16 @@ class ForwardedHeaders:
 
 # Characters that never occur in a Host a proxy forwards.
 _NOT_IN_HOST = frozenset('"\\/ ?#@,;')
+
+
+def _path_prefix(prefix: str) -> bool:
+    """Whether `prefix` is a plain path prefix (``/tools``): segments of URL path characters."""
+    return (
+        prefix.startswith("/")
+        and all(c.isalnum() or c in "/-._~" for c in prefix)
+        and not {".", ".."} & set(prefix.split("/"))
+        and "//" not in prefix
+    )
 
 
 def _forwarded_element(element: str) -> dict[str, str]:
