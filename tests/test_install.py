@@ -1,5 +1,6 @@
-"""`mcp-runner install claude-desktop|cursor|vscode`: dry runs, merging into an existing file
-without losing other entries, backups, and the platform paths."""
+"""`mcp-runner install claude-desktop|claude-code|cursor|vscode|mcp-json`: dry runs, merging
+into an existing file without losing other entries, backups (none when nothing changes), the
+platform paths, and an entry that serves as the server did where it was installed from."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ from helpers import mcp_runner
 pytestmark = pytest.mark.e2e
 
 
-def run(*args: str, cwd: Path, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
+def run(
+    *args: str, cwd: Path, home: Path | None = None, shell: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``mcp-runner install ARGS`` in `cwd`, with the variables `shell` (and no other
+    ``MCP_RUNNER_*`` or ``PYTHONPATH``)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_") and k != "PYTHONPATH"
+    }
+    env.update(shell or {})
     if home is not None:
         env["HOME"] = str(home)
         env["XDG_CONFIG_HOME"] = str(home / ".config")
@@ -44,7 +52,8 @@ def test_dry_run_prints_and_writes_nothing(tmp_path: Path) -> None:
     snippet = json.loads(done.stdout.split(":\n", 1)[1])
     entry = snippet["mcpServers"]["mcp-runner"]
     assert Path(entry["command"]).is_absolute() and Path(entry["command"]).name == "mcp-runner"
-    assert entry["args"] == ["serve"] and entry["env"] == {"A": "1"}
+    assert entry["args"] == ["serve", "--directory", str(tmp_path)]
+    assert entry["env"] == {"A": "1"}
 
 
 def test_dry_run_default_path_uses_the_platform_location(tmp_path: Path) -> None:
@@ -87,7 +96,14 @@ def test_merge_keeps_other_entries_and_backs_up(tmp_path: Path, client: str, key
     assert written["globalShortcut"] == "Ctrl+Space"
     assert written[key]["other"] == original[key]["other"]
     entry = written[key]["runner"]
-    assert entry["args"] == ["serve", "--config", str(toml), "--plugin=my_mod:plugin"]
+    assert entry["args"] == [
+        "serve",
+        "--directory",
+        str(tmp_path),
+        "--config",
+        str(toml),
+        "--plugin=my_mod:plugin",
+    ]
     assert entry["env"] == {"K": "V"}
     assert (entry.get("type") == "stdio") == (client == "vscode")
     backups = list(target.parent.glob("mcp.json.*.bak"))
@@ -183,6 +199,8 @@ def test_platform_paths(tmp_path: Path) -> None:
     assert path(
         "claude-desktop", platform="linux", environ={"XDG_CONFIG_HOME": "/x"}, home=home
     ) == Path("/x/Claude/claude_desktop_config.json")
+    assert path("claude-code", home=home) == home / ".claude.json"
+    assert path("claude-code", workspace=True, cwd=tmp_path) == tmp_path / ".mcp.json"
     assert path("cursor", home=home) == home / ".cursor/mcp.json"
     assert path("cursor", workspace=True, cwd=tmp_path) == tmp_path / ".cursor/mcp.json"
     assert (
@@ -211,3 +229,101 @@ def test_plan_without_the_cli(tmp_path: Path) -> None:
     }
     module = install.server_entry("cursor", command=[sys.executable, "-m", "mcp_runner"])
     assert module == {"command": sys.executable, "args": ["-m", "mcp_runner", "serve"]}
+
+
+def test_claude_code_user_and_project_files(tmp_path: Path) -> None:
+    """User scope: the top-level mcpServers of ~/.claude.json, beside Claude Code's own
+    keys; project scope (--workspace): ./.mcp.json. Entries name their type."""
+    home = tmp_path / "home"
+    home.mkdir()
+    state = {"numStartups": 3, "projects": {"/p": {"mcpServers": {}}}}
+    (home / ".claude.json").write_text(json.dumps(state))
+    done = run("claude-code", cwd=tmp_path, home=home)
+    assert done.returncode == 0, done.stderr
+    written = json.loads((home / ".claude.json").read_text())
+    assert written["numStartups"] == 3 and written["projects"] == state["projects"]
+    entry = written["mcpServers"]["mcp-runner"]
+    assert entry["type"] == "stdio" and entry["args"][0] == "serve"
+    assert run("claude-code", "--workspace", cwd=tmp_path, home=home).returncode == 0
+    project = json.loads((tmp_path / ".mcp.json").read_text())
+    assert project["mcpServers"]["mcp-runner"] == entry
+
+
+def test_mcp_json_prints_the_snippet_and_writes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = run("mcp-json", "--name", "tools", cwd=tmp_path, home=home)
+    assert done.returncode == 0, done.stderr
+    entry = json.loads(done.stdout)["mcpServers"]["tools"]
+    assert Path(entry["command"]).is_absolute() and "type" not in entry
+    assert not home.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+    refused = run("mcp-json", "--config-path", str(tmp_path / "x.json"), cwd=tmp_path)
+    assert refused.returncode != 0 and "takes no --config-path" in refused.stderr
+
+
+def test_an_unchanged_file_is_neither_written_nor_backed_up(tmp_path: Path) -> None:
+    target = tmp_path / "mcp.json"
+    assert run("cursor", "--config-path", str(target), cwd=tmp_path).returncode == 0
+    before = target.stat().st_mtime_ns
+    again = run("cursor", "--config-path", str(target), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "is already this entry; nothing written" in again.stdout
+    assert target.stat().st_mtime_ns == before
+    assert not list(tmp_path.glob("*.bak"))
+    changed = run("cursor", "--config-path", str(target), "--env", "A=1", cwd=tmp_path)
+    assert changed.returncode == 0 and len(list(tmp_path.glob("*.bak"))) == 1
+
+
+def test_the_entry_serves_as_it_did_where_it_was_installed(tmp_path: Path) -> None:
+    """Installed from a project directory with a config file, a shell variable, a secret
+    and a relative PYTHONPATH; the entry, started by a client from elsewhere, serves the
+    same: the config read, the variable kept, the plugin imported; the secret left out."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "mcp-runner.toml").write_text('[server]\nname = "tested-here"\n')
+    (project / "src" / "here_plugin.py").write_text(
+        "from mcp_runner import Plugin\n"
+        "plugin = Plugin('here')\n"
+        "@plugin.tool\n"
+        "def where() -> str:\n"
+        "    return 'here'\n"
+    )
+    shell = {
+        "MCP_RUNNER_PLUGINS": "here",
+        "MCP_RUNNER_TOKEN": "s3cret-token-value",
+        "PYTHONPATH": "src",
+    }
+    done = run("mcp-json", "--plugin", "here_plugin", cwd=project, shell=shell)
+    assert done.returncode == 0, done.stderr
+    assert "Not copied from this shell (secrets): MCP_RUNNER_TOKEN" in done.stderr
+    entry = json.loads(done.stdout)["mcpServers"]["mcp-runner"]
+    assert entry["env"] == {"MCP_RUNNER_PLUGINS": "here", "PYTHONPATH": str(project / "src")}
+    assert "s3cret" not in done.stdout
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "where"}},
+    ]
+    client_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_") and k != "PYTHONPATH"
+    }
+    served = subprocess.run(
+        [entry["command"], *entry["args"]],
+        input="".join(json.dumps(m) + "\n" for m in messages),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,  # a client starts servers where it likes
+        env={**client_env, **entry["env"]},
+    )
+    answers = {a["id"]: a for a in map(json.loads, served.stdout.splitlines())}
+    assert answers[1]["result"]["serverInfo"]["name"] == "tested-here", served.stderr
+    assert answers[2]["result"]["content"][0]["text"] == "here", served.stderr

@@ -157,6 +157,12 @@ def _runner(settings: Settings, extra: tuple[str, ...], strict: bool | None) -> 
     show_default=True,
     help="HTTP worker processes sharing the port.",
 )
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Run in this directory (./mcp-runner.toml and relative paths resolve there).",
+)
 def serve(
     config: str | None,
     extra: tuple[str, ...],
@@ -168,8 +174,11 @@ def serve(
     log_level: str | None,
     log_format: str | None,
     workers: int,
+    directory: str | None,
 ) -> None:
     """Serve every discovered plugin as one MCP server (stdio by default)."""
+    if directory is not None:
+        os.chdir(directory)
     if workers > 1 and transport != "http":
         raise click.ClickException("--workers needs --transport http")
     if transport == "stdio":

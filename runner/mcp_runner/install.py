@@ -1,8 +1,12 @@
-"""``mcp-runner install``: add this server to the config file of Claude Desktop, Cursor or VS Code.
+"""``mcp-runner install``: add this server to the MCP configuration of Claude Desktop, Claude
+Code, Cursor or VS Code, or print the ``mcpServers`` snippet for any other client.
 
-The entry starts ``mcp-runner serve`` by the absolute path of the console script, so the
-client finds it whatever its PATH. The file is merged, never replaced: other servers and other
-keys stay as they are; the previous file is kept beside it as a timestamped ``.bak``.
+The entry reproduces the server as tested here: ``mcp-runner serve`` by the absolute path of
+the console script (the client's PATH does not matter), run in this directory
+(``--directory``, so ``./mcp-runner.toml`` and relative paths resolve as they did), with this
+shell's ``MCP_RUNNER_*`` variables and ``PYTHONPATH`` (secrets left out, and named). The file
+is merged, never replaced: other servers and other keys stay as they are; a changed file is
+kept beside it as a timestamped ``.bak``, and an unchanged one is not written at all.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from typing import Any
 
 import click
 
-CLIENTS = ("claude-desktop", "cursor", "vscode")
+CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode", "mcp-json")
+#: The clients whose entries name their ``type``.
+TYPED = frozenset({"claude-code", "vscode"})
+#: A target that is printed, never written: the ``mcpServers`` snippet most clients read.
+PRINTED = "mcp-json"
+#: Variables of this shell that are not copied into a client's file (they hold secrets).
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
 
 
 class InstallError(Exception):
@@ -40,6 +50,7 @@ class Plan:
     document: dict[str, Any] = field(default_factory=dict)  # the file after the merge
     existed: bool = False
     replaced: dict[str, Any] | None = None  # the entry of that name before, if any
+    unchanged: bool = False  # the file already holds exactly this entry
 
 
 def default_path(
@@ -71,6 +82,8 @@ def default_path(
         if platform.startswith("win"):
             return app_data() / "Claude" / "claude_desktop_config.json"
         return xdg() / "Claude" / "claude_desktop_config.json"
+    if client == "claude-code":
+        return cwd / ".mcp.json" if workspace else home / ".claude.json"
     if client == "cursor":
         return (cwd if workspace else home) / ".cursor" / "mcp.json"
     if client == "vscode":
@@ -97,6 +110,28 @@ def console_script() -> list[str]:
     return [str(Path(sys.executable).absolute()), "-m", "mcp_runner"]
 
 
+def tested_environment(environ: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """This shell's ``MCP_RUNNER_*`` variables and ``PYTHONPATH`` (its entries made
+    absolute), which the server was tested with; and the names left out as secrets."""
+    environ = dict(os.environ if environ is None else environ)
+    copied: dict[str, str] = {}
+    secret: list[str] = []
+    for name, value in sorted(environ.items()):
+        if not name.startswith("MCP_RUNNER_"):
+            continue
+        if any(word in name.upper() for word in SECRET_WORDS):
+            secret.append(name)
+        else:
+            copied[name] = value
+    if environ.get("PYTHONPATH"):
+        copied["PYTHONPATH"] = os.pathsep.join(
+            str(Path(entry).absolute())
+            for entry in environ["PYTHONPATH"].split(os.pathsep)
+            if entry
+        )
+    return copied, secret
+
+
 def server_entry(
     client: str,
     *,
@@ -104,14 +139,17 @@ def server_entry(
     config: str | None = None,
     plugins: tuple[str, ...] | list[str] = (),
     command: list[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """The config entry that starts ``mcp-runner serve`` over stdio."""
+    """The config entry that starts ``mcp-runner serve`` over stdio (in `directory`)."""
     head, *prefix = command or console_script()
     args = [*prefix, "serve"]
+    if directory is not None:
+        args += ["--directory", str(Path(directory).expanduser().absolute())]
     if config:
         args += ["--config", str(Path(config).expanduser().absolute())]
     args += [f"--plugin={p}" for p in plugins]
-    entry: dict[str, Any] = {"type": "stdio"} if client == "vscode" else {}
+    entry: dict[str, Any] = {"type": "stdio"} if client in TYPED else {}
     entry["command"] = head
     entry["args"] = args
     if env:
@@ -175,17 +213,27 @@ def plan(
     config: str | None = None,
     plugins: tuple[str, ...] | list[str] = (),
     command: list[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
 ) -> Plan:
-    """What installing would write, without writing it."""
+    """What installing would write, without writing it (for ``mcp-json``: the snippet, and
+    `path` is ``-``, standard output)."""
     if client not in CLIENTS:
         raise InstallError(f"unknown client {client!r}; one of {', '.join(CLIENTS)}")
     if not name.strip():
         raise InstallError("--name must not be empty")
+    key = "servers" if client == "vscode" else "mcpServers"
+    entry = server_entry(
+        client, env=env, config=config, plugins=plugins, command=command, directory=directory
+    )
+    if client == PRINTED:
+        if config_path or workspace:
+            raise InstallError(
+                "mcp-json prints the snippet; it takes no --config-path or --workspace"
+            )
+        return Plan(client, Path("-"), key, name, entry, {key: {name: entry}})
     path = (
         Path(config_path).expanduser() if config_path else default_path(client, workspace=workspace)
     )
-    key = "servers" if client == "vscode" else "mcpServers"
-    entry = server_entry(client, env=env, config=config, plugins=plugins, command=command)
     existing = read_document(path)
     document = dict(existing or {})
     servers = document.get(key, {})
@@ -195,12 +243,16 @@ def plan(
     replaced = servers.get(name)
     servers[name] = entry
     document[key] = servers
-    return Plan(client, path, key, name, entry, document, existing is not None, replaced)
+    unchanged = existing is not None and document == existing
+    return Plan(client, path, key, name, entry, document, existing is not None, replaced, unchanged)
 
 
 def apply(p: Plan) -> Path | None:
-    """Write the merged file (atomically); returns the backup of the old one, if there was one."""
+    """Write the merged file (atomically); returns the backup of the old one, if there was one.
+    A file that would not change is left alone (no write, no backup)."""
     backup = None
+    if p.unchanged:
+        return None
     try:
         p.path.parent.mkdir(parents=True, exist_ok=True)
         if p.existed:
@@ -251,14 +303,14 @@ def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--workspace",
     is_flag=True,
-    help="Cursor / VS Code: the project's file (.cursor/mcp.json, .vscode/mcp.json) in the current directory.",
+    help="Claude Code, Cursor, VS Code: the project's file (.mcp.json, .cursor/mcp.json, .vscode/mcp.json) in the current directory.",
 )
 @click.option(
     "--env",
     "env",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Environment for the server (repeatable).",
+    help="Environment for the server (repeatable); added to this shell's MCP_RUNNER_* and PYTHONPATH.",
 )
 @click.option(
     "--config",
@@ -274,6 +326,18 @@ def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="MODULE[:ATTR]",
     help="Also load this plugin by import path (repeatable).",
 )
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, exists=True),
+    default=".",
+    show_default=True,
+    help="The directory the server runs in (stored as an absolute path).",
+)
+@click.option(
+    "--no-shell-env",
+    is_flag=True,
+    help="Do not copy this shell's MCP_RUNNER_* variables and PYTHONPATH.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be written; change nothing.")
 def install_command(
     client: str,
@@ -283,28 +347,46 @@ def install_command(
     env: tuple[str, ...],
     runner_config: str | None,
     plugins: tuple[str, ...],
+    directory: str,
+    no_shell_env: bool,
     dry_run: bool,
 ) -> None:
-    """Add `mcp-runner serve` to the MCP servers of CLIENT (claude-desktop, cursor, vscode).
+    """Add `mcp-runner serve`, as it runs here, to the MCP servers of CLIENT.
 
-    Other servers in the file are kept; the old file is backed up beside it.
+    CLIENT is claude-desktop, claude-code, cursor or vscode (their files are merged: other
+    servers are kept, a changed file is backed up beside it), or mcp-json (the snippet is
+    printed, for any other client).
     """
     if runner_config and not Path(runner_config).expanduser().is_file():
         raise click.ClickException(f"config file not found: {runner_config}")
+    copied, secret = ({}, []) if no_shell_env else tested_environment()
     try:
         p = plan(
             client,
             name=name,
             config_path=config_path,
             workspace=workspace,
-            env=_env_pairs(env),
+            env={**copied, **_env_pairs(env)},
             config=runner_config,
             plugins=plugins,
+            directory=directory,
         )
     except InstallError as exc:
         raise click.ClickException(str(exc)) from None
     snippet = json.dumps({p.key: {p.name: p.entry}}, indent=2)
+    if secret:
+        click.echo(
+            f"Not copied from this shell (secrets): {', '.join(secret)}; add them with --env",
+            err=True,
+        )
+    if client == PRINTED:
+        click.echo(snippet)
+        return
     verb = "replace" if p.replaced is not None else "add"
+    if p.unchanged:
+        click.echo(f"Server {p.name!r} in {p.path} is already this entry; nothing written")
+        click.echo(snippet)
+        return
     if dry_run:
         click.echo(f"Would {verb} server {p.name!r} in {p.path} ({p.key}):")
         click.echo(snippet)
