@@ -195,3 +195,44 @@ def test_architecture_names_only_modules_that_exist() -> None:
         assert (package / folder).is_dir(), (
             f"docs/architecture.md names a missing package {folder}/"
         )
+
+
+@pytest.mark.parametrize(
+    ("page", "opening"),
+    [
+        ("index.md", "The builtins are plugins like any other"),
+        ("getting-started.md", "The builtin plugins"),
+    ],
+)
+def test_builtin_lists_name_every_builtin(page: str, opening: str) -> None:
+    """Where a page lists the builtins, it names each one the host loads."""
+    from mcp_runner.plugins import BUILTINS
+
+    text = _text(page)
+    assert opening in text, f"docs/{page} no longer says {opening!r}"
+    paragraph = text.split(opening, 1)[1].split("\n\n", 1)[0]
+    missing = [name for name, _ in BUILTINS if f"`{name}`" not in paragraph]
+    assert not missing, f"docs/{page}'s list of builtins misses {missing}"
+
+
+FIRST_PARTY = r"mcp-runner(?:-(?:files|sqlite|openapi|redis|conformance))?"
+
+
+def test_versions_shown_are_the_current_one() -> None:
+    """Versions of the host and the first-party plugins in sample output, and the host
+    versions the docs require, are this release's: they cannot drift from the code."""
+    import mcp_runner
+
+    shown = re.compile(rf"\b{FIRST_PARTY}(?:,? version)? (\d+\.\d+\.\d+)\b")
+    required = re.compile(r"mcp-runner>=(\d+\.\d+(?:\.\d+)?)")
+    current = mcp_runner.__version__
+    problems = []
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for version in shown.findall(text):
+            if version != current:
+                problems.append(f"{page.name} shows version {version}")
+        for version in required.findall(text):
+            if not current.startswith(version):
+                problems.append(f"{page.name} requires mcp-runner>={version}")
+    assert not problems, f"the current version is {current}: " + "; ".join(problems)
