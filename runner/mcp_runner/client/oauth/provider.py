@@ -103,6 +103,8 @@ class OAuth(httpx.Auth):
         self._http = http_client
         self._lock = asyncio.Lock()
         self._discovered: dict[str, Discovery] = {}
+        self._kept: dict[str, Tokens | None] = {}  # the store's tokens, read once per server
+        self._servers: dict[str, str] = {}  # request URL -> canonical server URL
 
     @classmethod
     def from_settings(
@@ -147,7 +149,12 @@ class OAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Send with the kept token; on 401 renew it, on 403 ``insufficient_scope`` step up."""
-        server = canonical_url(str(request.url))
+        url = str(request.url)
+        server = self._servers.get(url)
+        if server is None:
+            if len(self._servers) > 64:
+                self._servers.clear()
+            server = self._servers[url] = canonical_url(url)
         tokens = await self._fresh_tokens(server)
         _bear(request, tokens)
         response = yield request
@@ -180,7 +187,9 @@ class OAuth(httpx.Auth):
 
     async def forget(self, server_url: str) -> None:
         """Drop the tokens kept for the MCP server at `server_url`."""
-        await self.store.set(_tokens_key(canonical_url(server_url)), None)
+        server = canonical_url(server_url)
+        self._kept.pop(server, None)
+        await self.store.set(_tokens_key(server), None)
 
     # -- renewing -------------------------------------------------------------------------------
     async def _fresh_tokens(self, server: str) -> Tokens | None:
@@ -253,7 +262,7 @@ class OAuth(httpx.Auth):
             issuer=found.issuer_key,
             requested_scope=scope,
         )
-        await self.store.set(_tokens_key(found.server_url), tokens.to_dict())
+        await self._keep(found.server_url, tokens)
         return tokens
 
     async def _refresh(self, http: httpx.AsyncClient, found: Discovery, tokens: Tokens) -> Tokens:
@@ -273,7 +282,7 @@ class OAuth(httpx.Auth):
             requested_scope=tokens.requested_scope,
             previous=tokens,
         )
-        await self.store.set(_tokens_key(found.server_url), renewed.to_dict())
+        await self._keep(found.server_url, renewed)
         return renewed
 
     async def _authorization_code(
@@ -394,8 +403,15 @@ class OAuth(httpx.Auth):
         return found
 
     async def _load(self, server: str) -> Tokens | None:
+        if server in self._kept:
+            return self._kept[server]
         record = await self.store.get(_tokens_key(server))
-        return Tokens.from_dict(record) if record is not None else None
+        tokens = self._kept[server] = Tokens.from_dict(record) if record is not None else None
+        return tokens
+
+    async def _keep(self, server: str, tokens: Tokens) -> None:
+        self._kept[server] = tokens
+        await self.store.set(_tokens_key(server), tokens.to_dict())
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[httpx.AsyncClient]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import webbrowser
 from typing import TYPE_CHECKING, Protocol, TextIO
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -77,6 +76,8 @@ class LoopbackRedirect:
         self._answer = asyncio.get_running_loop().create_future()
         print(f"To authorize, open this URL in a browser:\n  {url}", file=self.out or sys.stderr)
         if self.open_browser:
+            import webbrowser
+
             webbrowser.open(url)
         try:
             return await asyncio.wait_for(self._answer, self.timeout)
