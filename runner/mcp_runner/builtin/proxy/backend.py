@@ -83,6 +83,7 @@ class Backend:
         self.restarts = 0
         self._refresh: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._oauth: Any = None  # the `OAuth` of an ``oauth`` backend: its tokens outlive restarts
         self.severed: dict[asyncio.Task[Any], str] = {}  # request tasks cut off, and why
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -152,8 +153,22 @@ class Backend:
                 config.command, config.args, env=env, cwd=cwd, prefer=config.prefer, **options
             )
         assert config.url is not None
+        if config.oauth is not None and self._oauth is None:
+            from ...client.oauth import OAuth
+
+            settings = dict(config.oauth)
+            if settings.get("token_file"):
+                path = Path(str(settings["token_file"])).expanduser()
+                settings["token_file"] = (
+                    path if path.is_absolute() else self.section.base_dir / path
+                )
+            self._oauth = OAuth.from_settings(settings)
         return Client.http(
-            config.url, headers=config.static_headers(), prefer=config.prefer, **options
+            config.url,
+            headers=config.static_headers(),
+            auth=self._oauth,
+            prefer=config.prefer,
+            **options,
         )
 
     async def _supervise(self) -> None:

@@ -65,6 +65,7 @@ class ServerConfig(BaseModel):
     bearer_token_env: str | None = None
     forward_token: bool = False
     audience: str | None = None
+    oauth: dict[str, Any] | None = None
     era: Literal["auto", "legacy", "modern"] = "auto"
     lazy: bool | None = None
     namespace: str | None = None
@@ -103,8 +104,8 @@ class ServerConfig(BaseModel):
     def _check_credentials(self) -> None:
         given = [
             key
-            for key in ("bearer_token", "bearer_token_env", "forward_token", "audience")
-            if getattr(self, key)
+            for key in ("bearer_token", "bearer_token_env", "forward_token", "audience", "oauth")
+            if getattr(self, key) is not None and getattr(self, key) is not False
         ]
         if given and self.url is None:
             raise ValueError(f"{', '.join(given)}: only for a Streamable HTTP server (`url`)")
@@ -115,6 +116,19 @@ class ServerConfig(BaseModel):
             raise ValueError("an `Authorization` header and a bearer token: give one")
         if self.audience is not None and not self.forward_token:
             raise ValueError("`audience` is the caller's token's: set `forward_token = true`")
+        if self.oauth is not None:
+            if (
+                bearer
+                or self.forward_token
+                or any(k.lower() == "authorization" for k in self.headers)
+            ):
+                raise ValueError(
+                    "`oauth` gets the proxy its own token for every request: give no other "
+                    "Authorization (bearer_token, bearer_token_env, headers, forward_token)"
+                )
+            from ...client.oauth import OAuth
+
+            OAuth.from_settings(self.oauth)  # unknown keys, a grant without its client
         if self.forward_token and self.era == "legacy":
             raise ValueError(
                 "forward_token needs 2026-07-28 (each request stands alone): a legacy session "
@@ -146,6 +160,11 @@ class ServerConfig(BaseModel):
             out.append(f"bearer token from ${self.bearer_token_env}")
         if self.forward_token:
             out.append(f"the caller's token, when its audience is {self.token_audience}")
+        if self.oauth is not None:
+            grant = self.oauth.get("grant") or (
+                "client_credentials" if self.oauth.get("client_secret") else "authorization_code"
+            )
+            out.append(f"OAuth access token ({grant})")
         return out
 
     @property
