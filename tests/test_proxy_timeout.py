@@ -24,7 +24,7 @@ from mcp_runner.transports.http import McpHttpApp, Router
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "proxy"
 sys.path.insert(0, str(FIXTURES))
-from helpers import demo_backend, eventually  # noqa: E402
+from helpers import HttpServer, demo_backend, eventually  # noqa: E402
 
 pytestmark = [
     pytest.mark.e2e,
@@ -114,3 +114,27 @@ async def test_a_long_call_that_keeps_answering_pings_is_not_cut(tmp_path: Path)
         result = await client.call_tool("demo2_slow", {"seconds": 2})
         assert not result.is_error, result.text
         assert entry(runner)["state"] == "ready"
+
+
+async def test_a_stopped_http_backend_is_unresponsive_until_it_answers(tmp_path: Path) -> None:
+    """Over HTTP a stopped server still accepts connections (the kernel does); its requests
+    just get no answer."""
+    server = HttpServer("--plugin", "proxy_demo", cwd=tmp_path)
+    try:
+        backend = {"url": server.url, **PING}
+        runner = make_runner(settings={"proxy": {"servers": {"demo2": backend}}})
+        async with Client.inprocess(runner) as client:
+            assert (await client.call_tool("demo2_echo", {"text": "before"})).text == "before"
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            try:
+                stuck = await asyncio.wait_for(
+                    client.call_tool("demo2_echo", {"text": "stuck"}), 10
+                )
+                assert stuck.is_error and "Backend 'demo2' is unresponsive" in stuck.text
+                assert entry(runner)["state"] == "unresponsive"
+            finally:
+                os.kill(server.proc.pid, signal.SIGCONT)
+            await eventually(lambda: entry(runner)["state"] == "ready", timeout=10)
+            assert (await client.call_tool("demo2_echo", {"text": "after"})).text == "after"
+    finally:
+        server.stop()
