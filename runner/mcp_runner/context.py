@@ -143,8 +143,10 @@ class Context:
 
     async def close_stream(self) -> None:
         """End this request's HTTP stream now (the client resumes it with Last-Event-ID);
-        later messages are delivered on the resumed stream. A no-op on stdio."""
-        await self._request.outlet.close_stream()
+        later messages are delivered on the resumed stream. A no-op on stdio and in a task."""
+        job = self._request.job
+        if job is None or not job.started:
+            await self._request.outlet.close_stream()
 
     # -- tasks ----------------------------------------------------------------------------------
     @property

@@ -284,7 +284,11 @@ class Request:
         return self._correlation_id
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
-        """A notification related to this request (sent on the request's own stream)."""
+        """A notification related to this request (sent on the request's own stream; dropped
+        once the request became a task and was answered)."""
+        job = self.job
+        if job is not None and job.started:
+            return
         await self.outlet.send(notification(method, params))
 
     async def ask(

@@ -317,7 +317,7 @@ class Job:
 
     async def begin(self) -> None:
         """Store the task, so that the call is answered with it; the tool runs on detached
-        from its request (whose messages go nowhere from now on). A no-op once begun."""
+        from its request (whose notifications are dropped from now on). A no-op once begun."""
         if self.started:
             return
         req, tasks = self.req, self.tasks
@@ -341,7 +341,6 @@ class Job:
             )
         self.record = record
         tasks.running[task_id] = self
-        req.outlet = Detached(req.outlet.headers)
         self.begun.set_result(None)
 
     async def work(self, work: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any] | None:
@@ -462,19 +461,3 @@ class Job:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-class Detached:
-    """A task's outlet once its request was answered: its messages go nowhere (progress goes
-    to the task's status message instead)."""
-
-    __slots__ = ("headers",)
-
-    def __init__(self, headers: dict[str, str] | None) -> None:
-        self.headers = headers
-
-    async def send(self, message: dict[str, Any]) -> None:
-        """Drop the message."""
-
-    async def close_stream(self) -> None:
-        """Nothing to close."""
