@@ -12,9 +12,9 @@ one of two libraries behind the same small interface:
   ``server/discover`` for 2026-07-28 or when no version is given);
 - ``sdk``: the official Python SDK's ``mcp.Client`` in its ``auto`` mode, for comparison.
 
-OAuth scenarios (``auth/*``) get their HTTP auth from `client_auth.auth_for_scenario` when
-that module is present; without it they run unauthenticated (and fail at the server's 401).
-Exit status 0 when the scenario's steps ran, 1 with the error on stderr otherwise.
+OAuth scenarios (``auth/*``) get their HTTP auth from `client_auth.auth_for_scenario` (the
+runner's `mcp_runner.client.oauth`) on mcp-runner, from the SDK's own OAuth providers on the
+SDK. Exit status 0 when the scenario's steps ran, 1 with the error on stderr otherwise.
 """
 
 from __future__ import annotations
@@ -88,7 +88,6 @@ class Session:
 
 # An elicitation answerer: (params) -> result dict; the scenario may wrap it.
 Elicit = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-Connect = Callable[[str, Elicit], Any]  # an async context manager giving a Session
 
 
 async def accept(params: dict[str, Any]) -> dict[str, Any]:
@@ -355,6 +354,8 @@ async def echo_schema(session: Session, context: dict[str, Any]) -> None:
 
 
 def call(name: str, arguments: dict[str, Any] | None = None) -> Any:
+    """The steps of a scenario that wants one tool called after listing."""
+
     async def run(session: Session, context: dict[str, Any]) -> None:
         await session.list_tools()
         await session.call_tool(name, arguments or {})
@@ -386,8 +387,8 @@ SCENARIOS: dict[str, Callable[[Session, dict[str, Any]], Awaitable[None]]] = {
 
 
 def elicit_for(scenario: str, holder: dict[str, Session]) -> Elicit:
-    """The elicitation answerer: accept with defaults; in the request-state scenario, first
-    call the unrelated tool, which must carry nothing of this round."""
+    """The elicitation answerer: accept; in the request-state scenario, first call the
+    unrelated tool, which must carry nothing of this round."""
     unrelated_called = False
 
     async def elicit(params: dict[str, Any]) -> dict[str, Any]:
@@ -415,6 +416,7 @@ def scenario_auth(library: str, scenario: str, url: str, context: dict[str, Any]
 
 
 async def run(library: str, url: str) -> None:
+    """Connect with `library`, do the scenario's steps, close."""
     scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "initialize")
     version = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION") or None
     context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
