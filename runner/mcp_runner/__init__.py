@@ -16,7 +16,9 @@ The public API for plugin authors::
   `ToolResult`; what it raises: `ToolError` (an ``isError`` result), `McpError` (a JSON-RPC
   error);
 - running plugins: `Runner` (compose and serve, or call in process), `http_app` (the
-  Streamable HTTP app, mountable in any ASGI host).
+  Streamable HTTP app, mountable in any ASGI host);
+- calling out: `outgoing_http_client` (an ``httpx.AsyncClient`` whose requests carry the
+  current trace context).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "__version__",
     "hookimpl",
     "http_app",
+    "outgoing_http_client",
 ]
 
 # Names are imported on first use, so `import mcp_runner` stays cheap.
@@ -59,10 +62,12 @@ _EXPORTS = {
     "ToolResult": "types",
     "hookimpl": "hookspecs",
     "http_app": "transports.http",
+    "outgoing_http_client": "client.outgoing",
 }
 
 if TYPE_CHECKING:
     from .authoring import Plugin
+    from .client.outgoing import outgoing_http_client
     from .context import Context
     from .hookspecs import hookimpl
     from .middleware import Middleware

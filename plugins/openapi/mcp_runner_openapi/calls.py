@@ -13,7 +13,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 import pydantic_core
-from mcp_runner import EmbeddedResource, ToolResult
+from mcp_runner import EmbeddedResource, ToolResult, outgoing_http_client
 
 from .asgi import with_state
 from .config import ApiOptions
@@ -69,7 +69,7 @@ class Api:
                 if self.app is not None
                 else None
             )
-            client = self._client = httpx.AsyncClient(
+            client = self._client = outgoing_http_client(  # calls carry the trace
                 transport=transport,
                 headers=self.options.headers,
                 timeout=self.options.timeout,

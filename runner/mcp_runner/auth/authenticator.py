@@ -26,6 +26,7 @@ from .metadata import (
 )
 from .principal import Principal
 from .settings import resource_server_settings
+from .tracecontext import incoming_trace
 from .verifier import DEFAULT_CACHE_TTL, TokenVerifier
 
 if TYPE_CHECKING:
@@ -140,9 +141,10 @@ class Authenticator:
             )
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthError.invalid_token("the token is too long", **challenge)
-        principal = await self.verify(
-            token, self.resource_uri(headers, scheme, root_path), challenge
-        )
+        with incoming_trace(headers):  # the authorization server's calls join the trace
+            principal = await self.verify(
+                token, self.resource_uri(headers, scheme, root_path), challenge
+            )
         _authenticated.set(principal)
         return principal
 
