@@ -114,6 +114,7 @@ def _section_rows(text: str, heading: str) -> dict[str, list[str]]:
 SETTINGS_SECTIONS: list[tuple[str, str, str]] = [
     ("mcp_runner.config", "ServerSettings", "## `[server]`"),
     ("mcp_runner.config", "HttpSettings", "## `[http]`"),
+    ("mcp_runner.config", "TasksSettings", "## `[tasks]`"),
     ("mcp_runner.config", "PluginConfig", "## Plugin tables"),
     ("mcp_runner.builtin.auth.settings", "AuthSettings", "### `[auth]`"),
     ("mcp_runner.builtin.auth.settings", "StaticToken", "### `[[auth.tokens]]`"),
