@@ -99,12 +99,12 @@ def test_new_writes_a_plugin_that_installs_and_serves(tmp_path: Path):
     listed = json.loads(mcp_runner("plugins", "--json", env=env).stdout)
     record = next(r for r in listed if r["name"] == "weather_station")
     assert record["status"] == "ok" and record["distribution"] == "mcp-runner-weather-station"
-    called = mcp_runner("call", "hello", "name=Ada", env=env)
+    called = mcp_runner("call", "weather_station_hello", "name=Ada", env=env)
     assert called.stdout.strip() == "Hello, Ada!"
     lines = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "hello", "arguments": {"name": "Bo"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "weather_station_hello", "arguments": {"name": "Bo"}}},
     ]
     served = mcp_runner("serve", env=env, input="".join(json.dumps(m) + "\n" for m in lines))
     answers = [json.loads(line) for line in served.stdout.splitlines()]

@@ -1,4 +1,9 @@
-"""`mcp-runner new NAME`: a plugin distribution skeleton."""
+"""`mcp-runner new NAME`: a plugin distribution skeleton.
+
+Its tool, resource and prompt are named after the plugin (``<name>_hello``,
+``<name>://about``, ``<name>_introduce``), so two skeletons installed side by side compose
+without a collision.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from mcp_runner import Context, Plugin
 plugin = Plugin("{ep}", description="{name} tools")
 
 
-@plugin.tool
+@plugin.tool(name="{ep}_hello")
 async def hello(name: str, ctx: Context) -> str:
     """Greet someone by name.
 
@@ -52,23 +57,29 @@ def about() -> str:
     return "{name}: an mcp-runner plugin"
 
 
-@plugin.prompt
+@plugin.prompt(name="{ep}_introduce")
 def introduce(topic: str) -> str:
     """Ask for a short introduction to a topic."""
     return f"Give a short introduction to {{topic}}."
 '''
 
-_TEST = """import asyncio
-
-from mcp_runner import Runner
+_TEST = """from mcp_runner.testing import inprocess_client
 
 from {module} import plugin
 
 
-def test_hello():
-    runner = Runner(plugins={{"{ep}": plugin}}, entry_points=False).start()
-    result = asyncio.run(runner.call_tool("hello", {{"name": "Ada"}}))
-    assert result["content"][0]["text"] == "Hello, Ada!"
+async def test_hello():
+    # Only this plugin, with default settings: no installed plugins, mcp-runner.toml or
+    # MCP_RUNNER_* variables of the machine running the test.
+    async with inprocess_client(plugin) as client:
+        result = await client.call_tool("{ep}_hello", {{"name": "Ada"}})
+        assert result.text == "Hello, Ada!"
+
+
+async def test_introduce():
+    async with inprocess_client(plugin, settings={{"plugins": {{"{ep}": {{}}}}}}) as client:
+        prompt = await client.get_prompt("{ep}_introduce", {{"topic": "tides"}})
+        assert "tides" in prompt.messages[0].content["text"]
 """
 
 _README = """# mcp-runner-{dist}
@@ -76,8 +87,8 @@ _README = """# mcp-runner-{dist}
 An [mcp-runner](https://pypi.org/project/mcp-runner/) plugin.
 
     pip install -e .
-    mcp-runner tools            # shows `hello`
-    mcp-runner call hello name=Ada
+    mcp-runner tools            # shows `{ep}_hello`
+    mcp-runner call {ep}_hello name=Ada
     pip install -e '.[test]' && pytest
 """
 
