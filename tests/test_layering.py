@@ -31,7 +31,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "transports": (("transports",), ("protocol", "model", "auth", "host")),
     "builtin": (("builtin",), ("protocol", "model", "auth", "host", "client", "transports")),
     "surface": (
-        ("cli", "testing", "install", "scaffold", "__main__", ""),
+        ("cli", "testing", "install", "scaffold", "reload", "__main__", ""),
         ("protocol", "client", "model", "auth", "host", "transports", "builtin"),
     ),
 }

@@ -163,6 +163,11 @@ def _runner(settings: Settings, extra: tuple[str, ...], strict: bool | None) -> 
     default=None,
     help="Run in this directory (./mcp-runner.toml and relative paths resolve there).",
 )
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="HTTP only: restart the server when a plugin's source or the config file changes.",
+)
 def serve(
     config: str | None,
     extra: tuple[str, ...],
@@ -175,6 +180,7 @@ def serve(
     log_format: str | None,
     workers: int,
     directory: str | None,
+    reload: bool,
 ) -> None:
     """Serve every discovered plugin as one MCP server (stdio by default)."""
     if directory is not None:
@@ -191,6 +197,10 @@ def serve(
             raise click.ClickException(
                 f"{', '.join(given)} applies to --transport http; stdio serves on stdin and stdout"
             )
+    if reload and transport == "stdio":
+        raise click.ClickException(
+            "--reload needs --transport http: a stdio client's session ends with its server"
+        )
     if workers > 1 and not hasattr(os, "fork"):
         raise click.ClickException("--workers needs a POSIX system (fork)")
     settings = _settings(
@@ -218,6 +228,10 @@ def serve(
         raise click.ClickException(
             f"unknown transport {transport!r}; available: {', '.join(sorted(runner.transports()))}"
         )
+    if reload:
+        from .reload import child_command, supervise, watch_paths
+
+        sys.exit(supervise(child_command(sys.argv[1:]), watch_paths(runner, settings.source)))
     if workers > 1:
         from .transports.http.workers import serve_workers
 
