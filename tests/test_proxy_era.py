@@ -125,3 +125,19 @@ async def test_a_backend_of_2026_07_28_only_is_still_mounted() -> None:
     async with front(server, "legacy") as (runner, client):
         assert (await client.call_tool("peer_echo", {"text": "x"})).text == "modern x"
         assert backend_status(runner)["era"] == "modern"
+
+
+async def test_a_long_fastmcp_call_answers_pings_and_is_not_cut(peers_python: Path) -> None:
+    """The liveness check's premise, on a third-party server: FastMCP answers pings while a
+    call runs, so a call longer than ping_interval + ping_timeout goes through."""
+    server = {
+        "command": str(peers_python),
+        "args": [str(SERVER), "stdio"],
+        "ping_interval": 0.2,
+        "ping_timeout": 0.5,
+    }
+    async with front(server, "legacy") as (runner, client):
+        result = await client.call_tool("peer_wait", {"seconds": 2})
+        assert not result.is_error, result.text
+        assert result.text == "waited 2"
+        assert backend_status(runner)["state"] == "ready"
