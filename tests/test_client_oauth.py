@@ -74,6 +74,7 @@ class AuthorizationServer:
     send_iss: bool = True  # advertised, and sent
     omit_iss: bool = False  # advertised, yet left out
     declined: set[str] = field(default_factory=set)  # scopes the user does not grant
+    public_keys: dict[str, Any] = field(default_factory=dict)  # private_key_jwt clients
     clients: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     tokens: dict[str, Issued] = field(default_factory=dict)
@@ -134,6 +135,18 @@ class AuthorizationServer:
 
     def _client(self, request: Request, form: dict[str, str]) -> str | None:
         header = request.headers.get("authorization", "")
+        if "client_assertion" in form:  # private_key_jwt (RFC 7523)
+            from joserfc import jwt
+
+            claims = jwt.decode(form["client_assertion"], self.public_keys[form["client_id"]])
+            good = (
+                form["client_assertion_type"]
+                == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                and claims.claims["iss"] == claims.claims["sub"] == form["client_id"]
+                and claims.claims["aud"] == self.base
+                and claims.claims["exp"] > time.time()
+            )
+            return form["client_id"] if good else None
         if header.startswith("Basic "):
             pair = base64.b64decode(header[6:]).decode()
             client_id, _, secret = (unquote(p) for p in pair.partition(":"))
@@ -362,6 +375,26 @@ async def test_client_credentials_with_client_secret_post(make_setup: Any) -> No
     assert token["grant_type"] == "client_credentials"
     assert token["client_secret"] == "s3cret" and token["scope"] == "secret:read"
     assert not setup.server.calls("authorize") and not setup.server.calls("register")
+
+
+async def test_client_credentials_with_private_key_jwt(make_setup: Any) -> None:
+    pytest.importorskip("joserfc")
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256")
+    setup = make_setup(auth_methods=["private_key_jwt"])
+    setup.server.public_keys["signer"] = ECKey.import_key(key.as_dict(private=False))
+    auth = OAuth(
+        grant="client_credentials",
+        client_id="signer",
+        private_key=key.as_pem(private=True).decode(),
+        signing_algorithm="ES256",
+    )
+    async with Client.http(setup.url, auth=auth, era="modern") as client:
+        who = await client.call_tool("whoami", {})
+        assert who.structured_content["subject"] == "signer"
+    (token,) = setup.server.calls("token")
+    assert "client_secret" not in token and token["client_assertion"].count(".") == 2
 
 
 async def test_pre_registered_client_uses_basic_authentication(make_setup: Any) -> None:

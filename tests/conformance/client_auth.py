@@ -4,8 +4,9 @@
 The scenarios' authorization servers approve at once and redirect back, so a
 `HeadlessRedirect` follows the authorization URL and takes the code. Credentials come from
 the scenario's context (``MCP_CONFORMANCE_CONTEXT``): a pre-registered client (``client_id``,
-``client_secret``, ``issuer``), or the client credentials of the extension scenarios. The
-client ID metadata document URL is the one the suite expects a CIMD client to use.
+``client_secret``, ``issuer``), or those of the client-credentials extension scenarios (a
+secret, or a private key for ``private_key_jwt``). The client ID metadata document URL is
+the one the suite expects a CIMD client to use.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 REDIRECT_URI = "http://localhost:3000/callback"
 # Extensions this library does not implement: run unauthenticated, and fail as they should.
 UNSUPPORTED = (
-    "auth/client-credentials-jwt",
     "auth/enterprise-managed",
     "auth/cross-app",
     "auth/dpop",
@@ -32,11 +32,13 @@ def auth_for_scenario(scenario: str, url: str, context: dict[str, Any]) -> OAuth
     extensions the library does not implement)."""
     if not scenario.startswith("auth/") or scenario.startswith(UNSUPPORTED):
         return None
-    if scenario == "auth/client-credentials-basic":
+    if scenario.startswith("auth/client-credentials-"):  # the -basic and -jwt extensions
         return OAuth(
             grant="client_credentials",
             client_id=context["client_id"],
-            client_secret=context["client_secret"],
+            client_secret=context.get("client_secret"),
+            private_key=context.get("private_key_pem"),
+            signing_algorithm=context.get("signing_algorithm") or "ES256",
         )
     return OAuth(
         client_id=context.get("client_id"),

@@ -16,7 +16,7 @@ from .discovery import Discovery, canonical_url, discover, same_issuer
 from .errors import OAuthError
 from .pkce import code_verifier, new_state, s256
 from .redirect import LoopbackRedirect, RedirectHandler
-from .registration import ClientInfo, auth_method_for, register
+from .registration import AUTH_METHODS, ClientInfo, auth_method_for, register
 from .store import FileTokenStore, MemoryTokenStore, TokenStore
 from .tokens import Tokens, request_tokens
 
@@ -27,6 +27,8 @@ SETTINGS_KEYS = {
     "client_issuer",
     "client_metadata_url",
     "token_endpoint_auth_method",
+    "private_key",
+    "signing_algorithm",
     "scopes",
     "token_file",
     "grant",
@@ -44,7 +46,8 @@ class OAuth(httpx.Auth):
     the challenged scopes on top of the ones it has, at most `max_step_ups` times a request.
 
     `grant` is ``"authorization_code"`` (PKCE S256, through `redirect`: a `LoopbackRedirect`
-    by default) or ``"client_credentials"`` (needs `client_id` and `client_secret`). The
+    by default) or ``"client_credentials"`` (needs `client_id` and `client_secret`, or a PEM
+    `private_key` for ``private_key_jwt`` signed with `signing_algorithm`). The
     client's identity at an authorization server is, in this order: `client_id` (with
     `client_secret`; only at `client_issuer` when that is given), the client ID metadata
     document at `client_metadata_url` when the server supports those, or a dynamic
@@ -65,6 +68,8 @@ class OAuth(httpx.Auth):
         client_issuer: str | None = None,
         client_metadata_url: str | None = None,
         token_endpoint_auth_method: str | None = None,
+        private_key: str | None = None,
+        signing_algorithm: str = "ES256",
         client_name: str = "mcp-runner",
         scopes: list[str] | None = None,
         redirect: RedirectHandler | None = None,
@@ -79,12 +84,7 @@ class OAuth(httpx.Auth):
             )
         if grant == "client_credentials" and not client_id:
             raise ValueError("the client_credentials grant needs a client_id")
-        if token_endpoint_auth_method not in (
-            None,
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ):
+        if token_endpoint_auth_method not in (None, *AUTH_METHODS):
             raise ValueError(
                 f"unsupported token_endpoint_auth_method {token_endpoint_auth_method!r}"
             )
@@ -93,7 +93,11 @@ class OAuth(httpx.Auth):
         self.client_secret = client_secret
         self.client_issuer = client_issuer
         self.client_metadata_url = client_metadata_url
-        self.token_endpoint_auth_method = token_endpoint_auth_method
+        self.token_endpoint_auth_method = token_endpoint_auth_method or (
+            "private_key_jwt" if private_key else None
+        )
+        self.private_key = private_key
+        self.signing_algorithm = signing_algorithm
         self.client_name = client_name
         self.scopes = list(scopes) if scopes is not None else None
         self.redirect: RedirectHandler = redirect if redirect is not None else LoopbackRedirect()
@@ -112,7 +116,8 @@ class OAuth(httpx.Auth):
     ) -> OAuth:
         """An `OAuth` from plain settings (a config table): ``client_id``,
         ``client_secret``, ``client_issuer``, ``client_metadata_url``,
-        ``token_endpoint_auth_method``, ``scopes`` (a list or a space-separated string),
+        ``token_endpoint_auth_method``, ``private_key`` (PEM) and ``signing_algorithm``,
+        ``scopes`` (a list or a space-separated string),
         ``token_file`` (a `FileTokenStore`; memory without it), ``grant`` (default
         ``client_credentials`` when a secret is given, else ``authorization_code``) and
         ``redirect_port`` (the `LoopbackRedirect`'s)."""
@@ -133,6 +138,8 @@ class OAuth(httpx.Auth):
             client_issuer=settings.get("client_issuer"),
             client_metadata_url=settings.get("client_metadata_url"),
             token_endpoint_auth_method=settings.get("token_endpoint_auth_method"),
+            private_key=settings.get("private_key"),
+            signing_algorithm=settings.get("signing_algorithm") or "ES256",
             scopes=scopes,
             store=FileTokenStore(token_file) if token_file else None,
             redirect=redirect or LoopbackRedirect(port=int(settings.get("redirect_port") or 0)),
@@ -339,7 +346,13 @@ class OAuth(httpx.Auth):
             self.client_issuer is None or same_issuer(server.issuer, self.client_issuer)
         ):
             method = auth_method_for(server, self.client_secret, self.token_endpoint_auth_method)
-            return ClientInfo(self.client_id, self.client_secret, method)
+            return ClientInfo(
+                self.client_id,
+                self.client_secret,
+                method,
+                private_key=self.private_key,
+                signing_algorithm=self.signing_algorithm,
+            )
         code_flow = self.grant == "authorization_code"
         if code_flow and self.client_metadata_url and server.client_id_metadata_document_supported:
             return ClientInfo(self.client_metadata_url, None, "none")

@@ -3,7 +3,7 @@ metadata document (its URL is the client ID), or a registration (RFC 7591)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -15,25 +15,29 @@ if TYPE_CHECKING:
 
     from .metadata import ServerMetadata
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 @dataclass(frozen=True)
 class ClientInfo:
     """A client identity at one authorization server, and how it authenticates at the token
-    endpoint (``client_secret_basic``, ``client_secret_post`` or ``none``)."""
+    endpoint (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` with
+    `private_key` and `signing_algorithm`, or ``none``)."""
 
     client_id: str
     client_secret: str | None = None
     auth_method: str = "none"
     redirect_uris: tuple[str, ...] = ()
     registered: bool = False  # obtained by dynamic registration (may be redone)
+    private_key: str | None = field(default=None, repr=False)  # PEM, for private_key_jwt
+    signing_algorithm: str = "ES256"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form, for a token store."""
+        """A JSON-ready form, for a token store (a private key is never part of it)."""
         out = asdict(self)
         out["redirect_uris"] = list(self.redirect_uris)
+        del out["private_key"], out["signing_algorithm"]
         return out
 
     @classmethod

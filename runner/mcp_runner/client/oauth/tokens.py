@@ -53,9 +53,20 @@ class Tokens:
         return cls(**known)
 
 
-def client_authentication(client: ClientInfo, form: dict[str, str]) -> dict[str, str]:
+def client_authentication(
+    client: ClientInfo, form: dict[str, str], audience: str
+) -> dict[str, str]:
     """Put the client's credentials in the form or a header, as its method says; returns the
-    headers to add."""
+    headers to add. `audience` is who a ``private_key_jwt`` assertion is for."""
+    if client.auth_method == "private_key_jwt" and client.private_key is not None:
+        from .assertion import ASSERTION_TYPE, client_assertion
+
+        form["client_id"] = client.client_id  # optional in RFC 7523; servers often look it up
+        form["client_assertion_type"] = ASSERTION_TYPE
+        form["client_assertion"] = client_assertion(
+            client.client_id, audience, client.private_key, client.signing_algorithm
+        )
+        return {}
     if client.auth_method == "client_secret_basic" and client.client_secret is not None:
         pair = f"{quote(client.client_id, safe='')}:{quote(client.client_secret, safe='')}"
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
@@ -81,7 +92,7 @@ async def request_tokens(
 
     form = dict(form)
     headers = {"Accept": "application/json"}
-    headers.update(client_authentication(client, form))
+    headers.update(client_authentication(client, form, issuer or token_endpoint))
     try:
         response = await http.post(token_endpoint, data=form, headers=headers)
     except httpx.HTTPError as exc:
