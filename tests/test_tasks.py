@@ -456,3 +456,59 @@ def test_stdio_task_round_trip() -> None:
     finally:
         proc.stdin.close()
         proc.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------
+# The client library
+
+
+async def accept_name(params: dict[str, Any]) -> dict[str, Any]:
+    return {"action": "accept", "content": {"name": params["message"].rstrip("?")}}
+
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_client_starts_waits_for_answers_and_cancels_tasks(era: str) -> None:
+    from mcp_runner.client import Client, McpClientError
+
+    log: list[str] = []
+    runner = jobs(log).runner
+    client = Client.inprocess(runner, era=era, elicitation=accept_name)
+    client.tasks.declare()  # before connecting: in initialize too
+    async with client:
+        task = await client.tasks.start("work", {"seconds": 0.05})
+        assert task.id and task.status == "working" and task.poll_interval_ms == 1000
+        result = await client.tasks.result(task, timeout=5)
+        assert result.text == "worked 0.05 s in task True"
+        asked = await client.tasks.start("two_questions")
+        assert (await client.tasks.wait(asked, timeout=5)).result.text == "1+2"  # type: ignore[union-attr]
+        # call_tool waits for a task like for any answer.
+        assert (await client.call_tool("must")).text == "as a task"
+        plain = await client.tasks.start("plain")
+        assert plain.done and plain.id == "" and plain.result.text == "plain"  # type: ignore[union-attr]
+        long = await client.tasks.start("work", {"seconds": 30})
+        await client.tasks.cancel(long.id)
+        with pytest.raises(McpClientError) as cancelled:
+            await client.tasks.result(long.id, timeout=5)
+        assert cancelled.value.code == -32800
+        broken = await client.tasks.start("protocol_error")
+        with pytest.raises(McpClientError) as failed:
+            await client.tasks.result(broken, timeout=5)
+        assert failed.value.code == -32603 and "broken" in str(failed.value)
+        slow = await client.tasks.start("work", {"seconds": 30})
+        with pytest.raises(McpClientError) as late:
+            await client.tasks.wait(slow, timeout=0.05)
+        assert late.value.code == -32001
+        with pytest.raises(McpClientError) as unknown:
+            await client.tasks.get("nope")
+        assert unknown.value.code == -32602
+
+
+@pytest.mark.e2e
+async def test_client_over_http_sends_mcp_name_for_tasks(http_url: str) -> None:
+    from mcp_runner.client import Client
+
+    headers = {"Authorization": f"Bearer {TOKENS['alice']}"}
+    async with Client.http(http_url, headers=headers, era="modern") as client:
+        task = await client.tasks.start("slow_compute", {"seconds": 0.1, "label": "it"})
+        assert task.status == "working"
+        assert (await client.tasks.result(task, timeout=5)).text == "Computed it after 0.1 s"

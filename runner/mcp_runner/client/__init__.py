@@ -28,6 +28,7 @@ from .http import HttpTransport
 from .inprocess import InProcessTransport
 from .outstanding import Outstanding
 from .stdio import StdioTransport
+from .tasks import Task, TaskClient
 from .transport import Sink, Transport
 from .types import (
     CallToolResult,
@@ -72,6 +73,8 @@ __all__ = [
     "ServerInfo",
     "Sink",
     "StdioTransport",
+    "Task",
+    "TaskClient",
     "Tool",
     "Transport",
 ]

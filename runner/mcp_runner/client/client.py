@@ -35,6 +35,7 @@ from .negotiation import (
 from .outstanding import Outstanding, PendingRequest, ProgressCallback, RequestTable, result_of
 from .questions import Handler, QuestionHandlers, maybe_await
 from .stdio import StdioTransport
+from .tasks import TaskClient
 from .tracecontext import current_trace_context
 from .transport import Transport
 from .types import (
@@ -159,6 +160,10 @@ class Client:
         self._connected = False
         self._closing = False
         self._envelope_cache: tuple[str | None, dict[str, Any]] | None = None
+        #: The extensions this client declares (``capabilities.extensions``), by identifier.
+        self.extensions: dict[str, Any] = {}
+        #: Tool calls as tasks: start, poll, wait for, cancel (`TaskClient`).
+        self.tasks = TaskClient(self)
 
     # ------------------------------------------------------------------------------------------
     # Constructors
@@ -259,9 +264,24 @@ class Client:
         cached = self._envelope_cache
         if cached is not None and cached[0] == self.log_level:
             return cached[1]
-        meta = envelope(self._questions.capabilities(), self.client_info, self.log_level)
+        meta = envelope(self._capabilities(), self.client_info, self.log_level)
         self._envelope_cache = (self.log_level, meta)
         return meta
+
+    def _capabilities(self) -> dict[str, Any]:
+        caps = self._questions.capabilities()
+        return {**caps, "extensions": dict(self.extensions)} if self.extensions else caps
+
+    def declare_extension(self, name: str, settings: dict[str, Any] | None = None) -> None:
+        """Declare an extension in this client's capabilities: on every 2026-07-28 request
+        from now on, and in ``initialize`` when declared before connecting."""
+        if name not in self.extensions:
+            self.extensions[name] = settings or {}
+            self._envelope_cache = None
+
+    async def answer_inputs(self, requests: dict[str, Any]) -> dict[str, Any]:
+        """Answers to a server's ``inputRequests`` (by key), from this client's handlers."""
+        return await self._questions.answer_inputs(requests, None, self)
 
     def _adopt(self, handshake: Handshake) -> None:
         self.era = handshake.era
@@ -272,9 +292,7 @@ class Client:
         self.supported_versions = handshake.supported_versions
 
     async def _initialize(self) -> None:
-        params = initialize_params(
-            self.requested_version, self._questions.capabilities(), self.client_info
-        )
+        params = initialize_params(self.requested_version, self._capabilities(), self.client_info)
         self._adopt(read_initialize(await self._raw_request("initialize", params, timeout=None)))
         if isinstance(self.transport, HttpTransport):
             self.transport.protocol_version = self.protocol_version
@@ -765,7 +783,8 @@ class Client:
         tag: Any = None,
     ) -> CallToolResult:
         """Call a tool. A tool's own failure is ``result.is_error``; protocol errors raise
-        `McpClientError`."""
+        `McpClientError`. A call the server answers with a task (once the tasks extension is
+        declared) is waited for: its result is returned."""
         result = await self.request(
             "tools/call",
             {"name": name, "arguments": arguments or {}},
@@ -774,6 +793,9 @@ class Client:
             tag=tag,
             meta=meta,
         )
+        if result.get("resultType") == "task":
+            wait = self.timeout if timeout is _DEFAULT else timeout
+            return await self.tasks.result(str(result.get("taskId", "")), timeout=wait)
         return CallToolResult.from_wire(result)
 
     async def list_resources(self, *, timeout: float | None = _DEFAULT) -> list[Resource]:
