@@ -474,3 +474,14 @@ async def test_from_settings_builds_the_proxy_shape(tmp_path: Path) -> None:
     assert isinstance(OAuth.from_settings({}).store, MemoryTokenStore)
     with pytest.raises(ValueError, match="unknown OAuth settings: secret"):
         OAuth.from_settings({"secret": "x"})
+
+
+async def test_requests_refused_together_share_one_authorization(make_setup: Any) -> None:
+    setup = make_setup()
+    auth = headless()
+    async with Client.http(setup.url, auth=auth, era="modern") as client:
+        await client.call_tool("whoami", {})
+        await auth.forget(setup.url)  # the next requests go without a token: 401 each
+        results = await asyncio.gather(*(client.call_tool("whoami", {}) for _ in range(5)))
+    assert all(r.structured_content["subject"] for r in results)
+    assert len(setup.server.calls("authorize")) == 2
