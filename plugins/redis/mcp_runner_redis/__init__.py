@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_runner import Plugin, hookimpl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .backend import RedisBackend
 
@@ -26,13 +26,50 @@ class RedisSettings(BaseModel):
 
     url: str = Field(
         "redis://127.0.0.1:6379/0",
-        description="redis:// or rediss:// (TLS) URL; redis-py's query options apply "
-        "(ssl_ca_certs, ssl_cert_reqs, ...)",
+        description="redis:// or rediss:// (TLS) URL; redis-py's query options apply",
     )
     key_prefix: str = Field("mcp-runner:", description="prefix of every key and channel")
     operation_timeout: float = Field(
         2.0, gt=0, description="seconds a store operation may take before the request fails"
     )
+    tls_ca_file: str | None = Field(
+        None, description="rediss://: CA certificates (PEM) to verify the server's by"
+    )
+    tls_cert_file: str | None = Field(
+        None, description="rediss://: this client's certificate (PEM), for mutual TLS"
+    )
+    tls_key_file: str | None = Field(None, description="rediss://: the key of tls_cert_file")
+    tls_verify: bool = Field(
+        True, description="rediss://: check the server's certificate and host name"
+    )
+
+    @model_validator(mode="after")
+    def _tls_needs_rediss(self) -> RedisSettings:
+        tls_set = [name for name in TLS_KEYS if getattr(self, name) is not None]
+        if (tls_set or not self.tls_verify) and not self.url.startswith("rediss://"):
+            named = ", ".join(tls_set or ["tls_verify"])
+            raise ValueError(f"{named} apply to TLS: the url must start with rediss://")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
+
+    def connection_options(self) -> dict[str, Any]:
+        """redis-py's TLS options for these settings (none for a redis:// url)."""
+        if not self.url.startswith("rediss://"):
+            return {}
+        options: dict[str, Any] = {
+            "ssl_cert_reqs": "required" if self.tls_verify else "none",
+            "ssl_check_hostname": self.tls_verify,
+        }
+        if self.tls_ca_file is not None:
+            options["ssl_ca_certs"] = self.tls_ca_file
+        if self.tls_cert_file is not None:
+            options["ssl_certfile"] = self.tls_cert_file
+            options["ssl_keyfile"] = self.tls_key_file
+        return options
+
+
+TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file")
 
 
 class RedisPlugin(Plugin):
@@ -43,7 +80,12 @@ class RedisPlugin(Plugin):
     @hookimpl
     def mcp_runner_state_backend(self, settings: RedisSettings) -> RedisBackend:
         """The Redis backend, configured by ``[plugins.redis]``."""
-        self.backend = RedisBackend(settings.url, settings.key_prefix, settings.operation_timeout)
+        self.backend = RedisBackend(
+            settings.url,
+            settings.key_prefix,
+            settings.operation_timeout,
+            **settings.connection_options(),
+        )
         return self.backend
 
     @hookimpl

@@ -1,8 +1,9 @@
 """`RedisBackend`: a state backend on Redis.
 
 Keys (under the prefix): ``s:<session>`` holds a session's record as JSON, expiring when the
-session is idle; ``e:<session>:<stream>`` a list of the stream's last events, expiring the
-same way; ``t:<task>`` a task's record as JSON, expiring with the task's ttl, and
+session is idle; ``e:<session>:<stream>`` a list of the stream's last events, and
+``l:<session>`` the set of the session's logged streams, expiring the same way (and deleted
+with the session); ``t:<task>`` a task's record as JSON, expiring with the task's ttl, and
 ``o:<owner>`` a sorted set of the owner's tasks by expiry (for ``tasks.max_per_principal``);
 one channel, ``bus``, carries every replica's messages.
 """
@@ -31,13 +32,14 @@ class RedisBackend(StateBackend, TaskStore):
 
     name = "redis"
 
-    def __init__(self, url: str, key_prefix: str, timeout: float) -> None:
+    def __init__(self, url: str, key_prefix: str, timeout: float, **options: Any) -> None:
+        """`options` go to redis-py's client as they are (the TLS ones: ``ssl_ca_certs``...)."""
         self.url = url
         self.prefix = key_prefix
         self.timeout = timeout
         self.channel = key_prefix + "bus"
         self.client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, **options
         )
         self._listener: asyncio.Task[None] | None = None
         self.hearing = False  # subscribed to the bus now
@@ -113,6 +115,9 @@ class RedisBackend(StateBackend, TaskStore):
     def _log_key(self, session_id: str, stream_id: str) -> str:
         return f"{self.prefix}e:{session_id}:{stream_id}"
 
+    def _streams_key(self, session_id: str) -> str:
+        return f"{self.prefix}l:{session_id}"
+
     async def save_session(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
         async with self._operation():
             await self.client.set(
@@ -131,19 +136,24 @@ class RedisBackend(StateBackend, TaskStore):
             await pipe.execute()
 
     async def delete_session(self, session_id: str) -> None:
+        streams = self._streams_key(session_id)
         async with self._operation():
-            await self.client.delete(self._session_key(session_id))
-        # the streams' logs expire by themselves, within the idle timeout
+            logged = await self.client.smembers(streams)
+            logs = [self._log_key(session_id, stream.decode()) for stream in logged]
+            await self.client.delete(self._session_key(session_id), streams, *logs)
 
     async def append_event(
         self, session_id: str, stream_id: str, event: LoggedEvent, keep: int, ttl: float
     ) -> None:
         key = self._log_key(session_id, stream_id)
         announce = {"t": "event", "s": session_id, "k": stream_id, "e": list(event)}
+        streams = self._streams_key(session_id)
         async with self._operation(), self.client.pipeline(transaction=False) as pipe:
             pipe.rpush(key, json.dumps(event))
             pipe.ltrim(key, -keep, -1)
             pipe.expire(key, _seconds(ttl))
+            pipe.sadd(streams, stream_id)  # so that DELETE finds every log of the session
+            pipe.expire(streams, _seconds(ttl))
             pipe.publish(self.channel, json.dumps(announce))
             await pipe.execute()
 
