@@ -307,6 +307,7 @@ def main() -> int:
     parser.add_argument("--no-server", action="store_true", help="skip the server scenarios")
     parser.add_argument("--no-client", action="store_true", help="skip the client scenarios")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each result as it comes
     cache: Path = args.cache.resolve()
     env = dict(os.environ)
     if node_major(env) < 22:  # the suite needs Node 22 or newer: fetch one from npm
