@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import INVALID_PARAMS, MISSING_CAPABILITY, McpError, invalid_params
+from .errors import INTERNAL_ERROR, INVALID_PARAMS, MISSING_CAPABILITY, McpError, invalid_params
 from .inputs import CAPABILITY_OF, valid_answer
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ EXTENSION = "io.modelcontextprotocol/tasks"
 #: What a tool may say about running as a task.
 TASK_SUPPORT = ("never", "optional", "required")
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+#: How a relayed task (another server's, adopted by the proxy) is reached: ``relay(method,
+#: remote_id, params)`` sends a tasks method to the server that holds it and returns its answer.
+Relay = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: The bus messages of tasks: answers for a task, its cancellation, a change of its status.
 BUS_KINDS = frozenset({"task-input", "task-cancel", "task-status"})
 # What a task's record holds beside the wire fields: whose it is.
@@ -149,6 +152,8 @@ class Tasks:
         self.relay: Callable[[dict[str, Any]], None] | None = None
         #: The tasks running in this process, by id.
         self.running: dict[str, Job] = {}
+        #: Where relayed tasks live, by the name they are namespaced with (a proxy's backend).
+        self.relays: dict[str, Relay] = {}
 
     def share(self, store: TaskStore, relay: Callable[[dict[str, Any]], None]) -> None:
         """Keep tasks in a store every replica shares, and reach the other replicas by `relay`."""
@@ -178,6 +183,35 @@ class Tasks:
         result = None if job.started else worker.result()
         return {"resultType": "task", **wire(job.record)} if result is None else result
 
+    async def adopt(self, req: Request, via: str, created: dict[str, Any]) -> dict[str, Any]:
+        """Answer a call with a task another server created for it (`created`, its
+        `CreateTaskResult`), under an id namespaced by `via` (``<via>:<its id>``): kept as the
+        caller's, and reached through ``relays[via]`` by the tasks methods."""
+        remote = str(created.get("taskId", ""))
+        task_id = f"{via}:{remote}"
+        ttl_ms = created.get("ttlMs")
+        ttl = ttl_ms / 1000 if isinstance(ttl_ms, int) and ttl_ms > 0 else self.limits.ttl
+        record = {"taskId": task_id, "via": via, "remote": remote, _OWNER: owner_of(req)}
+        if not await self.store.add_task(task_id, record, ttl, self.limits.max_per_principal):
+            raise too_many(self.limits)
+        own = {k: v for k, v in created.items() if k != "_meta"}
+        return {**own, "resultType": "task", "taskId": task_id}
+
+    async def _relayed(
+        self, record: dict[str, Any], method: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        relay = self.relays.get(record["via"])
+        if relay is None:
+            raise McpError(
+                INTERNAL_ERROR,
+                f"Task {record['taskId']!r} lives at {record['via']!r}, which is not served here",
+            )
+        answer = await relay(method, record["remote"], params)
+        out = {k: v for k, v in answer.items() if k not in ("_meta", "resultType")}
+        if "taskId" in out:
+            out["taskId"] = record["taskId"]
+        return out
+
     def ttl_for(self, req: Request) -> float:
         """The task's ttl in seconds: the client's ``params.task.ttl`` (ms, SEP-1686 form)
         within ``max_ttl``, else the server's."""
@@ -190,7 +224,10 @@ class Tasks:
     # -- the tasks/* methods ----------------------------------------------------------------------
     async def get(self, req: Request) -> dict[str, Any]:
         """``tasks/get``: the task's status, and its result or error once it ended."""
-        return wire(await self._find(req))
+        record = await self._find(req)
+        if "via" in record:
+            return await self._relayed(record, "tasks/get", {})
+        return wire(record)
 
     async def update(self, req: Request) -> dict[str, Any]:
         """``tasks/update``: answers to the task's input requests (unknown keys are ignored)."""
@@ -198,6 +235,8 @@ class Tasks:
         responses = req.params.get("inputResponses")
         if not isinstance(responses, dict):
             raise invalid_params("tasks/update: params.inputResponses must be an object")
+        if "via" in record:
+            return await self._relayed(record, "tasks/update", {"inputResponses": responses})
         task_id = record["taskId"]
         job = self.running.get(task_id)
         if job is not None:
@@ -211,6 +250,8 @@ class Tasks:
     async def cancel(self, req: Request) -> dict[str, Any]:
         """``tasks/cancel``: end the task as cancelled; a task that already ended stays as it is."""
         record = await self._find(req)
+        if "via" in record:
+            return await self._relayed(record, "tasks/cancel", {})
         if record["status"] in TERMINAL:
             return {}
         task_id = record["taskId"]
@@ -269,6 +310,15 @@ class Tasks:
             job.interrupt()
         elif kind == "task-input" and isinstance(message.get("r"), dict):
             job.spawn(job.answer(message["r"]))
+
+
+def too_many(limits: TaskLimits) -> McpError:
+    """-32602: the caller holds as many tasks as it may."""
+    return McpError(
+        INVALID_PARAMS,
+        f"Too many tasks: at most {limits.max_per_principal} are kept per client "
+        "(tasks.max_per_principal); collect or let some expire first",
+    )
 
 
 def set_status(record: dict[str, Any], status: str, message: str | None = None) -> None:
@@ -334,11 +384,7 @@ class Job:
             _OWNER: owner_of(req),
         }
         if not await tasks.store.add_task(task_id, record, ttl, tasks.limits.max_per_principal):
-            raise McpError(
-                INVALID_PARAMS,
-                f"Too many tasks: at most {tasks.limits.max_per_principal} are kept per client "
-                "(tasks.max_per_principal); collect or let some expire first",
-            )
+            raise too_many(tasks.limits)
         self.record = record
         tasks.running[task_id] = self
         self.begun.set_result(None)

@@ -26,6 +26,7 @@ from ...client import (
 from ...protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, UNSUPPORTED_VERSION, McpError
 from ...protocol.inputs import InputRequired
 from ...protocol.session import LEVEL_RANK
+from ...protocol.tasks import negotiated
 from ...registry import CompositionError
 from .call import BackendDown, CallerToken, ForwardedCall, QuestionUnclaimed
 from .components import stage
@@ -85,6 +86,8 @@ class Backend:
         self._watch: asyncio.Task[None] | None = None
         self._oauth: Any = None  # the `OAuth` of an ``oauth`` backend: its tokens outlive restarts
         self.severed: dict[asyncio.Task[Any], str] = {}  # request tasks cut off, and why
+        # The backend's tasks our clients hold (``<name>:<its id>``) are reached through it.
+        manager.runner.engine.tasks.relays[name] = self._task_method
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,9 +152,11 @@ class Backend:
                 path = Path(config.cwd).expanduser()
                 cwd = str(path if path.is_absolute() else self.section.base_dir / path)
             env = {**config.env, DEPTH_ENV: str(chain_depth() + 1)}
-            return Client.stdio(
+            client = Client.stdio(
                 config.command, config.args, env=env, cwd=cwd, prefer=config.prefer, **options
             )
+            client.tasks.declare()  # its tasks are relayed (`relay_task`)
+            return client
         assert config.url is not None
         if config.oauth is not None and self._oauth is None:
             from ...client.oauth import OAuth
@@ -163,13 +168,15 @@ class Backend:
                     path if path.is_absolute() else self.section.base_dir / path
                 )
             self._oauth = OAuth.from_settings(settings)
-        return Client.http(
+        client = Client.http(
             config.url,
             headers=config.static_headers(),
             auth=self._oauth,
             prefer=config.prefer,
             **options,
         )
+        client.tasks.declare()
+        return client
 
     async def _supervise(self) -> None:
         policy = self.section.restart
@@ -471,6 +478,35 @@ class Backend:
             call.component = component
             call.owner = asyncio.current_task()
         return await self._rounds(call, request)
+
+    # -- tasks --------------------------------------------------------------------------------------
+    async def relay_task(self, request: Request, created: dict[str, Any]) -> dict[str, Any]:
+        """The answer to a call the backend answered with a task (`created`): the task itself,
+        its id namespaced by this backend, for a client that declared the tasks extension;
+        else the task's result, waited for here."""
+        tasks = self.manager.runner.engine.tasks
+        if negotiated(request):
+            return await tasks.adopt(request, self.name, created)
+        client = self.client
+        if client is None:
+            raise BackendDown(self.down_message())
+        result = await client.tasks.result(str(created.get("taskId", "")))
+        return result.raw
+
+    async def _task_method(
+        self, method: str, remote_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        if self.state != "ready":
+            await self.ensure_started()
+        client = self.client
+        if self.state != "ready" or client is None:
+            raise McpError(INTERNAL_ERROR, self.down_message(), {"backend": self.name})
+        try:
+            return await client.request(
+                method, {"taskId": remote_id, **params}, headers={"Mcp-Name": remote_id}
+            )
+        except McpClientError as exc:
+            raise McpError(exc.code, exc.message, exc.data) from None
 
     def _caller_headers(self, request: Request) -> dict[str, str]:
         """The caller's own bearer token, for a backend with ``forward_token``: only a token

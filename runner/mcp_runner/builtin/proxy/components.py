@@ -96,6 +96,9 @@ class ProxyTool(_Renamed, Tool):
             result = await backend.forward(
                 request, self, "tools/call", {"name": self.remote, "arguments": arguments}
             )
+            if result.get("resultType") == "task":  # the backend runs it as a task
+                relayed = await backend.relay_task(request, result)
+                return relayed if relayed.get("resultType") == "task" else _clean(relayed)
         except BackendDown as exc:
             return error_result(str(exc))
         except ConnectionClosed as exc:
