@@ -57,6 +57,7 @@ def prefixed_server() -> Iterator[h.ServerProcess]:
         **AUTH_ENV,
         "MCP_RUNNER_HTTP__FORWARDED_ALLOW_IPS": '["127.0.0.1"]',
         "MCP_RUNNER_HTTP__ALLOWED_HOSTS": '["example.com"]',
+        "MCP_RUNNER_PLUGINS__HTTP_DEMO__SCOPES": '["demo:use"]',  # the token lacks it: 403
     }
     with h.ServerProcess(env) as server:
         yield server
@@ -108,8 +109,16 @@ def test_behind_nginx_under_a_prefix_the_urls_carry_it(
         assert refused.status_code == 401
         challenge = refused.headers["www-authenticate"]
         assert f'resource_metadata="http://example.com{PREFIXED_METADATA}"' in challenge
-        opened = initialize(base + "/tools/mcp", authorization=f"Bearer {TOKEN}", **public)
+        bearer = {"authorization": f"Bearer {TOKEN}", **public}
+        opened = initialize(base + "/tools/mcp", **bearer)
         assert opened.status_code == 200, opened.text
+        session = {**h.legacy_headers(opened.headers["mcp-session-id"]), **bearer}
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+        call["params"] = {"name": "add", "arguments": {"a": 1, "b": 2}}
+        forbidden = httpx.post(base + "/tools/mcp", json=call, headers=session, timeout=10)
+        assert forbidden.status_code == 403, forbidden.text
+        challenge = forbidden.headers["www-authenticate"]
+        assert f'resource_metadata="http://example.com{PREFIXED_METADATA}"' in challenge
         assert initialize(base + "/tools/mcp", host="evil.example").status_code == 421
     finally:
         nginx.terminate()

@@ -48,6 +48,10 @@ _resource: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _authenticated: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "mcp_runner_auth_principal", default=None
 )
+# Where that request's challenges point (its public scheme, Host and prefix), for a 403 later.
+_challenge_metadata: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "mcp_runner_auth_metadata_url", default=None
+)
 
 
 def expected_resource() -> str | None:
@@ -118,6 +122,7 @@ class Authenticator:
             "resource_metadata": self.metadata_url(headers, scheme, root_path),
             "scopes": self.challenge_scopes(),
         }
+        _challenge_metadata.set(challenge["resource_metadata"])
         if query:
             text = query.decode("latin-1") if isinstance(query, bytes) else query
             if any(name == "access_token" for name, _ in parse_qsl(text, keep_blank_values=True)):
@@ -367,7 +372,9 @@ class Authenticator:
             return
         what = _describe(req, component)
         headers = req.headers
-        resource_metadata = self.metadata_url(headers) if headers else None
+        resource_metadata = (
+            (_challenge_metadata.get() or self.metadata_url(headers)) if headers else None
+        )
         scopes = sorted(required)
         if principal is None:
             hint = f" (set {TOKEN_ENV})" if req.transport == "stdio" else ""
