@@ -485,3 +485,10 @@ async def test_requests_refused_together_share_one_authorization(make_setup: Any
         results = await asyncio.gather(*(client.call_tool("whoami", {}) for _ in range(5)))
     assert all(r.structured_content["subject"] for r in results)
     assert len(setup.server.calls("authorize")) == 2
+
+
+async def test_a_refusal_fails_the_connection_with_its_reason(make_setup: Any) -> None:
+    setup = make_setup(resource="http://127.0.0.1:1/elsewhere")
+    with pytest.raises(OAuthError, match="no authorization is sought"):
+        async with Client.http(setup.url, auth=headless(), connect_timeout=10):
+            pass
