@@ -14,7 +14,8 @@ The conventions a page follows are in CONTRIBUTING.md ("Writing docs"). In short
 * ``<!-- not run: reason -->`` on the line before a block skips it (counted, and reported).
 * ``<!-- file: path -->`` on the line before a block writes it to `path` in the page's
   directory before the page's blocks run, instead of running it (blocks naming the same
-  file are joined in page order); the directory is on ``PYTHONPATH``.
+  file are joined in page order); the directory is on ``PYTHONPATH``, and a python module
+  written so is imported.
 * ``<!-- docs-test prelude: code -->`` anywhere on a page is put before each of its python
   blocks (the imports and the ``plugin`` a page's fragments assume).
 * Commands run with the plugins ``files``, ``sqlite`` and ``openapi`` allowed
@@ -139,8 +140,9 @@ SIGNATURES = [b for b in BLOCKS if b.lang in PYTHON and SIGNATURE.match(b.body)]
 RUN = [
     b
     for b in BLOCKS
-    if not b.mark
-    and ((b.lang in PYTHON and b not in SIGNATURES) or (b.lang in SHELL and b.commands))
+    if (not b.mark and b.lang in PYTHON and b not in SIGNATURES)
+    or (not b.mark and b.lang in SHELL and b.commands)
+    or (b.mark == "file" and b.lang in PYTHON and b.argument.endswith(".py"))
 ]
 PARSE = [b for b in BLOCKS if b.mark != "not run" and b.lang in PARSED]
 MARKED = [b for b in BLOCKS if b.mark == "not run"]
@@ -286,6 +288,11 @@ def test_block_runs_as_written(block: Block, tmp_path: Path):
     files = _page_dir(block, tmp_path)
     cwd = ROOT if block.in_checkout else files
     env = _environment(block, files)
+    if block.mark == "file":  # a module of the page: it imports
+        module = block.argument.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        done = _run([sys.executable, "-c", f"import {module}"], env, files)
+        assert done.returncode == 0, f"docs/{block.id}: import {module} failed:\n{done.stderr}"
+        return
     if block.lang in PYTHON:
         script = files / ("test_docs_block.py" if _defines_tests(block.body) else "docs_block.py")
         script.write_text(block.prelude + block.body, encoding="utf-8")
