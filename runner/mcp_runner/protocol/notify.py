@@ -2,8 +2,9 @@
 
 Legacy sessions hear ``notifications/*/list_changed`` and ``notifications/resources/updated``
 on their session stream; a 2026-07-28 ``subscriptions/listen`` request hears what it asked for
-on its own stream. A change may be announced from a worker thread (a sync tool): the fan-out
-hands it over to the event loop it serves. With a `relay` (replicas sharing a state backend), a
+on its own stream, and the status of the tasks it names (``taskIds``) as
+``notifications/tasks``. A change may be announced from a worker thread (a sync tool): the
+fan-out hands it over to the event loop it serves. With a `relay` (replicas sharing a state backend), a
 change is published to every replica, and each one delivers it to its own sessions and
 listeners.
 """
