@@ -228,3 +228,19 @@ def test_plugin_commands_warning_is_a_json_line_in_json_mode(tmp_path: Path):
     assert warning["level"] == "warning"
     assert warning["event"].startswith("plugin commands unavailable: ")
     assert "mcp-runner.toml" in warning["event"]
+
+
+def test_plugins_text_shows_distributions_and_versions(tmp_path: Path):
+    """Installed plugins show their distribution and its version; a plugin named with
+    --plugin shows `command line` and its `Plugin(version=...)`."""
+    (tmp_path / "versioned.py").write_text(
+        "from mcp_runner import Plugin\nplugin = Plugin('versioned', version='1.2.0')\n"
+    )
+    from mcp_runner import __version__
+
+    env = {"PYTHONPATH": str(tmp_path), "MCP_RUNNER_PLUGINS": "files,versioned"}
+    done = mcp_runner("plugins", "--plugin", "versioned", "--wait", "0", env=env)
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line[:1].strip()}
+    assert lines["files"].split()[1:4] == ["mcp-runner-files", __version__, "ok"]
+    assert lines["versioned"].split()[1:5] == ["command", "line", "1.2.0", "ok"]
