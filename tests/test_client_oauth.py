@@ -75,6 +75,7 @@ class AuthorizationServer:
     omit_iss: bool = False  # advertised, yet left out
     declined: set[str] = field(default_factory=set)  # scopes the user does not grant
     public_keys: dict[str, Any] = field(default_factory=dict)  # private_key_jwt clients
+    workload_jwts: set[str] = field(default_factory=set)  # assertions the jwt-bearer grant takes
     clients: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     tokens: dict[str, Issued] = field(default_factory=dict)
@@ -185,6 +186,10 @@ class AuthorizationServer:
             scopes = old.scopes
         elif grant == "client_credentials":
             scopes = form.get("scope", "").split()
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            if form.get("assertion") not in self.workload_jwts:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            scopes = form.get("scope", "").split()
         else:
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         issued = Issued(scopes, time.time() + self.token_lifetime, client_id)
@@ -196,7 +201,7 @@ class AuthorizationServer:
             "expires_in": self.token_lifetime,
             "scope": " ".join(scopes),
         }
-        if grant != "client_credentials":
+        if grant == "authorization_code" or grant == "refresh_token":
             self.refresh_tokens[refresh] = issued
             answer["refresh_token"] = refresh
         return JSONResponse(answer)
@@ -397,6 +402,31 @@ async def test_client_credentials_with_private_key_jwt(make_setup: Any) -> None:
     assert "client_secret" not in token and token["client_assertion"].count(".") == 2
 
 
+async def test_jwt_bearer_grant_presents_a_fresh_workload_token(make_setup: Any) -> None:
+    setup = make_setup()
+    setup.server.clients["workload"] = (None, "none")
+    setup.server.workload_jwts = {"header.workload.sig"}
+    asked: list[int] = []
+
+    async def workload_token() -> str:  # e.g. read from the platform's metadata service
+        asked.append(1)
+        return "header.workload.sig"
+
+    auth = OAuth(grant="jwt_bearer", client_id="workload", assertion=workload_token)
+    async with Client.http(setup.url, auth=auth, era="modern") as client:
+        who = await client.call_tool("whoami", {})
+        assert who.structured_content["subject"] == "workload"
+    (token,) = setup.server.calls("token")
+    assert token["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert token["client_id"] == "workload" and asked == [1]
+
+    refused = OAuth(grant="jwt_bearer", client_id="workload", assertion="someone.else.sig")
+    with pytest.raises(OAuthError, match="invalid_grant"):
+        async with Client.http(setup.url, auth=refused, era="modern", connect_timeout=10):
+            pass
+    assert len(setup.server.calls("token")) == 2  # refused once, and not tried again
+
+
 async def test_pre_registered_client_uses_basic_authentication(make_setup: Any) -> None:
     setup = make_setup(auth_methods=["client_secret_basic"])
     setup.server.clients["pre:registered"] = ("p@ss word", "client_secret_basic")
@@ -472,6 +502,10 @@ async def test_from_settings_builds_the_proxy_shape(tmp_path: Path) -> None:
     assert isinstance(auth.store, FileTokenStore)
     assert OAuth.from_settings({}).grant == "authorization_code"
     assert isinstance(OAuth.from_settings({}).store, MemoryTokenStore)
+    (tmp_path / "workload.jwt").write_text("a.b.c\n")
+    workload = OAuth.from_settings({"client_id": "w", "assertion_file": tmp_path / "workload.jwt"})
+    assert workload.grant == "jwt_bearer" and callable(workload.assertion)
+    assert workload.assertion() == "a.b.c"
     with pytest.raises(ValueError, match="unknown OAuth settings: secret"):
         OAuth.from_settings({"secret": "x"})
 

@@ -23,7 +23,6 @@ UNSUPPORTED = (
     "auth/enterprise-managed",
     "auth/cross-app",
     "auth/dpop",
-    "auth/wif",
 )
 
 
@@ -39,6 +38,10 @@ def auth_for_scenario(scenario: str, url: str, context: dict[str, Any]) -> OAuth
             client_secret=context.get("client_secret"),
             private_key=context.get("private_key_pem"),
             signing_algorithm=context.get("signing_algorithm") or "ES256",
+        )
+    if scenario == "auth/wif-jwt-bearer":  # the workload identity extension
+        return OAuth(
+            grant="jwt_bearer", client_id=context["client_id"], assertion=context["valid_jwt"]
         )
     return OAuth(
         client_id=context.get("client_id"),

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
+import inspect
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Mapping
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -20,7 +23,10 @@ from .registration import AUTH_METHODS, ClientInfo, auth_method_for, register
 from .store import FileTokenStore, MemoryTokenStore, TokenStore
 from .tokens import Tokens, request_tokens
 
-Grant = Literal["authorization_code", "client_credentials"]
+Grant = Literal["authorization_code", "client_credentials", "jwt_bearer"]
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# A JWT the client presents as its grant: the text, or a function giving a fresh one.
+Assertion = str | Callable[[], str | Awaitable[str]]
 SETTINGS_KEYS = {
     "client_id",
     "client_secret",
@@ -33,6 +39,7 @@ SETTINGS_KEYS = {
     "token_file",
     "grant",
     "redirect_port",
+    "assertion_file",
 }
 
 
@@ -46,8 +53,10 @@ class OAuth(httpx.Auth):
     the challenged scopes on top of the ones it has, at most `max_step_ups` times a request.
 
     `grant` is ``"authorization_code"`` (PKCE S256, through `redirect`: a `LoopbackRedirect`
-    by default) or ``"client_credentials"`` (needs `client_id` and `client_secret`, or a PEM
-    `private_key` for ``private_key_jwt`` signed with `signing_algorithm`). The
+    by default), ``"client_credentials"`` (needs `client_id` and `client_secret`, or a PEM
+    `private_key` for ``private_key_jwt`` signed with `signing_algorithm`) or ``"jwt_bearer"``
+    (RFC 7523: `assertion`, a JWT such as a workload identity token, or a function returning
+    a fresh one, is the grant). The
     client's identity at an authorization server is, in this order: `client_id` (with
     `client_secret`; only at `client_issuer` when that is given), the client ID metadata
     document at `client_metadata_url` when the server supports those, or a dynamic
@@ -77,13 +86,17 @@ class OAuth(httpx.Auth):
         offline_access: bool = True,
         max_step_ups: int = 2,
         http_client: httpx.AsyncClient | None = None,
+        assertion: Assertion | None = None,
     ) -> None:
-        if grant not in ("authorization_code", "client_credentials"):
+        if grant not in ("authorization_code", "client_credentials", "jwt_bearer"):
             raise ValueError(
-                f"grant is 'authorization_code' or 'client_credentials', not {grant!r}"
+                "grant is 'authorization_code', 'client_credentials' or 'jwt_bearer', "
+                f"not {grant!r}"
             )
-        if grant == "client_credentials" and not client_id:
-            raise ValueError("the client_credentials grant needs a client_id")
+        if grant != "authorization_code" and not client_id:
+            raise ValueError(f"the {grant} grant needs a client_id")
+        if (grant == "jwt_bearer") != (assertion is not None):
+            raise ValueError("an assertion goes with the jwt_bearer grant, and only with it")
         if token_endpoint_auth_method not in (None, *AUTH_METHODS):
             raise ValueError(
                 f"unsupported token_endpoint_auth_method {token_endpoint_auth_method!r}"
@@ -97,6 +110,7 @@ class OAuth(httpx.Auth):
             "private_key_jwt" if private_key else None
         )
         self.private_key = private_key
+        self.assertion = assertion
         self.signing_algorithm = signing_algorithm
         self.client_name = client_name
         self.scopes = list(scopes) if scopes is not None else None
@@ -117,10 +131,11 @@ class OAuth(httpx.Auth):
         """An `OAuth` from plain settings (a config table): ``client_id``,
         ``client_secret``, ``client_issuer``, ``client_metadata_url``,
         ``token_endpoint_auth_method``, ``private_key`` (PEM) and ``signing_algorithm``,
-        ``scopes`` (a list or a space-separated string),
-        ``token_file`` (a `FileTokenStore`; memory without it), ``grant`` (default
-        ``client_credentials`` when a secret is given, else ``authorization_code``) and
-        ``redirect_port`` (the `LoopbackRedirect`'s)."""
+        ``scopes`` (a list or a space-separated string), ``token_file`` (a `FileTokenStore`;
+        memory without it), ``assertion_file`` (the ``jwt_bearer`` grant's JWT, read afresh
+        for each token request), ``grant`` (default: ``jwt_bearer`` with an assertion file,
+        ``client_credentials`` with a secret or a private key, else ``authorization_code``)
+        and ``redirect_port`` (the `LoopbackRedirect`'s)."""
         unknown = set(settings) - SETTINGS_KEYS
         if unknown:
             raise ValueError(f"unknown OAuth settings: {', '.join(sorted(unknown))}")
@@ -128,8 +143,13 @@ class OAuth(httpx.Auth):
         if isinstance(scopes, str):
             scopes = scopes.split()
         token_file = settings.get("token_file")
+        assertion_file = settings.get("assertion_file")
         grant: Grant = settings.get("grant") or (
-            "client_credentials" if settings.get("client_secret") else "authorization_code"
+            "jwt_bearer"
+            if assertion_file
+            else "client_credentials"
+            if settings.get("client_secret") or settings.get("private_key")
+            else "authorization_code"
         )
         return cls(
             grant=grant,
@@ -143,6 +163,7 @@ class OAuth(httpx.Auth):
             scopes=scopes,
             store=FileTokenStore(token_file) if token_file else None,
             redirect=redirect or LoopbackRedirect(port=int(settings.get("redirect_port") or 0)),
+            assertion=_file_reader(assertion_file) if assertion_file else None,
         )
 
     # -- the httpx flow -----------------------------------------------------------------------
@@ -212,7 +233,7 @@ class OAuth(httpx.Auth):
                 if tokens.refresh_token:
                     with contextlib.suppress(OAuthError):
                         return await self._refresh(http, found, tokens)
-                elif self.grant == "client_credentials":
+                elif self.grant != "authorization_code":  # ask again, as the first time
                     return await self._obtain(http, found, tokens.requested_scope)
         return tokens
 
@@ -255,12 +276,14 @@ class OAuth(httpx.Auth):
     # -- the grants -----------------------------------------------------------------------------
     async def _obtain(self, http: httpx.AsyncClient, found: Discovery, scope: str | None) -> Tokens:
         client = await self._client(http, found, scope)
-        if self.grant == "client_credentials":
+        if self.grant == "authorization_code":
+            form = await self._authorization_code(found, client, scope)
+        else:
             form = {"grant_type": "client_credentials", "resource": found.resource}
+            if self.grant == "jwt_bearer":
+                form["grant_type"], form["assertion"] = JWT_BEARER, await self._assertion()
             if scope:
                 form["scope"] = scope
-        else:
-            form = await self._authorization_code(found, client, scope)
         tokens = await request_tokens(
             http,
             found.server.token_endpoint,
@@ -271,6 +294,16 @@ class OAuth(httpx.Auth):
         )
         await self._keep(found.server_url, tokens)
         return tokens
+
+    async def _assertion(self) -> str:
+        assertion: object = self.assertion
+        if callable(assertion):
+            assertion = assertion()
+        if inspect.isawaitable(assertion):
+            assertion = await assertion
+        if not isinstance(assertion, str) or not assertion:
+            raise OAuthError("the jwt_bearer grant's assertion is empty")
+        return assertion
 
     async def _refresh(self, http: httpx.AsyncClient, found: Discovery, tokens: Tokens) -> Tokens:
         assert tokens.refresh_token is not None
@@ -433,6 +466,12 @@ class OAuth(httpx.Auth):
         else:
             async with httpx.AsyncClient(timeout=30.0) as http:
                 yield http
+
+
+def _file_reader(path: str | os.PathLike[str]) -> Callable[[], str]:
+    """A function returning the file's text, stripped, read at each call (a rotated token)."""
+    file = Path(path).expanduser()
+    return lambda: file.read_text("utf-8").strip()
 
 
 def _tokens_key(server: str) -> str:
