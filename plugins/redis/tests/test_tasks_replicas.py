@@ -106,6 +106,10 @@ class Pair:
         self.b.stop()
         self.b = TaskReplica(self.redis_url, self.dir.name)
 
+    def restart_a(self) -> None:
+        self.a.stop()
+        self.a = TaskReplica(self.redis_url, self.dir.name)
+
     def close(self) -> None:
         for replica in (self.a, self.b):
             replica.stop()
@@ -244,3 +248,11 @@ def test_a_task_outlives_the_restart_of_a_replica_not_running_it(pair: Pair) -> 
     assert result(pair.b, "alice", "tasks/get", {"taskId": task_id})["taskId"] == task_id
     done = poll(pair.b, task_id, {"completed", "failed", "cancelled"})
     assert done["status"] == "completed", done
+
+
+def test_a_replica_that_stops_cancels_the_tasks_it_runs(pair: Pair) -> None:
+    task_id = start(pair.a, "long_job", {"seconds": 60})
+    pair.restart_a()
+    ended = result(pair.b, "alice", "tasks/get", {"taskId": task_id})
+    assert ended["status"] == "cancelled", ended
+    assert ended["statusMessage"] == "Cancelled: the server running it stopped"

@@ -291,6 +291,17 @@ class Tasks:
         elif self.notifier is not None:
             self.notifier.deliver_task_status(wire(record))
 
+    async def close(self, grace: float = 5.0) -> None:
+        """The server is stopping: interrupt the tasks running here, and give them `grace`
+        seconds to be recorded as cancelled (a task no replica runs any more must not stay
+        ``working``)."""
+        jobs = list(self.running.values())
+        for job in jobs:
+            job.interrupt("Cancelled: the server running it stopped")
+        workers = [job.worker for job in jobs if job.worker is not None]
+        if workers:
+            await asyncio.wait(workers, timeout=grace)
+
     # -- the bus ----------------------------------------------------------------------------------
     def _publish(self, message: dict[str, Any]) -> None:
         if self.relay is not None:
@@ -307,7 +318,7 @@ class Tasks:
         if job is None:
             return
         if kind == "task-cancel":
-            job.interrupt()
+            job.interrupt("Cancelled by the client")
         elif kind == "task-input" and isinstance(message.get("r"), dict):
             job.spawn(job.answer(message["r"]))
 
@@ -358,6 +369,7 @@ class Job:
         self.begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.worker: asyncio.Future[Any] | None = None
         self.waiting: dict[str, asyncio.Future[Any]] = {}
+        self.reason = "Cancelled"  # the status message if the call is interrupted
         self._background: set[asyncio.Task[Any]] = set()
 
     @property
@@ -395,7 +407,7 @@ class Job:
             result = await work()
         except asyncio.CancelledError:
             if self.started:
-                await self._settle("cancelled", message="Cancelled")
+                await self._settle("cancelled", message=self.reason)
             raise
         except McpError as exc:
             if not self.started:
@@ -495,10 +507,11 @@ class Job:
         record.pop("inputRequests", None)
         set_status(record, "cancelled", "Cancelled by the client")
         await self.tasks.save(record)
-        self.interrupt()
+        self.interrupt("Cancelled by the client")
 
-    def interrupt(self) -> None:
-        """Stop the tool's call (the task is cancelled)."""
+    def interrupt(self, reason: str = "Cancelled") -> None:
+        """Stop the tool's call (the task is cancelled, for `reason`)."""
+        self.reason = reason
         if self.worker is not None:
             self.worker.cancel()
 

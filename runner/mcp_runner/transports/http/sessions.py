@@ -407,6 +407,7 @@ class SharedSessionStore(SessionStore):
         for session in self._sessions.values():
             session.end()
         self._sessions.clear()
+        await self.engine.tasks.close()  # recorded as cancelled while the backend is there
         await self.backend.close()
 
     # -- the bus --------------------------------------------------------------------------------
