@@ -41,6 +41,7 @@ from mcp_runner.client import Client, McpClientError
 from mcp_runner.client.oauth import (
     FileTokenStore,
     HeadlessRedirect,
+    IdJagExchange,
     LoopbackRedirect,
     MemoryTokenStore,
     OAuth,
@@ -92,6 +93,7 @@ class AuthorizationServer:
                 Route("/authorize", self.authorize),
                 Route("/token", self.token, methods=["POST"]),
                 Route("/register", self.register, methods=["POST"]),
+                Route("/idp/token", self.exchange, methods=["POST"]),
             ]
         )
 
@@ -133,6 +135,22 @@ class AuthorizationServer:
         if self.send_iss and not self.omit_iss:
             back["iss"] = self.base
         return RedirectResponse(f"{params['redirect_uri']}?{urlencode(back)}", status_code=302)
+
+    async def exchange(self, request: Request) -> Response:
+        """An identity provider's RFC 8693 token exchange: an ID token for an ID-JAG."""
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        self.log.append(("exchange", form))
+        if form.get("subject_token") != "user-id-token":
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        jag = f"jag.{secrets.token_hex(4)}.sig"
+        self.workload_jwts.add(jag)
+        return JSONResponse(
+            {
+                "access_token": jag,
+                "issued_token_type": "urn:ietf:params:oauth:token-type:id-jag",
+                "token_type": "N_A",
+            }
+        )
 
     def _client(self, request: Request, form: dict[str, str]) -> str | None:
         header = request.headers.get("authorization", "")
@@ -408,7 +426,8 @@ async def test_jwt_bearer_grant_presents_a_fresh_workload_token(make_setup: Any)
     setup.server.workload_jwts = {"header.workload.sig"}
     asked: list[int] = []
 
-    async def workload_token() -> str:  # e.g. read from the platform's metadata service
+    async def workload_token(audience: str, resource: str) -> str:  # e.g. from the platform
+        assert (audience, resource) == (setup.server.base, setup.url)
         asked.append(1)
         return "header.workload.sig"
 
@@ -425,6 +444,26 @@ async def test_jwt_bearer_grant_presents_a_fresh_workload_token(make_setup: Any)
         async with Client.http(setup.url, auth=refused, era="modern", connect_timeout=10):
             pass
     assert len(setup.server.calls("token")) == 2  # refused once, and not tried again
+
+
+async def test_enterprise_managed_authorization_exchanges_the_id_token(make_setup: Any) -> None:
+    setup = make_setup(auth_methods=["client_secret_basic"])
+    setup.server.clients["app"] = ("app-secret", "client_secret_basic")
+    exchange = IdJagExchange(
+        f"{setup.server.base}/idp/token", lambda: "user-id-token", client_id="app-at-idp"
+    )
+    auth = OAuth(
+        grant="jwt_bearer", client_id="app", client_secret="app-secret", assertion=exchange
+    )
+    async with Client.http(setup.url, auth=auth, era="legacy") as client:
+        who = await client.call_tool("whoami", {})
+        assert who.structured_content["subject"] == "app"
+    (asked,) = setup.server.calls("exchange")
+    assert asked["audience"] == setup.server.base and asked["resource"] == setup.url
+    assert asked["requested_token_type"] == "urn:ietf:params:oauth:token-type:id-jag"
+    assert asked["subject_token_type"] == "urn:ietf:params:oauth:token-type:id_token"
+    (token,) = setup.server.calls("token")
+    assert token["assertion"].startswith("jag.")
 
 
 async def test_pre_registered_client_uses_basic_authentication(make_setup: Any) -> None:
@@ -505,7 +544,7 @@ async def test_from_settings_builds_the_proxy_shape(tmp_path: Path) -> None:
     (tmp_path / "workload.jwt").write_text("a.b.c\n")
     workload = OAuth.from_settings({"client_id": "w", "assertion_file": tmp_path / "workload.jwt"})
     assert workload.grant == "jwt_bearer" and callable(workload.assertion)
-    assert workload.assertion() == "a.b.c"
+    assert workload.assertion("https://as", "https://mcp") == "a.b.c"
     with pytest.raises(ValueError, match="unknown OAuth settings: secret"):
         OAuth.from_settings({"secret": "x"})
 

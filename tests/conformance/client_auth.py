@@ -13,17 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_runner.client.oauth import HeadlessRedirect, OAuth
+from mcp_runner.client.oauth import HeadlessRedirect, IdJagExchange, OAuth
 
 # The URL the suite's CIMD scenario expects as the client_id.
 CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 REDIRECT_URI = "http://localhost:3000/callback"
 # Extensions this library does not implement: run unauthenticated, and fail as they should.
-UNSUPPORTED = (
-    "auth/enterprise-managed",
-    "auth/cross-app",
-    "auth/dpop",
-)
+UNSUPPORTED = ("auth/dpop",)
 
 
 def auth_for_scenario(scenario: str, url: str, context: dict[str, Any]) -> OAuth | None:
@@ -38,6 +34,18 @@ def auth_for_scenario(scenario: str, url: str, context: dict[str, Any]) -> OAuth
             client_secret=context.get("client_secret"),
             private_key=context.get("private_key_pem"),
             signing_algorithm=context.get("signing_algorithm") or "ES256",
+        )
+    if scenario in ("auth/enterprise-managed-authorization", "auth/cross-app-access-complete-flow"):
+        exchange = IdJagExchange(
+            context["idp_token_endpoint"],
+            context["idp_id_token"],
+            client_id=context.get("idp_client_id"),
+        )
+        return OAuth(
+            grant="jwt_bearer",
+            client_id=context["client_id"],
+            client_secret=context.get("client_secret"),
+            assertion=exchange,
         )
     if scenario == "auth/wif-jwt-bearer":  # the workload identity extension
         return OAuth(

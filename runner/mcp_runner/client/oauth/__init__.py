@@ -12,12 +12,14 @@
 Its modules: ``provider`` (`OAuth`: the flows, renewing and stepping up), ``challenge``
 (``WWW-Authenticate``), ``discovery`` and ``metadata`` (RFC 9728, RFC 8414, OpenID Connect),
 ``registration`` (pre-registered, client ID metadata documents, RFC 7591), ``tokens`` (the
-token endpoint), ``pkce``, ``redirect`` (the user's part) and ``store`` (`TokenStore`).
+token endpoint), ``assertion`` (``private_key_jwt``), ``enterprise`` (the ID-JAG exchange),
+``pkce``, ``redirect`` (the user's part) and ``store`` (`TokenStore`).
 """
 
 from __future__ import annotations
 
 from .challenge import Challenge, parse_challenge
+from .enterprise import IdJagExchange
 from .errors import OAuthError
 from .provider import OAuth
 from .redirect import HeadlessRedirect, LoopbackRedirect, RedirectHandler
@@ -30,6 +32,7 @@ __all__ = [
     "ClientInfo",
     "FileTokenStore",
     "HeadlessRedirect",
+    "IdJagExchange",
     "LoopbackRedirect",
     "MemoryTokenStore",
     "OAuth",

@@ -25,8 +25,9 @@ from .tokens import Tokens, request_tokens
 
 Grant = Literal["authorization_code", "client_credentials", "jwt_bearer"]
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-# A JWT the client presents as its grant: the text, or a function giving a fresh one.
-Assertion = str | Callable[[], str | Awaitable[str]]
+# A JWT the client presents as its grant: the text, or a function of (audience, resource)
+# giving a fresh one: audience is the authorization server's issuer, resource the MCP server's.
+Assertion = str | Callable[[str, str], str | Awaitable[str]]
 SETTINGS_KEYS = {
     "client_id",
     "client_secret",
@@ -55,8 +56,8 @@ class OAuth(httpx.Auth):
     `grant` is ``"authorization_code"`` (PKCE S256, through `redirect`: a `LoopbackRedirect`
     by default), ``"client_credentials"`` (needs `client_id` and `client_secret`, or a PEM
     `private_key` for ``private_key_jwt`` signed with `signing_algorithm`) or ``"jwt_bearer"``
-    (RFC 7523: `assertion`, a JWT such as a workload identity token, or a function returning
-    a fresh one, is the grant). The
+    (RFC 7523: `assertion`, a JWT such as a workload identity token, or a function of
+    ``(audience, resource)`` returning a fresh one, such as `IdJagExchange`, is the grant). The
     client's identity at an authorization server is, in this order: `client_id` (with
     `client_secret`; only at `client_issuer` when that is given), the client ID metadata
     document at `client_metadata_url` when the server supports those, or a dynamic
@@ -281,7 +282,8 @@ class OAuth(httpx.Auth):
         else:
             form = {"grant_type": "client_credentials", "resource": found.resource}
             if self.grant == "jwt_bearer":
-                form["grant_type"], form["assertion"] = JWT_BEARER, await self._assertion()
+                form["grant_type"] = JWT_BEARER
+                form["assertion"] = await self._assertion(found)
             if scope:
                 form["scope"] = scope
         tokens = await request_tokens(
@@ -295,10 +297,10 @@ class OAuth(httpx.Auth):
         await self._keep(found.server_url, tokens)
         return tokens
 
-    async def _assertion(self) -> str:
+    async def _assertion(self, found: Discovery) -> str:
         assertion: object = self.assertion
         if callable(assertion):
-            assertion = assertion()
+            assertion = assertion(found.issuer_key, found.resource)
         if inspect.isawaitable(assertion):
             assertion = await assertion
         if not isinstance(assertion, str) or not assertion:
@@ -468,10 +470,11 @@ class OAuth(httpx.Auth):
                 yield http
 
 
-def _file_reader(path: str | os.PathLike[str]) -> Callable[[], str]:
-    """A function returning the file's text, stripped, read at each call (a rotated token)."""
+def _file_reader(path: str | os.PathLike[str]) -> Callable[[str, str], str]:
+    """An assertion function returning the file's text, stripped, read at each call (a
+    rotated token), whatever the audience."""
     file = Path(path).expanduser()
-    return lambda: file.read_text("utf-8").strip()
+    return lambda audience, resource: file.read_text("utf-8").strip()
 
 
 def _tokens_key(server: str) -> str:
