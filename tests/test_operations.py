@@ -326,3 +326,47 @@ def test_metrics_gauge_open_sse_streams_and_requests_in_flight() -> None:
 
     with h.ServerProcess(env) as server:
         h.run(scenario(server))
+
+
+def test_metrics_outcomes_each_their_series() -> None:
+    """ok, tool_error (an isError result) and error (a JSON-RPC error: an unknown tool) are
+    series of their own; the method's histogram counts them all, none is left in flight."""
+    from mcp_runner import McpError, ToolError
+    from mcp_runner.builtin.metrics import metrics_of
+
+    async def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    async def refuse() -> str:
+        """Fail as a tool."""
+        raise ToolError("no")
+
+    runner = make_runner(settings={"metrics": {"enabled": True}})
+    runner.add_tool(add, plugin="calc")
+    runner.add_tool(refuse, plugin="calc")
+
+    async def calls() -> None:
+        for _ in range(2):
+            await runner.call_tool("add", {"a": 1, "b": 2})
+        assert (await runner.call_tool("refuse", {})).get("isError")
+        with pytest.raises(McpError):
+            await runner.call_tool("nowhere", {})
+
+    asyncio.run(calls())
+    metrics = metrics_of(runner)
+    assert metrics is not None
+    text = metrics.exposition().decode()
+    series = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mcp_runner_requests_total{")
+    }
+    assert series == {
+        'mcp_runner_requests_total{method="tools/call",outcome="ok",plugin="calc",tool="add"}': 2,
+        'mcp_runner_requests_total{method="tools/call",outcome="tool_error",plugin="calc",'
+        'tool="refuse"}': 1,
+        'mcp_runner_requests_total{method="tools/call",outcome="error",plugin="",tool=""}': 1,
+    }
+    assert 'mcp_runner_request_duration_seconds_count{method="tools/call"} 4.0' in text
+    assert "mcp_runner_requests_in_flight 0.0" in text

@@ -200,17 +200,20 @@ def failure_of(exc: BaseException) -> str:
 class LocalMeasures:
     """This process's measures as plain counts; a prometheus-client collector of them.
 
-    A request updates one list: the latency histogram of its method, component and outcome
-    (bucket counts, then the sum of the durations); the counts by component name, each
-    method's histogram and the requests in flight (started, less those counted) are summed
-    from those at each scrape.
+    A request updates one list: the latency histogram (bucket counts, then the sum of the
+    durations) of its series, its method, component and outcome. A series of the ``ok``
+    outcome is found by the component alone, or the method when there is none (a component
+    belongs to one method): one lookup by identity per request. The counts by component name,
+    each method's histogram and the requests in flight (started, less those counted) are summed
+    at each scrape.
     """
 
-    __slots__ = ("requests", "runner", "started")
+    __slots__ = ("histograms", "labels", "runner", "started")
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        self.requests: dict[tuple[str, Any, str], list[float]] = {}
+        self.histograms: dict[Any, list[float]] = {}
+        self.labels: dict[Any, tuple[str, Any, str]] = {}  # each series' method, target, outcome
         self.started = 0
 
     async def measure(self, request: Request, call_next: Handler) -> Any:
@@ -220,25 +223,34 @@ class LocalMeasures:
         try:
             result = await call_next(request)
         except BaseException as exc:
-            self.count((request.method, request.target, failure_of(exc)), perf_counter() - started)
+            self.count(request, failure_of(exc), perf_counter() - started)
             raise
         elapsed = perf_counter() - started
-        ok = not (type(result) is dict and result.get("isError"))
-        key = (request.method, request.target, "ok" if ok else "tool_error")
-        histogram = self.requests.get(key)
+        if type(result) is dict and result.get("isError"):
+            self.count(request, "tool_error", elapsed)
+            return result
+        histogram = self.histograms.get(request.target or request.method)
         if histogram is None:
-            histogram = self.requests[key] = [0.0] * (len(BUCKETS) + 2)
+            histogram = self.series(request, "ok")
         histogram[0 if elapsed <= FIRST_BUCKET else bisect_left(BUCKETS, elapsed)] += 1
         histogram[-1] += elapsed
         return result
 
-    def count(self, key: tuple[str, Any, str], elapsed: float) -> None:
-        """Count one request's `elapsed` seconds under `key` (method, component, outcome)."""
-        histogram = self.requests.get(key)
+    def count(self, request: Request, outcome: str, elapsed: float) -> None:
+        """Count `request`'s `elapsed` seconds under `outcome` (not ``ok``)."""
+        histogram = self.histograms.get((request.target or request.method, outcome))
         if histogram is None:
-            histogram = self.requests[key] = [0.0] * (len(BUCKETS) + 2)
+            histogram = self.series(request, outcome)
         histogram[bisect_left(BUCKETS, elapsed)] += 1
         histogram[-1] += elapsed
+
+    def series(self, request: Request, outcome: str) -> list[float]:
+        """A new, empty histogram for `request`'s method and component, and `outcome`."""
+        base = request.target or request.method
+        key = base if outcome == "ok" else (base, outcome)
+        histogram = self.histograms[key] = [0.0] * (len(BUCKETS) + 2)
+        self.labels[key] = (request.method, request.target, outcome)  # after: a scrape finds both
+        return histogram
 
     def collect(self) -> Iterator[Any]:
         """The counts as metrics (copied first: the listener of ``address`` scrapes from a
@@ -251,9 +263,9 @@ class LocalMeasures:
 
         counts: dict[tuple[str, str, str, str], float] = {}  # two components may share a name
         by_method: dict[str, list[float]] = {}
-        measured = dict(self.requests)
+        measured = [(labels, self.histograms[key]) for key, labels in dict(self.labels).items()]
         started = self.started  # read after the counts: never fewer than they hold
-        for (method, target, outcome), histogram in measured.items():
+        for (method, target, outcome), histogram in measured:
             name, plugin = getattr(target, "name", ""), getattr(target, "plugin", "")
             labels = (method, name, plugin, outcome)
             counts[labels] = counts.get(labels, 0) + sum(histogram[:-1])
@@ -278,7 +290,7 @@ class LocalMeasures:
             refusals.add_metric([str(status)], count)
         yield requests
         yield durations
-        answered = sum(sum(histogram[:-1]) for histogram in measured.values())
+        answered = sum(sum(histogram[:-1]) for _, histogram in measured)
         yield GaugeMetricFamily(*_IN_FLIGHT, value=started - answered)
         yield refusals
         yield GaugeMetricFamily(*_SESSIONS, value=len(self.runner.engine.notifier.sessions))

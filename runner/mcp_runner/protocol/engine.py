@@ -171,10 +171,11 @@ class Engine:
                 meta.setdefault(versions.META_SERVER_INFO, self.server_info)
         return {"jsonrpc": "2.0", "id": req.id, "result": result}
 
-    async def _call_handler(self, req: Request) -> Any:
+    def _call_handler(self, req: Request) -> Awaitable[Any]:
+        # The chain's innermost step: the method's own awaitable, with no frame of its own.
         if req.handler is None:
             raise self._no_method(req)
-        return await req.handler(req)
+        return req.handler(req)
 
     def _no_method(self, req: Request) -> McpError:
         if req.modern and req.method in LEGACY_ONLY:
