@@ -19,8 +19,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from mcp_runner.log import get_logger
-from mcp_runner.protocol.tasks import TaskStore
-from mcp_runner.transports.http import BusMessage, LoggedEvent, StateBackend, StateUnavailable
+from mcp_runner.transports.http import (
+    BusMessage,
+    LoggedEvent,
+    StateBackend,
+    StateUnavailable,
+    TaskStore,
+)
 from redis.exceptions import RedisError
 
 RETRY_SECONDS = 0.5  # between attempts to hear the bus again after a failure

@@ -17,7 +17,7 @@ from .app import Router, http_app
 from .endpoint import McpHttpApp
 from .server import serve
 from .sessions import HttpSession, MemorySessionStore, SessionStore, TooManySessions
-from .state import BusMessage, LoggedEvent, StateBackend, StateUnavailable
+from .state import BusMessage, LoggedEvent, StateBackend, StateUnavailable, TaskStore
 
 __all__ = [
     "BusMessage",
@@ -29,6 +29,7 @@ __all__ = [
     "SessionStore",
     "StateBackend",
     "StateUnavailable",
+    "TaskStore",
     "TooManySessions",
     "http_app",
     "serve",

@@ -11,7 +11,9 @@ sessions stay in this process, as `MemorySessionStore` keeps them). A backend ho
 - the SSE event log of each stream, its last ``http.sse_buffer`` events, for ``Last-Event-ID``
   on any replica;
 - a bus: a message published by one replica reaches every replica (itself included), for
-  answers to server-to-client requests, ended sessions, stream events and changes.
+  answers to server-to-client requests, ended sessions, stream events and changes;
+- task records, when the backend is also a `TaskStore` (the tasks extension: any replica finds
+  a task, and the bus carries its cancellation and answers to the replica running it).
 
 Live objects (requests in flight, open connections, futures awaiting an answer) never leave
 their replica. Every method may raise `StateUnavailable`, and none may wait longer than the
@@ -23,6 +25,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from typing import Any
+
+from ...protocol.tasks import TaskStore
 
 #: A bus message as published: a JSON object with a ``t`` (its type) member.
 BusMessage = dict[str, Any]
@@ -91,4 +95,4 @@ class StateBackend(abc.ABC):
         """Send `message` to every replica's `deliver`, this one's included."""
 
 
-__all__ = ["BusMessage", "LoggedEvent", "StateBackend", "StateUnavailable"]
+__all__ = ["BusMessage", "LoggedEvent", "StateBackend", "StateUnavailable", "TaskStore"]
