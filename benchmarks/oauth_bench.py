@@ -66,7 +66,7 @@ async def main() -> None:
     }
     imports: dict[str, float | None] = {}
     try:
-        from mcp_runner.client.oauth import MemoryTokenStore, OAuth, Tokens
+        from mcp_runner.client.oauth import MemoryTokenStore, OAuth, OAuthError, Tokens
     except ImportError:
         pass
     else:
@@ -74,6 +74,20 @@ async def main() -> None:
         await store.set(f"tokens {URL}", Tokens("t", expires_at=time.time() + 3600).to_dict())
         auth = OAuth(store=store)
         clients["mcp_runner OAuth"] = (httpx.AsyncClient(transport=transport(), auth=auth), {})
+        try:
+            bound = MemoryTokenStore()
+            await bound.set(
+                f"tokens {URL}",
+                Tokens("t", token_type="DPoP", expires_at=time.time() + 3600).to_dict(),
+            )
+            dpop = OAuth(store=bound, dpop=True)
+        except OAuthError:  # no joserfc: no DPoP row
+            pass
+        else:
+            clients["mcp_runner OAuth, DPoP (a proof signed per request)"] = (
+                httpx.AsyncClient(transport=transport(), auth=dpop),
+                {},
+            )
         imports["mcp_runner.client.oauth (after httpx and mcp_runner.client)"] = import_ms(
             "mcp_runner.client.oauth", "httpx, mcp_runner.client"
         )

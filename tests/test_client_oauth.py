@@ -77,6 +77,7 @@ class AuthorizationServer:
     declined: set[str] = field(default_factory=set)  # scopes the user does not grant
     public_keys: dict[str, Any] = field(default_factory=dict)  # private_key_jwt clients
     workload_jwts: set[str] = field(default_factory=set)  # assertions the jwt-bearer grant takes
+    dpop_nonce: str | None = None  # set: DPoP proofs at the token endpoint need this nonce
     clients: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     tokens: dict[str, Issued] = field(default_factory=dict)
@@ -184,6 +185,15 @@ class AuthorizationServer:
         client_id = self._client(request, form)
         if client_id is None:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
+        proof = request.headers.get("dpop")
+        if proof is not None and self.dpop_nonce is not None:
+            claims = dpop_claims(proof, "POST", f"{self.base}/token")
+            if claims.get("nonce") != self.dpop_nonce:
+                return JSONResponse(
+                    {"error": "use_dpop_nonce"},
+                    status_code=400,
+                    headers={"DPoP-Nonce": self.dpop_nonce},
+                )
         grant = form.get("grant_type")
         if grant == "authorization_code":
             asked = self.codes.pop(form.get("code", ""), None)
@@ -215,7 +225,7 @@ class AuthorizationServer:
         self.tokens[access] = issued
         answer: dict[str, Any] = {
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if proof is not None and self.dpop_nonce else "Bearer",
             "expires_in": self.token_lifetime,
             "scope": " ".join(scopes),
         }
@@ -223,6 +233,18 @@ class AuthorizationServer:
             self.refresh_tokens[refresh] = issued
             answer["refresh_token"] = refresh
         return JSONResponse(answer)
+
+
+def dpop_claims(proof: str, method: str, url: str) -> dict[str, Any]:
+    """A DPoP proof's claims, checked against its own key, the method and the URL."""
+    from joserfc import jwt
+    from joserfc.jwk import ECKey
+
+    header = json.loads(base64.urlsafe_b64decode(proof.split(".")[0] + "=="))
+    assert header["typ"] == "dpop+jwt" and "d" not in header["jwk"]
+    claims = jwt.decode(proof, ECKey.import_key(header["jwk"])).claims
+    assert claims["htm"] == method and claims["htu"] == url and claims["jti"]
+    return {**claims, "jkt": ECKey.import_key(header["jwk"]).thumbprint()}
 
 
 class AskTheServer:
@@ -464,6 +486,61 @@ async def test_enterprise_managed_authorization_exchanges_the_id_token(make_setu
     assert asked["subject_token_type"] == "urn:ietf:params:oauth:token-type:id_token"
     (token,) = setup.server.calls("token")
     assert token["assertion"].startswith("jag.")
+
+
+async def test_dpop_binds_the_token_and_follows_both_servers_nonces(make_setup: Any) -> None:
+    pytest.importorskip("joserfc")
+    setup = make_setup(dpop_nonce="as-nonce")
+    seen: list[dict[str, Any]] = []
+
+    async def api(request: Request) -> Response:
+        """A resource server that takes DPoP-bound tokens, and wants its nonce."""
+        url = f"{api_base}/mcp"
+        challenge = f'DPoP resource_metadata="{api_base}/.well-known/oauth-protected-resource/mcp"'
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme != "DPoP" or token not in setup.server.tokens:
+            return Response(status_code=401, headers={"WWW-Authenticate": challenge})
+        claims = dpop_claims(request.headers["dpop"], "POST", url)
+        digest = hashlib.sha256(token.encode()).digest()
+        assert claims["ath"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        seen.append(claims)
+        if claims.get("nonce") != "rs-nonce":
+            return Response(
+                status_code=401,
+                headers={
+                    "WWW-Authenticate": challenge + ', error="use_dpop_nonce"',
+                    "DPoP-Nonce": "rs-nonce",
+                },
+            )
+        return JSONResponse({"ok": True})
+
+    async def metadata(request: Request) -> Response:
+        return JSONResponse(
+            {"resource": f"{api_base}/mcp", "authorization_servers": [setup.server.base]}
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/mcp", api, methods=["POST"]),
+            Route("/.well-known/oauth-protected-resource/mcp", metadata),
+        ]
+    )
+    api_base, stop = serve(app)
+    try:
+        auth = headless(dpop=True)
+        async with httpx.AsyncClient(auth=auth) as http:
+            first = await http.post(f"{api_base}/mcp", content=b"{}")
+            second = await http.post(f"{api_base}/mcp", content=b"{}")
+    finally:
+        stop()
+    assert first.status_code == second.status_code == 200
+    token_posts = setup.server.calls("token")
+    assert len(token_posts) == 2  # the first proof had no nonce: asked, and sent again
+    assert [c.get("nonce") for c in seen] == [None, "rs-nonce", "rs-nonce"]
+    assert len({c["jti"] for c in seen}) == 3  # a fresh proof each time
+    assert len({c["jkt"] for c in seen}) == 1  # one key
+    kept = await auth.tokens(f"{api_base}/mcp")
+    assert kept is not None and kept.token_type == "DPoP"
 
 
 async def test_pre_registered_client_uses_basic_authentication(make_setup: Any) -> None:

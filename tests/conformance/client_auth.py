@@ -18,14 +18,11 @@ from mcp_runner.client.oauth import HeadlessRedirect, IdJagExchange, OAuth
 # The URL the suite's CIMD scenario expects as the client_id.
 CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 REDIRECT_URI = "http://localhost:3000/callback"
-# Extensions this library does not implement: run unauthenticated, and fail as they should.
-UNSUPPORTED = ("auth/dpop",)
 
 
 def auth_for_scenario(scenario: str, url: str, context: dict[str, Any]) -> OAuth | None:
-    """The OAuth provider for an ``auth/*`` scenario (None for other scenarios, and for the
-    extensions the library does not implement)."""
-    if not scenario.startswith("auth/") or scenario.startswith(UNSUPPORTED):
+    """The OAuth provider for an ``auth/*`` scenario (None for other scenarios)."""
+    if not scenario.startswith("auth/"):
         return None
     if scenario.startswith("auth/client-credentials-"):  # the -basic and -jwt extensions
         return OAuth(
@@ -58,4 +55,5 @@ def auth_for_scenario(scenario: str, url: str, context: dict[str, Any]) -> OAuth
         client_metadata_url=CLIENT_METADATA_URL,
         client_name="mcp-runner conformance client",
         redirect=HeadlessRedirect(REDIRECT_URI),
+        dpop=scenario.startswith("auth/dpop"),  # the DPoP extension scenarios
     )

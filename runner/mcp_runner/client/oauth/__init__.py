@@ -12,7 +12,7 @@
 Its modules: ``provider`` (`OAuth`: the flows, renewing and stepping up), ``challenge``
 (``WWW-Authenticate``), ``discovery`` and ``metadata`` (RFC 9728, RFC 8414, OpenID Connect),
 ``registration`` (pre-registered, client ID metadata documents, RFC 7591), ``tokens`` (the
-token endpoint), ``assertion`` (``private_key_jwt``), ``enterprise`` (the ID-JAG exchange),
+token endpoint), ``assertion`` (``private_key_jwt``), ``enterprise`` (the ID-JAG exchange), ``dpop``,
 ``pkce``, ``redirect`` (the user's part) and ``store`` (`TokenStore`).
 """
 

@@ -1,11 +1,12 @@
-"""Reading a ``WWW-Authenticate: Bearer ...`` challenge (RFC 6750, RFC 9728)."""
+"""Reading a ``WWW-Authenticate: Bearer ...`` (or ``DPoP ...``) challenge (RFC 6750,
+RFC 9449, RFC 9728)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-_SCHEME = re.compile(r"(?:^|,)\s*Bearer(?:\s+|$)", re.IGNORECASE)
+_SCHEME = re.compile(r"(?:^|,)\s*(?:Bearer|DPoP)(?:\s+|$)", re.IGNORECASE)
 _PARAM = re.compile(r'\s*([A-Za-z0-9_\-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*,?')
 
 
@@ -25,7 +26,8 @@ class Challenge:
 
 
 def parse_challenge(header: str | None) -> Challenge:
-    """The Bearer challenge of a ``WWW-Authenticate`` header (empty when there is none)."""
+    """The Bearer (or DPoP) challenge of a ``WWW-Authenticate`` header (empty when there is
+    none)."""
     if not header:
         return Challenge()
     match = _SCHEME.search(header)

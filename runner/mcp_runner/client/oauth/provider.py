@@ -16,6 +16,7 @@ import httpx
 
 from .challenge import Challenge, parse_challenge
 from .discovery import Discovery, canonical_url, discover, same_issuer
+from .dpop import DpopKey
 from .errors import OAuthError
 from .pkce import code_verifier, new_state, s256
 from .redirect import LoopbackRedirect, RedirectHandler
@@ -63,7 +64,8 @@ class OAuth(httpx.Auth):
     document at `client_metadata_url` when the server supports those, or a dynamic
     registration. `scopes` overrides the spec's choice (the challenge's, else the server's
     ``scopes_supported``, else none). Tokens and registrations live in `store` (memory by
-    default; `FileTokenStore` keeps them across runs).
+    default; `FileTokenStore` keeps them across runs). With `dpop`, tokens are bound to a key
+    of this process and every request carries a proof signed with it (RFC 9449).
     """
 
     requires_request_body = False
@@ -88,6 +90,7 @@ class OAuth(httpx.Auth):
         max_step_ups: int = 2,
         http_client: httpx.AsyncClient | None = None,
         assertion: Assertion | None = None,
+        dpop: bool = False,
     ) -> None:
         if grant not in ("authorization_code", "client_credentials", "jwt_bearer"):
             raise ValueError(
@@ -112,6 +115,7 @@ class OAuth(httpx.Auth):
         )
         self.private_key = private_key
         self.assertion = assertion
+        self.dpop = DpopKey() if dpop else None
         self.signing_algorithm = signing_algorithm
         self.client_name = client_name
         self.scopes = list(scopes) if scopes is not None else None
@@ -185,11 +189,17 @@ class OAuth(httpx.Auth):
                 self._servers.clear()
             server = self._servers[url] = canonical_url(url)
         tokens = await self._fresh_tokens(server)
-        _bear(request, tokens)
+        self._bear(request, tokens)
         response = yield request
-        renewed, step_ups = False, 0
+        renewed, step_ups, nonce_retried = False, 0, False
         while True:
-            if response.status_code == 401 and not renewed:
+            if (
+                response.status_code == 401
+                and not nonce_retried
+                and self._nonce_asked(request, response)
+            ):
+                nonce_retried = True  # the same token, a proof with the server's nonce
+            elif response.status_code == 401 and not renewed:
                 renewed = True
                 tokens = await self._renew(server, _challenge(response), tokens)
             elif response.status_code == 403 and step_ups < self.max_step_ups:
@@ -199,7 +209,7 @@ class OAuth(httpx.Auth):
                 tokens, step_ups = stepped, step_ups + 1
             else:
                 return
-            _bear(request, tokens)
+            self._bear(request, tokens)
             response = yield request
 
     # -- public helpers -----------------------------------------------------------------------
@@ -293,6 +303,7 @@ class OAuth(httpx.Auth):
             form,
             issuer=found.issuer_key,
             requested_scope=scope,
+            dpop=self.dpop,
         )
         await self._keep(found.server_url, tokens)
         return tokens
@@ -323,6 +334,7 @@ class OAuth(httpx.Auth):
             issuer=found.issuer_key,
             requested_scope=tokens.requested_scope,
             previous=tokens,
+            dpop=self.dpop,
         )
         await self._keep(found.server_url, renewed)
         return renewed
@@ -443,6 +455,27 @@ class OAuth(httpx.Auth):
         return " ".join(dict.fromkeys(chosen)) or None
 
     # -- plumbing -------------------------------------------------------------------------------
+    def _bear(self, request: httpx.Request, tokens: Tokens | None) -> None:
+        """Put the token on the request: ``Bearer``, or ``DPoP`` with a fresh proof."""
+        if tokens is None:
+            return
+        if tokens.token_type == "DPoP" and self.dpop is not None:
+            request.headers["Authorization"] = f"DPoP {tokens.access_token}"
+            request.headers["DPoP"] = self.dpop.proof(
+                request.method, str(request.url), tokens.access_token
+            )
+        else:
+            request.headers["Authorization"] = f"Bearer {tokens.access_token}"
+
+    def _nonce_asked(self, request: httpx.Request, response: httpx.Response) -> bool:
+        """A 401 ``use_dpop_nonce`` with a new nonce (RFC 9449 section 9): kept, and worth a
+        retry."""
+        return (
+            self.dpop is not None
+            and _challenge(response).error == "use_dpop_nonce"
+            and self.dpop.take_nonce(str(request.url), response.headers.get("dpop-nonce"))
+        )
+
     async def _discover(
         self, http: httpx.AsyncClient, server: str, challenge: Challenge
     ) -> Discovery:
@@ -483,11 +516,6 @@ def _tokens_key(server: str) -> str:
 
 def _challenge(response: httpx.Response) -> Challenge:
     return parse_challenge(response.headers.get("www-authenticate"))
-
-
-def _bear(request: httpx.Request, tokens: Tokens | None) -> None:
-    if tokens is not None:
-        request.headers["Authorization"] = f"Bearer {tokens.access_token}"
 
 
 def _check_iss(issuer: str | None, advertised: bool, iss: str | None) -> None:

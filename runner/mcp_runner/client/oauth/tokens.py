@@ -15,6 +15,7 @@ from .errors import OAuthError
 if TYPE_CHECKING:
     import httpx
 
+    from .dpop import DpopKey
     from .registration import ClientInfo
 
 # Refresh this long before a token expires, so it does not expire on the way.
@@ -26,6 +27,7 @@ class Tokens:
     """An access token, with what came with it and what it was asked for."""
 
     access_token: str
+    token_type: str = "Bearer"  # or "DPoP": bound to the client's DPoP key
     refresh_token: str | None = None
     expires_at: float | None = None  # seconds since the epoch
     scope: str | None = None  # granted (or, when the server did not say, requested)
@@ -85,22 +87,34 @@ async def request_tokens(
     issuer: str | None,
     requested_scope: str | None,
     previous: Tokens | None = None,
+    dpop: DpopKey | None = None,
 ) -> Tokens:
     """POST a grant to the token endpoint and read the tokens (a refresh keeps the previous
-    refresh token when the server sends no new one)."""
+    refresh token when the server sends no new one). With `dpop`, each POST carries a proof
+    and a ``use_dpop_nonce`` answer is retried once with the server's nonce."""
     import httpx
 
     form = dict(form)
     headers = {"Accept": "application/json"}
     headers.update(client_authentication(client, form, issuer or token_endpoint))
-    try:
-        response = await http.post(token_endpoint, data=form, headers=headers)
-    except httpx.HTTPError as exc:
-        raise OAuthError(f"token request to {token_endpoint}: {exc}") from exc
-    try:
-        answer = loads(response.content)
-    except ValueError:
-        answer = None
+    for _ in range(2):
+        if dpop is not None:
+            headers["DPoP"] = dpop.proof("POST", token_endpoint)
+        try:
+            response = await http.post(token_endpoint, data=form, headers=headers)
+        except httpx.HTTPError as exc:
+            raise OAuthError(f"token request to {token_endpoint}: {exc}") from exc
+        try:
+            answer = loads(response.content)
+        except ValueError:
+            answer = None
+        wants_nonce = isinstance(answer, dict) and answer.get("error") == "use_dpop_nonce"
+        if not (
+            dpop is not None
+            and wants_nonce
+            and dpop.take_nonce(token_endpoint, response.headers.get("dpop-nonce"))
+        ):
+            break
     if not isinstance(answer, dict):
         raise OAuthError(
             f"token request to {token_endpoint}: HTTP {response.status_code}, not a JSON object"
@@ -123,8 +137,10 @@ async def request_tokens(
     )
     refresh = answer.get("refresh_token")
     scope = answer.get("scope")
+    bound = dpop is not None and str(answer.get("token_type", "")).lower() == "dpop"
     tokens = Tokens(
         access_token=answer["access_token"],
+        token_type="DPoP" if bound else "Bearer",
         refresh_token=refresh if isinstance(refresh, str) else None,
         expires_at=expires_at,
         scope=scope if isinstance(scope, str) else requested_scope,
