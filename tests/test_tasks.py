@@ -200,6 +200,9 @@ async def test_cancel_interrupts_the_tool_and_is_idempotent() -> None:
     log: list[str] = []
     client = jobs(log)
     task_id = (await client.call("work", seconds=30))["taskId"]
+    async with asyncio.timeout(2):  # the tool runs (it reported progress)
+        while "statusMessage" not in await client.get(task_id):
+            await asyncio.sleep(0.01)
     ack = await client.result("tasks/cancel", {"taskId": task_id})
     assert set(ack) == {"resultType", "_meta"} and ack["resultType"] == "complete"
     assert (await client.get(task_id))["status"] == "cancelled"

@@ -82,15 +82,15 @@ class MemoryTaskStore(TaskStore):
         self._owned: dict[str, dict[str, float]] = {}  # owner: {id: expiry}
 
     async def add_task(self, task_id: str, record: dict[str, Any], ttl: float, limit: int) -> bool:
-        owner = record[_OWNER]
-        now = time.monotonic()
-        owned = self._owned.setdefault(owner, {})
-        for other, expiry in list(owned.items()):
-            if expiry <= now:
-                del owned[other]
-                self._records.pop(other, None)
-        if len(owned) >= limit:
-            return False
+        owned = self._owned.setdefault(record[_OWNER], {})
+        if len(owned) >= limit:  # at the limit, counting expired ones: drop those, count again
+            now = time.monotonic()
+            for other, expiry in list(owned.items()):
+                if expiry <= now:
+                    del owned[other]
+                    self._records.pop(other, None)
+            if len(owned) >= limit:
+                return False
         await self.put_task(task_id, record, ttl)
         return True
 
@@ -171,6 +171,8 @@ class Tasks:
         req.job = job
         if not deferred:
             await job.begin()
+            job.worker = asyncio.ensure_future(job.work(work))
+            return {"resultType": "task", **wire(job.record)}
         worker = asyncio.ensure_future(job.work(work))
         job.worker = worker
         either: set[asyncio.Future[Any]] = {worker, job.begun}
