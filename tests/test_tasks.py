@@ -273,6 +273,25 @@ async def test_limits_per_principal_result_size_and_ttl() -> None:
     assert asked["ttlMs"] == 500  # a client's ttl is capped by tasks.max_ttl
 
 
+async def test_the_memory_store_keeps_a_task_for_its_ttl_from_its_last_change() -> None:
+    from mcp_runner.protocol.tasks import MemoryTaskStore
+
+    store = MemoryTaskStore()
+    record = {"taskId": "a", "owner": "ada", "status": "working"}
+    assert await store.add_task("a", record, 0.05, limit=1)
+    assert not await store.add_task("b", {**record, "taskId": "b"}, 1, limit=1)
+    await store.put_task("a", {**record, "status": "completed"}, 10)  # a change: kept 10 s more
+    await asyncio.sleep(0.06)
+    assert not await store.add_task("b", {**record, "taskId": "b"}, 1, limit=1)
+    assert (await store.get_task("a") or {})["status"] == "completed"
+    await store.put_task("a", record, 0.01)
+    await asyncio.sleep(0.02)
+    assert await store.get_task("a") is None
+    assert await store.add_task("b", {**record, "taskId": "b"}, 1, limit=1)  # "a" expired
+    other = {"taskId": "c", "owner": "bob", "status": "working"}
+    assert await store.add_task("c", other, 1, limit=1)  # limits are per owner
+
+
 def test_task_support_is_checked_when_the_tool_is_made() -> None:
     async def fn() -> str:
         return ""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import heapq
 import json
 import secrets
 import time
@@ -75,40 +76,47 @@ class TaskStore(abc.ABC):
 
 
 class MemoryTaskStore(TaskStore):
-    """Task records in this process (the default): they end with it."""
+    """Task records in this process (the default): they end with it. Expired records are
+    dropped as new tasks are added, oldest expiry first."""
 
     def __init__(self) -> None:
-        self._records: dict[str, tuple[float, str]] = {}  # id: (expiry, record as JSON)
-        self._owned: dict[str, dict[str, float]] = {}  # owner: {id: expiry}
+        self._records: dict[str, tuple[float, str, str]] = {}  # id: (expiry, owner, JSON)
+        self._owned: dict[str, set[str]] = {}  # owner: ids
+        self._expiries: list[tuple[float, str]] = []  # a heap of (expiry, id), some stale
 
     async def add_task(self, task_id: str, record: dict[str, Any], ttl: float, limit: int) -> bool:
-        owned = self._owned.setdefault(record[_OWNER], {})
-        if len(owned) >= limit:  # at the limit, counting expired ones: drop those, count again
-            now = time.monotonic()
-            for other, expiry in list(owned.items()):
-                if expiry <= now:
-                    del owned[other]
-                    self._records.pop(other, None)
-            if len(owned) >= limit:
-                return False
+        self._drop_expired()
+        if len(self._owned.get(record[_OWNER], ())) >= limit:
+            return False
         await self.put_task(task_id, record, ttl)
         return True
 
     async def put_task(self, task_id: str, record: dict[str, Any], ttl: float) -> None:
         expiry = time.monotonic() + ttl
-        self._records[task_id] = (expiry, json.dumps(record))
-        self._owned.setdefault(record[_OWNER], {})[task_id] = expiry
+        owner = record[_OWNER]
+        self._records[task_id] = (expiry, owner, json.dumps(record))
+        self._owned.setdefault(owner, set()).add(task_id)
+        heapq.heappush(self._expiries, (expiry, task_id))
 
     async def get_task(self, task_id: str) -> dict[str, Any] | None:
         found = self._records.get(task_id)
-        if found is None:
+        if found is None or found[0] <= time.monotonic():
             return None
-        expiry, text = found
-        if expiry <= time.monotonic():
-            del self._records[task_id]
-            return None
-        record: dict[str, Any] = json.loads(text)
+        record: dict[str, Any] = json.loads(found[2])
         return record
+
+    def _drop_expired(self) -> None:
+        now = time.monotonic()
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            _, task_id = heapq.heappop(expiries)
+            found = self._records.get(task_id)
+            if found is not None and found[0] <= now:  # not kept longer by a later change
+                del self._records[task_id]
+                owned = self._owned[found[1]]
+                owned.discard(task_id)
+                if not owned:
+                    del self._owned[found[1]]
 
 
 def negotiated(req: Request) -> bool:
