@@ -29,6 +29,17 @@ from mcp_runner.transports.http import (
 from redis.exceptions import RedisError
 
 RETRY_SECONDS = 0.5  # between attempts to hear the bus again after a failure
+# KEYS: the owner's set of tasks by expiry, the task's record; ARGV: now (s), the limit, the
+# record, its ttl (ms), its id. 0 when the owner holds `limit` tasks already.
+ADD_TASK = """
+local now, ttl_ms = tonumber(ARGV[1]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl_ms)
+redis.call('ZADD', KEYS[1], now + ttl_ms / 1000, ARGV[5])
+if redis.call('PTTL', KEYS[1]) < ttl_ms then redis.call('PEXPIRE', KEYS[1], ttl_ms) end
+return 1
+"""
 
 
 class RedisBackend(StateBackend, TaskStore):
@@ -47,6 +58,8 @@ class RedisBackend(StateBackend, TaskStore):
             url, socket_timeout=timeout, socket_connect_timeout=timeout, **options
         )
         self._listener: asyncio.Task[None] | None = None
+        # One round trip, atomic: drop the owner's expired tasks, count the rest, add this one.
+        self._add_task = self.client.register_script(ADD_TASK)
         self.hearing = False  # subscribed to the bus now
 
     @contextlib.asynccontextmanager
@@ -179,26 +192,17 @@ class RedisBackend(StateBackend, TaskStore):
         return f"{self.prefix}o:{owner}"
 
     async def add_task(self, task_id: str, record: dict[str, Any], ttl: float, limit: int) -> bool:
-        owned = self._owner_key(record["owner"])
-        now = time.time()
         async with self._operation():
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(owned, "-inf", now)
-                pipe.zcard(owned)
-                _, held = await pipe.execute()
-            if held >= limit:
-                return False
-            await self._put(task_id, record, ttl)
-        return True
+            added = await self._add_task(
+                keys=[self._owner_key(record["owner"]), self._task_key(task_id)],
+                args=[time.time(), limit, json.dumps(record), _millis(ttl), task_id],
+            )
+        return bool(added)
 
     async def put_task(self, task_id: str, record: dict[str, Any], ttl: float) -> None:
-        async with self._operation():
-            await self._put(task_id, record, ttl)
-
-    async def _put(self, task_id: str, record: dict[str, Any], ttl: float) -> None:
         owned = self._owner_key(record["owner"])
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(self._task_key(task_id), json.dumps(record), px=max(1, int(ttl * 1000)))
+        async with self._operation(), self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self._task_key(task_id), json.dumps(record), px=_millis(ttl))
             pipe.zadd(owned, {task_id: time.time() + ttl})
             pipe.expire(owned, _seconds(ttl), nx=True)  # a new set
             pipe.expire(owned, _seconds(ttl), gt=True)  # never shortened by a shorter task
@@ -216,3 +220,7 @@ class RedisBackend(StateBackend, TaskStore):
 
 def _seconds(ttl: float) -> int:
     return max(1, int(ttl))
+
+
+def _millis(ttl: float) -> int:
+    return max(1, int(ttl * 1000))

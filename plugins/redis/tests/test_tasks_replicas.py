@@ -8,6 +8,7 @@ and ``_meta`` envelope), as two static-token principals.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -256,3 +257,23 @@ def test_a_replica_that_stops_cancels_the_tasks_it_runs(pair: Pair) -> None:
     ended = result(pair.b, "alice", "tasks/get", {"taskId": task_id})
     assert ended["status"] == "cancelled", ended
     assert ended["statusMessage"] == "Cancelled: the server running it stopped"
+
+
+def test_the_backend_counts_each_owners_live_tasks(pair: Pair) -> None:
+    from mcp_runner_redis.backend import RedisBackend
+
+    async def scenario() -> None:
+        backend = RedisBackend(pair.redis_url, "limits:", 1.0)
+        try:
+            record = {"taskId": "a", "owner": "ada", "status": "working"}
+            assert await backend.add_task("a", record, 0.2, 1)
+            assert not await backend.add_task("b", {**record, "taskId": "b"}, 5, 1)
+            assert await backend.add_task("c", {**record, "owner": "bob"}, 5, 1)  # per owner
+            await asyncio.sleep(0.25)  # "a" expired: it no longer counts
+            assert await backend.get_task("a") is None
+            assert await backend.add_task("b", {**record, "taskId": "b"}, 5, 1)
+            assert (await backend.get_task("b") or {})["taskId"] == "b"
+        finally:
+            await backend.close()
+
+    asyncio.run(scenario())
