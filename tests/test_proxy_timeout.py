@@ -6,6 +6,7 @@ answers (SIGCONT)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -138,3 +139,34 @@ async def test_a_stopped_http_backend_is_unresponsive_until_it_answers(tmp_path:
             assert (await client.call_tool("demo2_echo", {"text": "after"})).text == "after"
     finally:
         server.stop()
+
+
+async def test_restart_unresponsive_after(tmp_path: Path) -> None:
+    """With restart_unresponsive_after, a backend that stays stopped is killed and started
+    again."""
+    backend = demo_backend(tmp_path, restart_unresponsive_after=1.0, **PING)
+    servers = {"demo2": backend}
+    restart = {"initial_delay": 0.2, "max_delay": 1.0}
+    runner = make_runner(settings={"proxy": {"servers": servers, "restart": restart}})
+    async with Client.inprocess(runner) as client:
+        old = entry(runner)["pid"]
+        os.kill(old, signal.SIGSTOP)
+        try:
+            await eventually(lambda: entry(runner)["state"] == "unresponsive", timeout=10)
+            await eventually(lambda: entry(runner)["state"] == "restarting", timeout=10)
+            assert "unresponsive for 1 s, so restarted" in entry(runner)["error"]
+            await eventually(lambda: entry(runner)["state"] == "ready", timeout=20)
+            status = entry(runner)
+            assert status["pid"] != old and status["restarts"] == 1
+            assert (await client.call_tool("demo2_echo", {"text": "new"})).text == "new"
+            await eventually(lambda: not Path(f"/proc/{old}").exists() or _zombie(old))
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(old, signal.SIGCONT)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

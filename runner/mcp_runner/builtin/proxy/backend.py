@@ -234,8 +234,10 @@ class Backend:
     async def _watch_liveness(self, client: Client) -> None:
         """Ping the backend every ``ping_interval`` seconds. One that gives no answer within
         ``ping_timeout`` is ``unresponsive`` (a stopped or wedged process keeps its pipe
-        open): its calls in flight fail and new ones fail fast, until it answers again."""
+        open): its calls in flight fail and new ones fail fast, until it answers again, or
+        until ``restart_unresponsive_after`` seconds have passed: then it is restarted."""
         interval, limit = self.config.ping_interval, self.config.ping_timeout
+        after = self.config.restart_unresponsive_after
         while self.client is client:
             await asyncio.sleep(interval)
             try:
@@ -247,24 +249,34 @@ class Backend:
                 self._unresponsive(client, f"no answer to a ping within {limit:g} s")
             except ConnectionClosed:
                 return
-            while self.client is client:
-                try:
-                    await client.ping(timeout=None)  # answered as soon as it wakes
-                except McpClientError:
-                    pass
-                except ConnectionClosed:
-                    return
-                except Exception:  # the transport gave up waiting: ask again
-                    await asyncio.sleep(interval)
-                    continue
-                if self.client is client:
-                    self.state, self.error = "ready", None
-                    print(
-                        f"mcp-runner: proxy backend {self.name!r} answers again",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                break
+            try:
+                async with asyncio.timeout(after):
+                    answered = await self._first_answer(client, interval)
+            except TimeoutError:
+                self._lost(client, f"unresponsive for {after:g} s, so restarted")
+                closing = asyncio.ensure_future(client.close())  # the process is killed
+                self.manager.background.add(closing)
+                closing.add_done_callback(self.manager.background.discard)
+                return
+            if not answered:
+                return
+            self.state, self.error = "ready", None
+            print(f"mcp-runner: proxy backend {self.name!r} answers again", file=sys.stderr)
+
+    async def _first_answer(self, client: Client, interval: float) -> bool:
+        """Wait for the unresponsive backend to answer a ping (False: the connection ended)."""
+        while self.client is client:
+            try:
+                await client.ping(timeout=None)  # answered as soon as it wakes
+            except McpClientError:
+                pass  # an error is an answer too
+            except ConnectionClosed:
+                return False
+            except Exception:  # the transport gave up waiting: ask again
+                await asyncio.sleep(interval)
+                continue
+            return self.client is client
+        return False
 
     def _unresponsive(self, client: Client, why: str) -> None:
         """The backend stopped answering: calls fail fast, and those in flight are cut off."""

@@ -74,6 +74,7 @@ class ServerConfig(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     ping_interval: float = Field(default=10.0, ge=0)
     ping_timeout: float = Field(default=10.0, gt=0)
+    restart_unresponsive_after: float | None = Field(default=None, gt=0)
     startup_timeout: float = Field(default=30.0, gt=0)
     log_level: Literal[
         "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
