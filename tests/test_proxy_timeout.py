@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP and SIGCONT are POSIX signals"),
 ]
-PING = {"ping_interval": 0.3, "ping_timeout": 0.5}
+PING = {"ping_interval": 0.3, "ping_timeout": 2.0}  # room for a loaded machine
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ async def test_a_stopped_backend_fails_its_calls_and_recovers(tmp_path: Path, er
             assert time.monotonic() - began < 10
             assert stuck.is_error
             assert stuck.text == (
-                "Backend 'demo2' is unresponsive (no answer to a ping within 0.5 s): "
+                "Backend 'demo2' is unresponsive (no answer to a ping within 2 s): "
                 "the call was cancelled"
             )
             cut = await asyncio.wait_for(slow, 5)  # the call in flight before, too
@@ -87,7 +87,7 @@ async def test_a_stopped_backend_fails_its_calls_and_recovers(tmp_path: Path, er
 
             status = entry(runner)
             assert status["state"] == "unresponsive"
-            assert status["error"] == "no answer to a ping within 0.5 s"
+            assert status["error"] == "no answer to a ping within 2 s"
             code, body = await readyz(runner)
             assert code == 503
             assert body["components"]["proxy"]["state"] == "degraded"
@@ -96,9 +96,9 @@ async def test_a_stopped_backend_fails_its_calls_and_recovers(tmp_path: Path, er
 
             began = time.monotonic()
             fast = await client.call_tool("demo2_echo", {"text": "fast"})
-            assert time.monotonic() - began < 1
+            assert time.monotonic() - began < 2
             assert fast.is_error and fast.text == (
-                "Backend 'demo2' is unresponsive: no answer to a ping within 0.5 s"
+                "Backend 'demo2' is unresponsive: no answer to a ping within 2 s"
             )
         finally:
             os.kill(pid, signal.SIGCONT)
@@ -112,7 +112,7 @@ async def test_a_stopped_backend_fails_its_calls_and_recovers(tmp_path: Path, er
 async def test_a_long_call_that_keeps_answering_pings_is_not_cut(tmp_path: Path) -> None:
     runner = make_runner(settings={"proxy": {"servers": {"demo2": demo_backend(tmp_path, **PING)}}})
     async with Client.inprocess(runner) as client:
-        result = await client.call_tool("demo2_slow", {"seconds": 2})
+        result = await client.call_tool("demo2_slow", {"seconds": 3})
         assert not result.is_error, result.text
         assert entry(runner)["state"] == "ready"
 
