@@ -14,9 +14,11 @@ or ``[proxy] config_file = "servers.json"`` holding ``{"mcpServers": {...}}`` (t
 Claude Desktop and Cursor). Each server (a *backend*) is one long-lived client session. Its
 tools and prompts appear as ``<backend>_<name>``, its resources and templates under their own
 URIs, as the plugin ``proxy.<backend>`` (so collisions follow the usual rules). A backend that
-crashes or drops is restarted with exponential backoff; meanwhile its tools answer at once with
-an error naming the backend and its state. Progress, log messages, cancellation, elicitation and
-sampling pass through, in both protocol eras on either side.
+crashes or drops is restarted with exponential backoff, and one that stops answering pings is
+``unresponsive``; meanwhile its tools answer at once with an error naming the backend and its
+state. Progress, log messages, cancellation, elicitation and sampling pass through, in both
+protocol eras on either side. Nothing of the callers' identity reaches a backend unless its
+settings say so (``bearer_token``, ``oauth``, ``forward_token``).
 
 This module holds the hook implementations. The rest is imported only as it is needed: `config`
 (the settings) when a config has a ``[proxy]`` table, and once the runner's lifespan begins,
