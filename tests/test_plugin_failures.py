@@ -272,3 +272,17 @@ def test_serve_strict_plugins_serves_when_nothing_fails(
     server.initialize()
     assert {t["name"] for t in server.call("tools/list")["tools"]} == {"good_ping"}
     assert warnings_in(server.stderr) == []
+
+
+def test_a_plugin_named_on_the_command_line_passes_the_allow_list(
+    run_cli: Callable[..., CliResult],
+) -> None:
+    # test_good is installed, the allow list names another plugin, and --plugin names test_good
+    env = {"MCP_RUNNER_PLUGINS": "files"}
+    found = records(run_cli("plugins", "--json", "--plugin", "mcp_runner_test_good:plugin", env=env))
+    assert found[GOOD]["status"] == "ok"
+    assert found[GOOD]["source"] == "command line"
+    # the deny list still wins
+    env["MCP_RUNNER_DISABLE"] = GOOD
+    found = records(run_cli("plugins", "--json", "--plugin", "mcp_runner_test_good:plugin", env=env))
+    assert found[GOOD]["status"] == "disabled"

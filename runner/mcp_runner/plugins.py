@@ -179,7 +179,10 @@ class PluginHost:
     def _load(self, record: PluginRecord, load: Callable[[], Any]) -> None:
         first = self.records.get(record.name)
         if first is not None and first.status == "disabled":
-            return  # turned off by name, whichever way it is reached
+            if not (record.source == "command line" and self._wanted(record)):
+                return  # turned off by name, whichever way it is reached
+            del self.records[record.name]  # left out by the allow list, then named: loaded
+            first = None
         if first is not None and record.source == "entry point":
             self._collide(first, record)  # told apart by name alone: neither is imported twice
             return
@@ -300,7 +303,7 @@ class PluginHost:
         if record.name in server.disable:
             return False
         if (
-            record.source != "builtin"
+            record.source not in ("builtin", "command line")  # the allow list is for installed ones
             and server.enable is not None
             and record.name not in server.enable
         ):
