@@ -17,10 +17,13 @@ shared machine hits all alike:
   shares the cores;
 - ``asgi``: the same for a 2026-07-28 ``tools/call`` POSTed to the HTTP transport's router
   in this process (no sockets, no HTTP parsing): the middlewares plus the HTTP observer;
+- ``stdio in process``: the same through the stdio transport's `StdioServer` in this process,
+  64 requests pipelined (a task each, as served), answers written nowhere;
 - ``stdio`` and ``http``: ``mcp-runner serve`` in a subprocess (started afresh each round)
   under load from `loadgen` (stdio pipelined, HTTP 16 connections of 2026-07-28 calls; the
-  access log stays off, as at the default log level): the best rate, and the server's CPU per
-  request.
+  access log stays off, as at the default log level): the best rate, the median over rounds
+  of each round's rate against ``off``'s in the same round, and the server's CPU per request
+  (the least, and the median). ``--transports stdio`` runs the stdio rounds only.
 
 The ``bench`` plugin (benchmarks/plugins) serves the tools.
 """
@@ -31,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -150,6 +154,46 @@ async def engine_round(metrics: bool, tracing: bool, total: int) -> float:
     return (time.process_time() - started) / total
 
 
+async def stdio_inprocess_round(
+    metrics: bool, tracing: bool, total: int, window: int = 64
+) -> float:
+    """CPU seconds per tools/call through `StdioServer` in this process, `window` pipelined."""
+    from mcp_runner.runner import Runner
+    from mcp_runner.transports.stdio import StdioServer
+
+    settings = settings_of(metrics, tracing)
+    runner = Runner(settings, extra=["mcp_runner_bench:plugin"], entry_points=False).start()
+    written = 0
+
+    def write(_: bytes) -> None:
+        nonlocal written
+        written += 1
+
+    server = StdioServer(runner, write, max_message=1 << 20, max_in_flight=1024)
+    opening = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": loadgen.CLIENT_INFO,
+    }
+    server.feed(
+        json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": opening}).encode()
+        + b"\n"
+    )
+    server.feed(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+    call = {"name": "add", "arguments": {"a": 1, "b": 2}}
+    lines = [
+        json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": call}).encode()
+        + b"\n"
+        for i in range(1, total + 1)
+    ]
+    started = time.process_time()
+    for first in range(0, total, window):
+        server.feed(b"".join(lines[first : first + window]))
+        while written < min(first + window, total) + 1:
+            await asyncio.sleep(0)
+    return (time.process_time() - started) / total
+
+
 async def asgi_round(metrics: bool, tracing: bool, total: int) -> float:
     """CPU seconds per 2026-07-28 tools/call POSTed to the HTTP router, in process."""
     from mcp_runner.runner import Runner
@@ -199,45 +243,68 @@ async def main(args: argparse.Namespace) -> None:
 
     trace.set_tracer_provider(trace.NoOpTracerProvider())  # the API, and no SDK behind it
     work = Path(tempfile.mkdtemp(prefix="mcp-runner-ops-bench-"))
-    print("| in process | engine: CPU per request (µs) | asgi: CPU per request (µs) |")
-    print("|---|---|---|")
+    print(
+        "| in process | engine: CPU per request (µs) | asgi: CPU per request (µs)"
+        " | stdio in process: CPU per request (µs) |"
+    )
+    print("|---|---|---|---|")
     engine = dict.fromkeys(IN_PROCESS, float("inf"))
-    asgi = dict(engine)
+    asgi, piped = dict(engine), dict(engine)
     for _ in range(args.reps * 5):
         for name, (metrics, tracing) in IN_PROCESS.items():
             engine[name] = min(engine[name], await engine_round(metrics, tracing, args.engine))
             asgi[name] = min(asgi[name], await asgi_round(metrics, tracing, args.engine // 4))
+            piped[name] = min(
+                piped[name], await stdio_inprocess_round(metrics, tracing, args.engine)
+            )
     for name in IN_PROCESS:
-        print(f"| {name} | {engine[name] * 1e6:.2f} | {asgi[name] * 1e6:.2f} |")
+        print(
+            f"| {name} | {engine[name] * 1e6:.2f} | {asgi[name] * 1e6:.2f}"
+            f" | {piped[name] * 1e6:.2f} |"
+        )
     for name in list(IN_PROCESS)[1:]:
         print(
             f"\n{name}/off CPU per request: engine {engine['off'] / engine[name]:.3f},"
-            f" asgi {asgi['off'] / asgi[name]:.3f}"
+            f" asgi {asgi['off'] / asgi[name]:.3f}, stdio {piped['off'] / piped[name]:.3f}"
         )
     rounds = {"stdio": stdio_round, "http": http_round}
     totals = {"stdio": args.stdio, "http": args.http}
-    print("\n| transport | configuration | best rate (req/s) | server CPU per request (µs) |")
-    print("|---|---|---|---|")
+    print(
+        "\n| transport | configuration | best rate (req/s) | server CPU per request (µs):"
+        " least | median |"
+    )
+    print("|---|---|---|---|---|")
     ratios = []
-    for transport, run in rounds.items():
-        best: dict[str, loadgen.RunResult] = {}
-        cpu: dict[str, float] = {}
+    for transport in args.transports:
+        run = rounds[transport]
+        rates: dict[str, list[float]] = {name: [] for name in CONFIGS}
+        cpus: dict[str, list[float]] = {name: [] for name in CONFIGS}
         for _ in range(args.reps):
             for name, extra in CONFIGS.items():
                 result = await run(extra, totals[transport], work)
-                per_request = result.server_cpu / result.count * 1e6
-                if name not in best or result.rate > best[name].rate:
-                    best[name] = result
-                cpu[name] = min(cpu.get(name, per_request), per_request)
+                rates[name].append(result.rate)
+                cpus[name].append(result.server_cpu / result.count * 1e6)
         for name in CONFIGS:
-            print(f"| {transport} | {name} | {best[name].rate:,.0f} | {cpu[name]:.1f} |")
+            print(
+                f"| {transport} | {name} | {max(rates[name]):,.0f} | {min(cpus[name]):.1f}"
+                f" | {statistics.median(cpus[name]):.1f} |"
+            )
         for name in list(CONFIGS)[1:]:
-            rate_ratio = best[name].rate / best["off"].rate
-            ratios.append((transport, name, rate_ratio, cpu["off"] / cpu[name]))
+            in_round = [on / off for on, off in zip(rates[name], rates["off"], strict=True)]
+            ratios.append(
+                (
+                    transport,
+                    name,
+                    max(rates[name]) / max(rates["off"]),
+                    statistics.median(in_round),
+                    statistics.median(cpus["off"]) / statistics.median(cpus[name]),
+                )
+            )
     print()
-    for transport, name, rate_ratio, cpu_ratio in ratios:
+    for transport, name, best_ratio, round_ratio, cpu_ratio in ratios:
         print(
-            f"{transport}: {name}/off throughput {rate_ratio:.3f}, CPU per request {cpu_ratio:.3f}"
+            f"{transport}: {name}/off throughput {best_ratio:.3f} (best),"
+            f" {round_ratio:.3f} (median of rounds), CPU per request {cpu_ratio:.3f} (median)"
         )
 
 
@@ -247,6 +314,12 @@ if __name__ == "__main__":
     parser.add_argument("--stdio", type=int, default=20_000, help="stdio requests per round")
     parser.add_argument("--http", type=int, default=20_000, help="HTTP requests per round")
     parser.add_argument("--engine", type=int, default=20_000, help="in-process calls per round")
+    parser.add_argument(
+        "--transports",
+        type=lambda text: text.split(","),
+        default=["stdio", "http"],
+        help="served transports to measure, comma-separated (default: stdio,http)",
+    )
     parser.add_argument("--quick", action="store_true", help="one small round of each")
     parsed = parser.parse_args()
     if parsed.quick:
