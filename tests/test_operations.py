@@ -370,3 +370,37 @@ def test_metrics_outcomes_each_their_series() -> None:
     }
     assert 'mcp_runner_request_duration_seconds_count{method="tools/call"} 4.0' in text
     assert "mcp_runner_requests_in_flight 0.0" in text
+
+
+def test_multiprocess_metrics_gauge_open_sse_streams(tmp_path: Any) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, each worker writes its open SSE streams as its requests
+    end: an open GET stream shows once another request has ended, and is gone after it."""
+    env = {"MCP_RUNNER_METRICS__ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    async def scenario(server: h.ServerProcess) -> None:
+        metrics_url = base(server.url) + "/metrics"
+        async with httpx.AsyncClient(timeout=10) as client:
+            opened = await client.post(
+                server.url, json=h.initialize_request(), headers=h.legacy_headers()
+            )
+            headers = h.legacy_headers(opened.headers["mcp-session-id"])
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await client.post(server.url, json=initialized, headers=headers)
+            async with client.stream("GET", server.url, headers=headers) as standalone:
+                events = h.AsyncSse(standalone)  # kept: dropping it ends the stream
+                await events.next()
+                ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+                await client.post(server.url, json=ping, headers=headers)
+                text = (await client.get(metrics_url)).text
+                assert gauge(text, "mcp_runner_sse_streams_open") == 1
+            deadline = time.monotonic() + 5
+            while True:
+                await client.post(server.url, json=ping, headers=headers)
+                text = (await client.get(metrics_url)).text
+                if gauge(text, "mcp_runner_sse_streams_open") == 0:
+                    break
+                assert time.monotonic() < deadline, "the closed stream is still counted"
+                await asyncio.sleep(0.05)
+
+    with h.ServerProcess(env) as server:
+        h.run(scenario(server))
