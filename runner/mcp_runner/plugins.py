@@ -169,17 +169,19 @@ class PluginHost:
                 continue
             given = getattr(obj, "name", None)
             name = given if isinstance(given, str) else module.rsplit(".", 1)[-1]
-            self._load(PluginRecord(name, spec, "command line"), _returning(obj))
+            self._load(PluginRecord(name, spec, "command line"), _returning(obj), named=True)
         for name, obj in (objects or {}).items():
             self._load(PluginRecord(name, repr(obj), "command line"), _returning(obj))
         self._adapt()
         if self.use_entry_points:  # only then is every plugin that might read a table known
             self._check_tables()
 
-    def _load(self, record: PluginRecord, load: Callable[[], Any]) -> None:
+    def _load(self, record: PluginRecord, load: Callable[[], Any], named: bool = False) -> None:
+        """Import and register one plugin; `named`: given by a ``--plugin`` spec, which the
+        allow list does not apply to."""
         first = self.records.get(record.name)
         if first is not None and first.status == "disabled":
-            if not (record.source == "command line" and self._wanted(record)):
+            if not (named and self._wanted(record, named)):
                 return  # turned off by name, whichever way it is reached
             del self.records[record.name]  # left out by the allow list, then named: loaded
             first = None
@@ -188,7 +190,7 @@ class PluginHost:
             return
         if first is None:
             self.records[record.name] = record
-            if not self._wanted(record):
+            if not self._wanted(record, named):
                 record.status = "disabled"
                 return
         started = time.perf_counter()
@@ -298,12 +300,13 @@ class PluginHost:
                     obj, f"both wraps and implements {caller.name}; split it in two plugins"
                 )
 
-    def _wanted(self, record: PluginRecord) -> bool:
+    def _wanted(self, record: PluginRecord, named: bool = False) -> bool:
         server = self.settings.server
         if record.name in server.disable:
             return False
         if (
-            record.source not in ("builtin", "command line")  # the allow list is for installed ones
+            record.source != "builtin"
+            and not named
             and server.enable is not None
             and record.name not in server.enable
         ):
