@@ -23,7 +23,13 @@ authorizes the HTTP transport: ``Client.http(url, auth=OAuth())``.
 from __future__ import annotations
 
 from .client import Client
-from .errors import ConnectionClosed, Interrupted, McpClientError, RequestTimeout
+from .errors import (
+    ConnectionClosed,
+    Interrupted,
+    McpClientError,
+    RequestTimeout,
+    SessionExpired,
+)
 from .http import HttpTransport
 from .inprocess import InProcessTransport
 from .outstanding import Outstanding
@@ -71,6 +77,7 @@ __all__ = [
     "ResourceContents",
     "ResourceTemplate",
     "ServerInfo",
+    "SessionExpired",
     "Sink",
     "StdioTransport",
     "Task",

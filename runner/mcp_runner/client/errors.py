@@ -35,6 +35,12 @@ class ConnectionClosed(Exception):
     """The connection to the server ended (process exited, HTTP session gone, unreachable)."""
 
 
+class SessionExpired(ConnectionClosed):
+    """The server no longer knows the legacy HTTP session (it answered 404): the connection's
+    close reason, and what a request whose own POST got that 404 raises (the server did not
+    run it). The server answered, so a new session can be opened at once."""
+
+
 class RequestTimeout(TimeoutError):
     """A request got no answer within its timeout (it was cancelled on the server)."""
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol import versions
 from ..protocol.jsonrpc import encode, loads
-from .errors import TRANSPORT_ERROR, ConnectionClosed, McpClientError
+from .errors import TRANSPORT_ERROR, ConnectionClosed, McpClientError, SessionExpired
 from .sse import StreamState, sse_messages
 from .tracecontext import TRACE_KEYS
 from .transport import Sink, Transport
@@ -249,7 +249,7 @@ class HttpTransport(Transport):
         except httpx.HTTPError:
             return
         if response.status_code == 404 and self.session_id is not None:
-            self._lost("the HTTP session ended (404 Session not found)")
+            self._lost("the HTTP session ended (404 Session not found)", SessionExpired)
 
     async def _exchange(self, message: dict[str, Any], extra: dict[str, str] | None) -> None:
         import httpx
@@ -297,7 +297,9 @@ class HttpTransport(Transport):
         ctype = response.headers.get("content-type", "")
         if status == 404 and not modern and self.session_id is not None and method != "initialize":
             state.answered = True
-            self._lost("the HTTP session ended (404 Session not found)")
+            ended = "the HTTP session ended (404 Session not found)"
+            sink.fail_request(rid, SessionExpired(f"{method}: {ended}, so it was not run"))
+            self._lost(ended, SessionExpired)
             return
         if status == 200 and ctype.startswith("text/event-stream"):
             await self._read_sse(response, rid, state)
@@ -382,7 +384,7 @@ class HttpTransport(Transport):
                         state.last_id = None  # the stream is gone: open a new one
                         continue
                     if response.status_code == 404 and self.session_id is not None:
-                        self._lost("the HTTP session ended (404 Session not found)")
+                        self._lost("the HTTP session ended (404 Session not found)", SessionExpired)
                         return
                     ctype = response.headers.get("content-type", "")
                     if response.status_code != 200 or not ctype.startswith("text/event-stream"):
@@ -397,9 +399,9 @@ class HttpTransport(Transport):
                 failures += 1
             await asyncio.sleep(state.retry if state.retry is not None else 1.0)
 
-    def _lost(self, why: str) -> None:
+    def _lost(self, why: str, kind: type[ConnectionClosed] = ConnectionClosed) -> None:
         if not self._closed and self._sink is not None:
-            self._sink.transport_closed(ConnectionClosed(why))
+            self._sink.transport_closed(kind(why))
 
     async def close(self) -> None:
         """Stop every stream, end the legacy session (DELETE), close our own HTTP client."""
