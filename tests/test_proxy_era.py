@@ -7,6 +7,8 @@ tests skip, saying why, where it cannot be installed."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 from mcp_runner.builtin import proxy
+from mcp_runner.builtin.proxy.backend import RENEW_AFTER
 from mcp_runner.client import Client
 from mcp_runner.runner import Runner
 from mcp_runner.testing import make_runner
@@ -24,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "proxy"
 SERVER = FIXTURES / "fastmcp_elicit.py"
 sys.path.insert(0, str(FIXTURES))
-from helpers import SERVING  # noqa: E402
+from helpers import SERVING, demo_env, mcp_runner  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -141,3 +144,54 @@ async def test_a_long_fastmcp_call_answers_pings_and_is_not_cut(peers_python: Pa
         assert not result.is_error, result.text
         assert result.text == "waited 3"
         assert backend_status(runner)["state"] == "ready"
+
+
+def serve_demo(port: int, cwd: Path) -> subprocess.Popen[bytes]:
+    """`mcp-runner serve` of the demo plugin over HTTP on `port`, once it listens."""
+    proc = subprocess.Popen(
+        [
+            mcp_runner(),
+            "serve",
+            "--transport",
+            "http",
+            "--port",
+            str(port),
+            "--plugin",
+            "proxy_demo",
+        ],
+        env=demo_env(),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if SERVING.search(line.decode()):
+            return proc
+    raise AssertionError("the demo server did not start")
+
+
+async def test_a_restarted_http_backend_costs_no_call(tmp_path: Path) -> None:
+    """A legacy HTTP session ends with its server: a call the new server refuses (404, so
+    it did not run) is sent again on the proxy's new session."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = serve_demo(port, tmp_path)
+    try:
+        backend = {"url": f"http://127.0.0.1:{port}/mcp"}
+        async with front(backend, "legacy") as (runner, client):
+            assert (await client.call_tool("peer_echo", {"text": "a"})).text == "a"
+            assert backend_status(runner)["era"] == "legacy"
+            await asyncio.sleep(RENEW_AFTER)  # a session lost sooner is renewed with backoff
+            server.terminate()
+            server.wait(10)
+            server = serve_demo(port, tmp_path)
+            result = await client.call_tool("peer_echo", {"text": "b"})
+            assert not result.is_error, result.text
+            assert result.text == "b"
+            assert backend_status(runner)["restarts"] == 1
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -22,6 +22,7 @@ from ...client import (
     McpClientError,
     RequestInfo,
     RequestTimeout,
+    SessionExpired,
 )
 from ...protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, UNSUPPORTED_VERSION, McpError
 from ...protocol.inputs import InputRequired
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 DEPTH_ENV = "MCP_RUNNER_PROXY_DEPTH"  # how deep in a chain of proxies a stdio backend runs
 PARK_KEY = "proxy"  # in a 2026-07-28 request's state: the token of a call waiting for input
+RENEW_AFTER = 1.0  # seconds a session must have lived for its loss to be renewed at once
 
 
 def chain_depth() -> int:
@@ -74,7 +76,7 @@ class Backend:
         self.error: str | None = None
         self.client: Client | None = None
         self.task: asyncio.Task[None] | None = None
-        self.settled = asyncio.Event()
+        self.settled = asyncio.Event()  # clear while an attempt to connect is under way
         self.calls: list[ForwardedCall] = []
         self.listing: dict[str, list[Any]] | None = None
         self.fingerprint: str | None = None
@@ -124,10 +126,11 @@ class Backend:
         print(f"mcp-runner: proxy backend {self.name!r} failed: {why}", file=sys.stderr, flush=True)
 
     async def ensure_started(self) -> None:
-        """Start a lazy backend; wait (up to its startup timeout) for one starting."""
+        """Start a lazy backend; wait (up to its startup timeout) for one starting, or
+        reconnecting at once (a new HTTP session after the server lost ours)."""
         if self.state == "configured" and self.lazy:
             self.start()
-        if self.state == "starting":
+        if self.state == "starting" or (self.state == "restarting" and not self.settled.is_set()):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.startup_timeout):
                     await self.settled.wait()
@@ -207,7 +210,7 @@ class Backend:
                 self.error = None
                 self.attempt = 0
                 self.retry_at = None
-                self.ready_since = time.time()
+                self.ready_since = began = time.time()
                 self.settled.set()
                 if self.config.ping_interval > 0:
                     self._watch = asyncio.create_task(self._watch_liveness(client))
@@ -222,6 +225,8 @@ class Backend:
                     file=sys.stderr,
                     flush=True,
                 )
+                if isinstance(reason, SessionExpired) and time.time() - began > RENEW_AFTER:
+                    continue  # the server answered (it restarted): a new session at once
             if policy.max_attempts is not None and self.attempt > policy.max_attempts:
                 self.fail(f"gave up after {policy.max_attempts} attempts: {self.error}")
                 return
@@ -301,6 +306,7 @@ class Backend:
         if self.client is not client:
             return
         self.client = None
+        self.settled.clear()
         self.ready_since = None
         self.state = "restarting"
         self.attempt = 1
@@ -414,7 +420,12 @@ class Backend:
         """Send `method` to the backend for `request`, passing the backend's questions on
         (`BackendDown` when it is not ready, or stops answering meanwhile)."""
         try:
-            return await self._forward(request, component, method, params)
+            try:
+                return await self._forward(request, component, method, params)
+            except SessionExpired:
+                # Refused unrun: the HTTP backend restarted and lost our session. Once the
+                # proxy has a new one (at once), the call goes again.
+                return await self._forward(request, component, method, params)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             reason = self.severed.pop(task, None) if self.severed and task else None
