@@ -162,10 +162,9 @@ class ServerConfig(BaseModel):
         if self.forward_token:
             out.append(f"the caller's token, when its audience is {self.token_audience}")
         if self.oauth is not None:
-            grant = self.oauth.get("grant") or (
-                "client_credentials" if self.oauth.get("client_secret") else "authorization_code"
-            )
-            out.append(f"OAuth access token ({grant})")
+            from ...client.oauth import OAuth
+
+            out.append(f"OAuth access token ({OAuth.from_settings(self.oauth).grant})")
         return out
 
     @property
