@@ -36,6 +36,14 @@ class ServedTool(ServedComponent, Protocol):
     def input_schema(self) -> dict[str, Any]:
         """The JSON Schema of its arguments."""
 
+    @property
+    def task(self) -> str:
+        """Whether a call may run as a task: ``never``, ``optional`` or ``required``."""
+
+    @property
+    def defer_task(self) -> bool:
+        """Whether the call becomes a task only once it awaits ``ctx.begin_task()``."""
+
     async def call(self, arguments: dict[str, Any], request: Request) -> dict[str, Any]:
         """The `CallToolResult` for `arguments`."""
 

@@ -358,7 +358,8 @@ class Engine:
     async def _tools_list(self, req: Request) -> dict[str, Any]:
         return self._page(req, "tools", "tools")
 
-    async def _tools_call(self, req: Request) -> dict[str, Any]:
+    def _tools_call(self, req: Request) -> Awaitable[dict[str, Any]]:
+        # A plain function returning the call's awaitable: no frame of its own per call.
         tool = cast("ServedTool | None", req.target)
         if tool is None:
             name = req.params.get("name")
@@ -370,18 +371,17 @@ class Engine:
             arguments = {}
         elif not isinstance(arguments, dict):
             raise invalid_params(f"tools/call {tool.name}: arguments must be an object")
-        take_inputs(req, self.signer)
-        support = getattr(tool, "task", "never")
+        if req.modern:
+            take_inputs(req, self.signer)
+        support = tool.task
         if support != "never":
             if negotiated(req):
-                return await self.tasks.call(
-                    req,
-                    lambda: self._run_tool(req, tool, arguments),
-                    getattr(tool, "defer_task", False),
+                return self.tasks.call(
+                    req, lambda: self._run_tool(req, tool, arguments), tool.defer_task
                 )
             if support == "required":
                 raise missing_extension(f"Tool {tool.name!r} runs only as a task")
-        return await self._run_tool(req, tool, arguments)
+        return self._run_tool(req, tool, arguments)
 
     async def _run_tool(
         self, req: Request, tool: ServedTool, arguments: dict[str, Any]
