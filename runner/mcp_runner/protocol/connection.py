@@ -11,6 +11,7 @@ one the client withdrew gets none.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,16 @@ if TYPE_CHECKING:
 SERVER_BUSY = -32000  # implementation-defined: too many requests in flight (or sessions open)
 #: The answer's message for a request cancelled because the server is shutting down.
 SHUTTING_DOWN = "Request cancelled: the server is shutting down"
+#: Where the requests' done-callbacks run: they read no context variables, so one context
+#: serves them all (instead of a copy of the current one per request).
+_CALLBACK_CONTEXT = contextvars.Context()
 
 
 class Connection:
     """One client connection's request path: its session, the engine that answers, and how
     many requests may be in flight at once (more are refused at once, never queued)."""
 
-    __slots__ = ("_batches", "engine", "max_in_flight", "session")
+    __slots__ = ("_batches", "_forget", "engine", "max_in_flight", "session")
 
     def __init__(self, engine: Engine, session: Session, max_in_flight: int) -> None:
         self.engine = engine
@@ -39,6 +43,8 @@ class Connection:
         self.max_in_flight = max_in_flight
         session.request_timeout = engine.client_request_timeout
         self._batches: set[asyncio.Task[None]] = set()
+        # Bound once: a request's done-callback allocates nothing.
+        self._forget: Callable[[asyncio.Task[Any]], None] = self._forget_cancelled
 
     # -- classifying ----------------------------------------------------------------------------
     def receive(self, message: Any, outlet: Outlet) -> Request | dict[str, Any] | None:
@@ -151,13 +157,16 @@ class Connection:
         refusal = self.admit(req)
         if refusal is not None:
             return refusal
-        in_flight = self.session.in_flight
         req.task = asyncio.get_running_loop().create_task(self.run(req, deliver=True))
-        # Cancelled before it ever ran, run() would not clear its slot: this callback does.
-        req.task.add_done_callback(
-            lambda _: in_flight.pop(req.id, None) if in_flight.get(req.id) is req else None
-        )
+        req.task.add_done_callback(self._forget, context=_CALLBACK_CONTEXT)
         return None
+
+    def _forget_cancelled(self, task: asyncio.Task[Any]) -> None:
+        # Cancelled before it ever ran, run() did not clear the request's slot: done here.
+        if task.cancelled():
+            in_flight = self.session.in_flight
+            for req in [req for req in in_flight.values() if req.task is task]:
+                del in_flight[req.id]
 
     # -- batches --------------------------------------------------------------------------------
     async def batch(self, messages: list[Any], outlet: Outlet) -> list[dict[str, Any]]:
