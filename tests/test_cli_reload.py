@@ -115,17 +115,19 @@ def test_stdio_is_refused() -> None:
 def test_what_is_watched_and_how_the_server_is_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A package plugin: its directory; a module plugin: its file; builtins and modules
-    that cannot be found: nothing."""
+    """A package plugin: its directory; a module plugin: its file; builtins, disabled
+    plugins and modules that cannot be found: nothing."""
     (tmp_path / "pkg_plugin").mkdir()
     (tmp_path / "pkg_plugin" / "__init__.py").write_text(PLUGIN.format(word="x"))
     (tmp_path / "mod_plugin.py").write_text(PLUGIN.format(word="y"))
     monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "off_plugin.py").write_text(PLUGIN.format(word="z"))
     records = [
-        SimpleNamespace(source="builtin", value="mcp_runner.builtin.errors"),
-        SimpleNamespace(source="entry point", value="pkg_plugin:plugin"),
-        SimpleNamespace(source="command line", value="mod_plugin"),
-        SimpleNamespace(source="command line", value="no_such_module_here"),
+        SimpleNamespace(source="builtin", value="mcp_runner.builtin.errors", status="ok"),
+        SimpleNamespace(source="entry point", value="pkg_plugin:plugin", status="ok"),
+        SimpleNamespace(source="command line", value="mod_plugin", status="failed"),
+        SimpleNamespace(source="command line", value="no_such_module_here", status="failed"),
+        SimpleNamespace(source="entry point", value="off_plugin:plugin", status="disabled"),
     ]
     assert plugin_sources(records) == [tmp_path / "mod_plugin.py", tmp_path / "pkg_plugin"]
     assert child_command(["serve", "--reload", "--directory", "d", "-t", "http"]) == [

@@ -29,11 +29,12 @@ Snapshot = dict[Path, tuple[int, int]]
 
 
 def plugin_sources(records: Iterable[Any]) -> list[Path]:
-    """The source of each plugin that is not builtin: its package's directory, or its
-    module's file (a plugin that failed to import is watched too, so fixing it reloads)."""
+    """The source of each plugin that is neither builtin nor disabled: its package's
+    directory, or its module's file (a plugin that failed to import is watched too, so fixing
+    it reloads; one the configuration turns back on is seen through the config file)."""
     sources: set[Path] = set()
     for record in records:
-        if record.source == "builtin":
+        if record.source == "builtin" or record.status == "disabled":
             continue
         module = record.value.split(":", 1)[0]
         try:
