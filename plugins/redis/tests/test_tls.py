@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ipaddress
 import os
 import tempfile
 from collections.abc import Iterator
@@ -76,11 +77,11 @@ def make_certificates(directory: Path) -> None:
             ),
             critical=True,
         )
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): key identifiers are required
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
     write_pem(directory / "ca", ca_key, ca)
-    import ipaddress
-
     for name, usage in (
         ("server", ExtendedKeyUsageOID.SERVER_AUTH),
         ("client", ExtendedKeyUsageOID.CLIENT_AUTH),
@@ -101,6 +102,9 @@ def make_certificates(directory: Path) -> None:
                 critical=False,
             )
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+            )
             .sign(ca_key, hashes.SHA256())
         )
         write_pem(directory / name, key, cert)
