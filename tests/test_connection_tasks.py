@@ -6,13 +6,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from mcp_runner import Plugin
 from mcp_runner.config import Settings
 from mcp_runner.protocol.session import DirectOutlet
 from mcp_runner.runner import Runner
 
+adder = Plugin("adder")
+
+
+@adder.tool()
+async def add(a: int, b: int) -> int:
+    """Adds two integers."""
+    return a + b
+
 
 def _connection(answers: list[dict[str, Any]]) -> Any:
-    runner = Runner(Settings(), extra=["mcp_runner_bench:plugin"], entry_points=False)
+    runner = Runner(Settings(), plugins={"adder": adder}, entry_points=False)
 
     async def deliver(message: dict[str, Any]) -> None:
         answers.append(message)
