@@ -60,25 +60,37 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 class Replica:
-    """One ``mcp-runner serve --transport http`` with the redis plugin set by `redis_env`
-    (``MCP_RUNNER_PLUGINS__REDIS__*``) and the http_demo tools; `url` once it listens."""
+    """One ``mcp-runner serve --transport http`` with the redis plugin set by `env`
+    (``MCP_RUNNER_PLUGINS__REDIS__*`` and any other variables) and `plugins` (``module:attr``
+    specs, importable from `path`); `url` once it listens."""
 
-    def __init__(self, redis_env: dict[str, str], workdir: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
-        env.update(
-            PYTHONPATH=os.pathsep.join(filter(None, [str(HTTP_PLUGINS), env.get("PYTHONPATH")])),
-            MCP_RUNNER_PLUGINS="http_demo,redis",
+    def __init__(
+        self,
+        env: dict[str, str],
+        workdir: Path | str,
+        plugins: tuple[str, ...] = ("http_demo:plugin",),
+        path: tuple[Path, ...] = (HTTP_PLUGINS,),
+    ) -> None:
+        names = [spec.split(":", 1)[0] for spec in plugins]
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
+        search = [*map(str, path), base.get("PYTHONPATH", "")]
+        base.update(
+            PYTHONPATH=os.pathsep.join(filter(None, search)),
+            MCP_RUNNER_PLUGINS=",".join([*names, "redis"]),
             PYTHONUNBUFFERED="1",
-            **redis_env,
+            **env,
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.lines: list[str] = []
         command = [sys.executable, "-c", "from mcp_runner.cli import main; main()", "serve"]
+        command += ["--transport", "http", "--port", str(self.port)]
+        for spec in plugins:
+            command += ["--plugin", spec]
         self.proc = subprocess.Popen(
-            [*command, "--transport", "http", "--port", str(self.port), "--plugin", "http_demo"],
+            command,
             cwd=workdir,
-            env=env,
+            env=base,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

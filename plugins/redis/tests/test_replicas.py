@@ -13,11 +13,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +22,16 @@ from typing import Any
 
 import httpx
 import pytest
+from replica_helpers import (
+    HERE,
+    HTTP_PLUGINS,
+    LEGACY,
+    REDIS,
+    Replica,
+    free_port,
+    start_redis,
+    wait_for_port,
+)
 
 mcp = pytest.importorskip("mcp", reason="the official MCP Python SDK (mcp>=2.3) is not installed")
 from mcp import Client  # noqa: E402
@@ -37,7 +44,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:.*deprecated.*"),
 ]
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 if not (os.access(REDIS, os.X_OK) and os.access(NGINX, os.X_OK)):
     pytest.skip(
@@ -45,85 +51,21 @@ if not (os.access(REDIS, os.X_OK) and os.access(NGINX, os.X_OK)):
         allow_module_level=True,
     )
 
-HERE = Path(__file__).resolve().parent
-HTTP_PLUGINS = HERE.parents[2] / "tests" / "fixtures" / "http_plugins"
-LEGACY = "2025-11-25"
 MODES = ["legacy", "auto"]
 READ_TIMEOUT = 15.0
 STATE_SECRET = "replicas-share-this-key-ring-32-bytes-at-least"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-
-
-class Replica:
-    """One `mcp-runner serve --transport http` with the redis plugin and the http_demo tools."""
-
-    def __init__(self, redis_url: str, workdir: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
-        env.update(
-            PYTHONPATH=os.pathsep.join(
-                filter(None, [str(HTTP_PLUGINS), str(HERE), env.get("PYTHONPATH")])
-            ),
-            MCP_RUNNER_PLUGINS="http_demo,scale_demo,redis",
-            MCP_RUNNER_PLUGINS__REDIS__URL=redis_url,
-            MCP_RUNNER_PLUGINS__REDIS__OPERATION_TIMEOUT="1.0",
-            # 2026-07-28 input-required rounds: every replica opens what another sealed
-            MCP_RUNNER_STATE_SECRETS=json.dumps([STATE_SECRET]),
-            PYTHONUNBUFFERED="1",
-        )
-        self.port = free_port()
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from mcp_runner.cli import main; main()",
-                "serve",
-                "--transport",
-                "http",
-                "--port",
-                str(self.port),
-                "--plugin",
-                "http_demo:plugin",
-                "--plugin",
-                "scale_demo:plugin",
-            ],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+def demo_replica(redis_url: str, workdir: str) -> Replica:
+    """One replica with the redis plugin and the http_demo and scale_demo tools."""
+    env = {
+        "MCP_RUNNER_PLUGINS__REDIS__URL": redis_url,
+        "MCP_RUNNER_PLUGINS__REDIS__OPERATION_TIMEOUT": "1.0",
+        # 2026-07-28 input-required rounds: every replica opens what another sealed
+        "MCP_RUNNER_STATE_SECRETS": json.dumps([STATE_SECRET]),
+    }
+    plugins = ("http_demo:plugin", "scale_demo:plugin")
+    return Replica(env, workdir, plugins=plugins, path=(HTTP_PLUGINS, HERE))
 
 
 class Rig:
@@ -133,28 +75,10 @@ class Rig:
         self.dir = tempfile.TemporaryDirectory(prefix="mcp-runner-replicas-")
         root = Path(self.dir.name)
         self.redis_port = free_port()
-        self.redis = subprocess.Popen(
-            [
-                REDIS,
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(root),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.redis = start_redis(root, "--port", str(self.redis_port))
         wait_for_port(self.redis_port)
         url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.replicas = [Replica(url, str(root)) for _ in range(3)]
-        for replica in self.replicas:
-            wait_for_port(replica.port, 20.0)
+        self.replicas = [demo_replica(url, str(root)) for _ in range(3)]
         self.port = free_port()
         servers = "\n".join(
             f"server 127.0.0.1:{r.port} max_fails=1 fail_timeout=30s;" for r in self.replicas

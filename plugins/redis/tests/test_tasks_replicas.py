@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_replicas import REDIS, free_port, wait_for_port
+from replica_helpers import REDIS, Replica, free_port, start_redis, stop, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 if not os.access(REDIS, os.X_OK):
@@ -35,53 +32,17 @@ TOKENS = {"alice": "alice-token-0123456789abcdef", "bob": "bob-token-0123456789a
 STATE_SECRET = "tasks-replicas-share-this-key-ring-32-bytes"
 
 
-class TaskReplica:
+def task_replica(redis_url: str, workdir: str) -> Replica:
     """One replica with the redis plugin and the task_demo tools, behind static tokens."""
-
-    def __init__(self, redis_url: str, workdir: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RUNNER_")}
-        env.update(
-            PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
-            MCP_RUNNER_PLUGINS="task_demo,redis",
-            MCP_RUNNER_PLUGINS__REDIS__URL=redis_url,
-            MCP_RUNNER_STATE_SECRETS=json.dumps([STATE_SECRET]),
-            MCP_RUNNER_AUTH__TOKENS=json.dumps(
-                [{"token": token, "subject": who} for who, token in TOKENS.items()]
-            ),
-            MCP_RUNNER_TASKS__POLL_INTERVAL="0.1",
-            PYTHONUNBUFFERED="1",
-        )
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [
-                *(sys.executable, "-c", "from mcp_runner.cli import main; main()", "serve"),
-                *("--transport", "http", "--port", str(self.port), "--plugin", "task_demo:plugin"),
-            ],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        wait_for_port(self.port, 20.0)
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+    env = {
+        "MCP_RUNNER_PLUGINS__REDIS__URL": redis_url,
+        "MCP_RUNNER_STATE_SECRETS": json.dumps([STATE_SECRET]),
+        "MCP_RUNNER_AUTH__TOKENS": json.dumps(
+            [{"token": token, "subject": who} for who, token in TOKENS.items()]
+        ),
+        "MCP_RUNNER_TASKS__POLL_INTERVAL": "0.1",
+    }
+    return Replica(env, workdir, plugins=("task_demo:plugin",), path=(HERE,))
 
 
 class Pair:
@@ -90,33 +51,24 @@ class Pair:
     def __init__(self) -> None:
         self.dir = tempfile.TemporaryDirectory(prefix="mcp-runner-tasks-")
         port = free_port()
-        self.redis = subprocess.Popen(
-            [
-                *(REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "no", "--dir", self.dir.name),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.redis = start_redis(Path(self.dir.name), "--port", str(port))
         wait_for_port(port)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
-        self.a = TaskReplica(self.redis_url, self.dir.name)
-        self.b = TaskReplica(self.redis_url, self.dir.name)
+        self.a = task_replica(self.redis_url, self.dir.name)
+        self.b = task_replica(self.redis_url, self.dir.name)
 
     def restart_b(self) -> None:
         self.b.stop()
-        self.b = TaskReplica(self.redis_url, self.dir.name)
+        self.b = task_replica(self.redis_url, self.dir.name)
 
     def restart_a(self) -> None:
         self.a.stop()
-        self.a = TaskReplica(self.redis_url, self.dir.name)
+        self.a = task_replica(self.redis_url, self.dir.name)
 
     def close(self) -> None:
         for replica in (self.a, self.b):
             replica.stop()
-        if self.redis.poll() is None:
-            self.redis.terminate()
-            self.redis.wait(10)
+        stop(self.redis)
         self.dir.cleanup()
 
 
@@ -129,7 +81,7 @@ def pair() -> Iterator[Pair]:
         pair.close()
 
 
-def rpc(replica: TaskReplica, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+def rpc(replica: Replica, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
     """One 2026-07-28 request to `replica` as `who`, on a connection of its own; the JSON-RPC
     answer."""
     body = {
@@ -167,19 +119,19 @@ def rpc(replica: TaskReplica, who: str, method: str, params: dict[str, Any]) -> 
     return response.json()  # type: ignore[no-any-return]
 
 
-def result(replica: TaskReplica, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+def result(replica: Replica, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
     answer = rpc(replica, who, method, params)
     assert "result" in answer, answer
     return answer["result"]  # type: ignore[no-any-return]
 
 
-def start(replica: TaskReplica, tool: str, arguments: dict[str, Any]) -> str:
+def start(replica: Replica, tool: str, arguments: dict[str, Any]) -> str:
     created = result(replica, "alice", "tools/call", {"name": tool, "arguments": arguments})
     assert created["resultType"] == "task", created
     return created["taskId"]  # type: ignore[no-any-return]
 
 
-def poll(replica: TaskReplica, task_id: str, until: set[str], seconds: float = 15.0) -> Any:
+def poll(replica: Replica, task_id: str, until: set[str], seconds: float = 15.0) -> Any:
     deadline = time.monotonic() + seconds
     while True:
         task = result(replica, "alice", "tasks/get", {"taskId": task_id})
