@@ -460,13 +460,7 @@ def call(
         schema = tools[tool].wire()["inputSchema"]
         if schema.get("additionalProperties") is True:
             return
-        accepted = schema.get("properties", {})
-        for key in args:
-            if key not in accepted:
-                raise click.ClickException(
-                    f"{tool} has no argument {key!r}{_did_you_mean(key, accepted)}"
-                    f" - {_signature(tool, schema)}"
-                )
+        _refuse_unknown(tool, args, schema.get("properties", {}), _signature(tool, schema))
 
     params = {"name": tool, "arguments": args}
     result = _run(_answer(runner, "tools/call", params, check, lambda: _near(tool, tools)))
@@ -478,6 +472,16 @@ def call(
             click.echo(block["text"] if block.get("type") == "text" else json.dumps(block))
     if result.get("isError"):
         sys.exit(1)
+
+
+def _refuse_unknown(name: str, args: dict[str, Any], accepted: Any, takes: str) -> None:
+    """Refuse the first of `args` that `name` does not accept, with the nearest accepted
+    name and what it takes (`takes`)."""
+    for key in args:
+        if key not in accepted:
+            raise click.ClickException(
+                f"{name} has no argument {key!r}{_did_you_mean(key, accepted)} - {takes}"
+            )
 
 
 @cli.command()
@@ -520,12 +524,7 @@ def prompt(
         if name not in prompts:
             return  # the server answers, and `_near` suggests
         accepted = {a["name"] for a in prompts[name].wire().get("arguments", ())}
-        for key in args:
-            if key not in accepted:
-                raise click.ClickException(
-                    f"{name} has no argument {key!r}{_did_you_mean(key, accepted)}"
-                    f" - it takes: {', '.join(sorted(accepted)) or 'none'}"
-                )
+        _refuse_unknown(name, args, accepted, f"it takes: {', '.join(sorted(accepted)) or 'none'}")
 
     params = {"name": name, "arguments": args}
     result = _run(_answer(runner, "prompts/get", params, check, lambda: _near(name, prompts)))
