@@ -170,9 +170,13 @@ class Settings(BaseModel):
         """The plugin's own keys (its table without the common ones)."""
         return {k: v for k, v in self.plugins.get(name, {}).items() if k not in PLUGIN_KEYS}
 
-    def section(self, key: str) -> Any:
-        """A top-level table added by a plugin (``config.add_section``), validated."""
-        return (self.model_extra or {}).get(key)
+    def section(self, key: str, model: type[BaseModel] | None = None) -> Any:
+        """A top-level table added by a plugin (``config.add_section``), validated; given its
+        `model`, that model's defaults when the config has no valid such table."""
+        found = (self.model_extra or {}).get(key)
+        if model is None or isinstance(found, model):
+            return found
+        return model.model_construct()
 
 
 class ConfigSections:

@@ -53,10 +53,7 @@ class Readiness:
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        found = runner.settings.section("health")
-        self.settings = (
-            found if isinstance(found, HealthSettings) else HealthSettings.model_construct()
-        )
+        self.settings: HealthSettings = runner.settings.section("health", HealthSettings)
         self.checks: dict[str, HealthCheck] | None = None  # asked of the plugins at first use
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -58,8 +58,7 @@ class MetricsSettings(BaseModel):
 
 def settings_of(settings: Settings) -> MetricsSettings:
     """The validated ``[metrics]`` table."""
-    found = settings.section("metrics")
-    return found if isinstance(found, MetricsSettings) else MetricsSettings.model_construct()
+    return settings.section("metrics", MetricsSettings)
 
 
 @hookimpl

@@ -50,8 +50,7 @@ class TracingSettings(BaseModel):
 
 def settings_of(settings: Settings) -> TracingSettings:
     """The validated ``[tracing]`` table."""
-    found = settings.section("tracing")
-    return found if isinstance(found, TracingSettings) else TracingSettings.model_construct()
+    return settings.section("tracing", TracingSettings)
 
 
 @hookimpl
