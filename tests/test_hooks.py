@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import sys
@@ -1383,6 +1384,116 @@ def test_hook_http_observers() -> None:
         ("GET", "/healthz", 200, trace),
     ]
     assert seen[1].bytes == len(traced.content) and seen[1].duration > 0
+
+
+def test_hook_request_observers() -> None:
+    """Every observer hears of each request's start and end, with its outcome and duration,
+    in the task that runs it (a context variable set at the start reaches the handler); one
+    that raises is reported and the requests go on; an object without both methods fails its
+    plugin by name."""
+    import contextvars
+
+    from mcp_runner.hookspecs import RequestObserver
+
+    current: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="")
+    seen: list[tuple[str, Any, str, str | None]] = []
+    plugin = Plugin("work")
+
+    @plugin.tool
+    def ok(ctx: Context) -> str:
+        """Answer the context variable the observer set."""
+        return current.get()
+
+    @plugin.tool
+    def refused() -> str:
+        """A tool error."""
+        raise ToolError("no")
+
+    @plugin.resource("data://crash")
+    def crash() -> str:
+        """A plugin bug (a tool's would be its isError result)."""
+        raise ValueError("boom")
+
+    @plugin.tool
+    async def slow() -> str:
+        """Waits to be cancelled."""
+        await asyncio.sleep(60)
+        return "late"
+
+    class Watch(RequestObserver):
+        def request_started(self, request: Request) -> None:
+            current.set(f"observed {request.id}")
+            seen.append(("started", request.id, request.method, None))
+
+        def request_ended(self, request: Request, outcome: Any, seconds: float) -> None:
+            assert seconds >= 0 and current.get() == f"observed {request.id}"
+            failure = type(request.failure).__name__ if request.failure else None
+            seen.append((outcome, request.id, request.method, failure))
+
+    class Broken(RequestObserver):
+        def request_ended(self, request: Request, outcome: Any, seconds: float) -> None:
+            raise RuntimeError("broken observer")
+
+    class Observers:
+        @hookimpl
+        def mcp_runner_request_observers(self) -> Any:
+            return [Broken(), Watch()]
+
+    class NotAnObserver:
+        @hookimpl
+        def mcp_runner_request_observers(self) -> Any:
+            return print
+
+    runner = silence_warnings(
+        start({"work": plugin, "observers": Observers(), "wrong": NotAnObserver()})
+    )
+    wrong = runner.host.records["wrong"]
+    assert wrong.status == "failed" and "request_started and request_ended" in str(wrong.error)
+
+    async def scenario() -> list[dict[str, Any]]:
+        answers: list[dict[str, Any]] = []
+
+        async def outbound(message: dict[str, Any]) -> None:
+            answers.append(message)
+
+        connection = runner.connect("test", outbound)
+        outlet = DirectOutlet(outbound)
+        init = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t"}}
+        for number, (method, params) in enumerate(
+            [
+                ("initialize", init),
+                ("tools/call", {"name": "ok"}),
+                ("tools/call", {"name": "refused"}),
+                ("resources/read", {"uri": "data://crash"}),
+                ("tools/call", {"name": "missing"}),
+                ("tools/call", {"name": "slow"}),
+            ]
+        ):
+            message = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+            assert connection.accept(message, outlet) is None
+            await asyncio.sleep(0.05)
+        cancel = {"requestId": 5}
+        connection.accept(
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel}, outlet
+        )
+        await asyncio.sleep(0.05)
+        return answers
+
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        answers = run(scenario())
+    ended = [entry for entry in seen if entry[0] != "started"]
+    assert [entry[0] for entry in seen if entry[0] == "started"] == ["started"] * 6
+    assert ended == [
+        ("ok", 0, "initialize", None),
+        ("ok", 1, "tools/call", None),
+        ("tool_error", 2, "tools/call", None),
+        ("exception", 3, "resources/read", "ValueError"),
+        ("error", 4, "tools/call", "McpError"),
+        ("cancelled", 5, "tools/call", "CancelledError"),
+    ]
+    assert answers[1]["result"]["content"][0]["text"] == "observed 1"
+    assert len(answers) == 5  # the withdrawn call has no answer; the others all do
+    assert stderr.getvalue().count("broken observer") == 6
 
 
 def test_hook_health_checks() -> None:

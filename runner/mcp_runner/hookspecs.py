@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pluggy
 
+from .protocol.observers import Outcome as Outcome  # re-exported: a plugin's imports
+from .protocol.observers import RequestObserver as RequestObserver
+
 if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
@@ -289,6 +292,20 @@ def mcp_runner_http_observers(runner: Runner) -> list[HttpObserver] | HttpObserv
     Called once when the HTTP application is built. With no observer the transport measures
     nothing; with any, it times each request once and gives every observer the same record.
     An observer that raises is reported on stderr; the response is already sent.
+    """
+
+
+@hookspec
+def mcp_runner_request_observers(runner: Runner) -> list[RequestObserver] | RequestObserver | None:
+    """Observe every JSON-RPC request: metrics, traces.
+
+    :param runner: the ``Runner``.
+    :return: ``RequestObserver`` objects, or a single one.
+
+    Called once at start-up. With no observer a request is not even timed; with any, it is
+    timed once and every observer is told of its start and its end. Cheaper than a middleware
+    (no coroutine, no place in the chain), an observer cannot change the request or its
+    answer. One that raises is reported on stderr and the request goes on.
     """
 
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from structlog.typing import Processor
 
     from .auth import TokenVerifier
-    from .hookspecs import AsgiApp, HealthCheck, HttpObserver, Serve
+    from .hookspecs import AsgiApp, HealthCheck, HttpObserver, RequestObserver, Serve
     from .protocol.errors import McpError
     from .protocol.session import Request
     from .runner import Runner
@@ -479,6 +479,13 @@ class PluginHost:
         answers = self._call("mcp_runner_http_observers", {"runner": runner}, normalize=_as_list)
         return [observer for answer in answers for observer in answer]
 
+    def request_observers(self, runner: Runner) -> list[RequestObserver]:
+        """Every plugin's JSON-RPC request observers, in load order."""
+        answers = self._call(
+            "mcp_runner_request_observers", {"runner": runner}, normalize=_as_observers
+        )
+        return [observer for answer in answers for observer in answer]
+
     def health_checks(self, runner: Runner) -> dict[str, HealthCheck]:
         """Every plugin's readiness checks, by component name (a later name wins)."""
         answers = self._call("mcp_runner_health_checks", {"runner": runner}, normalize=_as_checks)
@@ -639,6 +646,20 @@ def _plugin_object(obj: Any) -> Any:
 def _as_list(record: PluginRecord, value: Any) -> list[Any]:
     """A hook's answer as a list: one item, or a list or tuple of them."""
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _as_observers(record: PluginRecord, value: Any) -> list[Any]:
+    """A request observers hook's answer as a list, each with both methods."""
+    observers = _as_list(record, value)
+    for observer in observers:
+        if not all(
+            callable(getattr(observer, name, None)) for name in ("request_started", "request_ended")
+        ):
+            raise TypeError(
+                f"a request observer needs request_started and request_ended methods "
+                f"(subclass mcp_runner.hookspecs.RequestObserver), not {observer!r}"
+            )
+    return observers
 
 
 def _as_middleware(record: PluginRecord, value: Any) -> list[Middleware]:

@@ -15,6 +15,7 @@ from .middleware import build_chain
 from .plugins import PluginHost
 from .protocol.connection import Connection
 from .protocol.engine import Engine
+from .protocol.observers import Observers
 from .protocol.session import DirectOutlet, Request, Send, Session
 from .protocol.tasks import TaskLimits
 from .registry import PluginRegistry, Registry
@@ -83,9 +84,15 @@ class Runner:
             state_secrets=server.state_keys(),
             client_request_timeout=server.client_request_timeout,
             tasks=TaskLimits(**self.settings.tasks.model_dump()),
+            observers=self._observers(),
         )
         self.started = True
         return self
+
+    def _observers(self) -> Observers | None:
+        """The plugins' request observers, or None when there are none."""
+        observers = self.host.request_observers(self)
+        return Observers(observers, _observer_failed) if observers else None
 
     def _tool_timeout(self, tool: Tool) -> float | None:
         if tool.timeout is not None:
@@ -160,8 +167,10 @@ class Runner:
         connection = Connection(self.engine, self._local_session(), max_in_flight=1)
         message = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
         outcome = connection.receive(message, _NOWHERE)
-        if isinstance(outcome, Request):
-            outcome = connection.admit(outcome) or await connection.run(outcome)
+        if isinstance(outcome, Request):  # answered in a context of its own, as served
+            outcome = connection.admit(outcome) or await asyncio.create_task(
+                connection.run(outcome)
+            )
         assert outcome is not None  # a message with an id is always answered
         return outcome
 
@@ -232,3 +241,11 @@ async def _drop(message: dict[str, Any]) -> None:
 
 
 _NOWHERE = DirectOutlet(_drop)
+
+
+def _observer_failed(method: Callable[..., None], exc: Exception) -> None:
+    """Report a request observer's method that raised (the request goes on)."""
+    from .log import announce
+
+    told = f"request observer {method!r}: {exc!r}"
+    announce(f"mcp-runner: warning: {told}", told, level="warning")

@@ -1,6 +1,6 @@
 """The builtin ``metrics`` plugin: Prometheus metrics at ``GET /metrics`` (``[metrics] enabled``).
 
-Requests are counted and timed by a middleware in the ``observe`` band, on every transport;
+Requests are counted and timed by a request observer, on every transport;
 HTTP refusals and open SSE streams (counted by the HTTP transport), open sessions, and plugin
 and proxy backend states are read at each scrape. ``prometheus-client`` (the
 ``mcp-runner[metrics]`` extra) is imported only when metrics are on. With
@@ -11,11 +11,9 @@ every worker's are summed at each scrape (prometheus-client's multiprocess mode)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
-import time
 import weakref
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Iterator
@@ -23,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..hookspecs import HttpAccess, hookimpl
-from ..middleware import Handler, Middleware
-from ..protocol.errors import McpError
+from ..hookspecs import HttpAccess, Outcome, RequestObserver, hookimpl
 
 if TYPE_CHECKING:
     from ..config import ConfigSections, Settings
@@ -82,12 +78,10 @@ def metrics_of(runner: Runner) -> Metrics | None:
 
 
 @hookimpl
-def mcp_runner_middleware(runner: Runner) -> Middleware | None:
-    """Count and time every request, in the ``observe`` band."""
+def mcp_runner_request_observers(runner: Runner) -> RequestObserver | None:
+    """Count and time every request."""
     metrics = metrics_of(runner)
-    if metrics is None:
-        return None
-    return Middleware(metrics.measures.measure, band="observe", name="metrics")
+    return None if metrics is None else metrics.measures
 
 
 @hookimpl
@@ -131,9 +125,6 @@ _IN_FLIGHT = ("mcp_runner_requests_in_flight", "JSON-RPC requests being answered
 _REFUSALS = ("mcp_runner_http_refusals", "HTTP requests refused (4xx and 5xx answers), by status")
 _SESSIONS = ("mcp_runner_sessions_open", "Sessions open (legacy-era HTTP sessions and stdio)")
 _STREAMS = ("mcp_runner_sse_streams_open", "SSE responses open (GET streams and streamed answers)")
-
-
-perf_counter = time.perf_counter  # looked up once per request: a module global is nearest
 
 
 class Metrics:
@@ -189,59 +180,37 @@ class Metrics:
             thread.join(timeout=5)
 
 
-def failure_of(exc: BaseException) -> str:
-    """A request's outcome from what it raised."""
-    if isinstance(exc, McpError):
-        return "error"
-    return "cancelled" if isinstance(exc, asyncio.CancelledError) else "exception"
-
-
-class LocalMeasures:
+class LocalMeasures(RequestObserver):
     """This process's measures as plain counts; a prometheus-client collector of them.
 
     A request updates one list: the latency histogram (bucket counts, then the sum of the
     durations) of its series, its method, component and outcome. A series of the ``ok``
     outcome is found by the component alone, or the method when there is none (a component
     belongs to one method): one lookup by identity per request. The counts by component name,
-    each method's histogram and the requests in flight (started, less those counted) are summed
-    at each scrape.
+    each method's histogram and the requests in flight (those the host saw start, less those
+    counted here) are summed at each scrape.
     """
 
-    __slots__ = ("histograms", "labels", "runner", "started")
+    __slots__ = ("histograms", "labels", "runner")
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.histograms: dict[Any, list[float]] = {}
         self.labels: dict[Any, tuple[str, Any, str]] = {}  # each series' method, target, outcome
-        self.started = 0
 
-    async def measure(self, request: Request, call_next: Handler) -> Any:
-        """The middleware: one duration by method, component and outcome per request."""
-        self.started += 1
-        started = perf_counter()
-        try:
-            result = await call_next(request)
-        except BaseException as exc:
-            self.count(request, failure_of(exc), perf_counter() - started)
-            raise
-        elapsed = perf_counter() - started
-        if type(result) is dict and result.get("isError"):
-            self.count(request, "tool_error", elapsed)
-            return result
-        histogram = self.histograms.get(request.target or request.method)
-        if histogram is None:
-            histogram = self.series(request, "ok")
-        histogram[0 if elapsed <= FIRST_BUCKET else bisect_left(BUCKETS, elapsed)] += 1
-        histogram[-1] += elapsed
-        return result
-
-    def count(self, request: Request, outcome: str, elapsed: float) -> None:
-        """Count `request`'s `elapsed` seconds under `outcome` (not ``ok``)."""
-        histogram = self.histograms.get((request.target or request.method, outcome))
+    def request_ended(self, request: Request, outcome: Outcome, seconds: float) -> None:
+        """One duration by method, component and outcome."""
+        if outcome == "ok":
+            histogram = self.histograms.get(request.target or request.method)
+        else:
+            histogram = self.histograms.get((request.target or request.method, outcome))
         if histogram is None:
             histogram = self.series(request, outcome)
-        histogram[bisect_left(BUCKETS, elapsed)] += 1
-        histogram[-1] += elapsed
+        if seconds <= FIRST_BUCKET:
+            histogram[0] += 1
+        else:
+            histogram[bisect_left(BUCKETS, seconds)] += 1
+        histogram[-1] += seconds
 
     def series(self, request: Request, outcome: str) -> list[float]:
         """A new, empty histogram for `request`'s method and component, and `outcome`."""
@@ -263,7 +232,8 @@ class LocalMeasures:
         counts: dict[tuple[str, str, str, str], float] = {}  # two components may share a name
         by_method: dict[str, list[float]] = {}
         measured = [(labels, self.histograms[key]) for key, labels in dict(self.labels).items()]
-        started = self.started  # read after the counts: never fewer than they hold
+        observers = self.runner.engine.observers
+        started = observers.started if observers else 0  # after the counts: never fewer
         for (method, target, outcome), histogram in measured:
             name, plugin = getattr(target, "name", ""), getattr(target, "plugin", "")
             labels = (method, name, plugin, outcome)
@@ -296,7 +266,7 @@ class LocalMeasures:
         yield GaugeMetricFamily(*_STREAMS, value=OPEN_STREAMS.count)
 
 
-class SharedMeasures:
+class SharedMeasures(RequestObserver):
     """The measures as prometheus-client metrics for its multiprocess mode: each update goes
     to this process's files in ``PROMETHEUS_MULTIPROC_DIR``, and a scrape sums every
     process's files."""
@@ -317,32 +287,23 @@ class SharedMeasures:
         self._counted: dict[tuple[str, str, str, str], Any] = {}
         self._timed: dict[str, Any] = {}
 
-    async def measure(self, request: Request, call_next: Handler) -> Any:
-        """The middleware: as `LocalMeasures.measure`, into the shared files."""
+    def request_started(self, request: Request) -> None:
+        """Count a request in flight, in the files."""
         self.in_flight.inc()
-        started = perf_counter()
-        outcome = "ok"
-        try:
-            result = await call_next(request)
-            if type(result) is dict and result.get("isError"):
-                outcome = "tool_error"
-            return result
-        except BaseException as exc:
-            outcome = failure_of(exc)
-            raise
-        finally:
-            elapsed = perf_counter() - started
-            self.in_flight.dec()
-            method = request.method
-            key = (method, getattr(request.target, "name", ""), request.plugin or "", outcome)
-            counted = self._counted.get(key)
-            if counted is None:
-                counted = self._counted[key] = self.requests.labels(*key)
-            counted.inc()
-            timed = self._timed.get(method)
-            if timed is None:
-                timed = self._timed[method] = self.duration.labels(method)
-            timed.observe(elapsed)
+
+    def request_ended(self, request: Request, outcome: Outcome, seconds: float) -> None:
+        """As `LocalMeasures.request_ended`, into the files."""
+        self.in_flight.dec()
+        method = request.method
+        key = (method, getattr(request.target, "name", ""), request.plugin or "", outcome)
+        counted = self._counted.get(key)
+        if counted is None:
+            counted = self._counted[key] = self.requests.labels(*key)
+        counted.inc()
+        timed = self._timed.get(method)
+        if timed is None:
+            timed = self._timed[method] = self.duration.labels(method)
+        timed.observe(seconds)
 
     def observe_http(self, access: HttpAccess) -> None:
         """The HTTP observer: refusals by status, and the open sessions and SSE streams as this

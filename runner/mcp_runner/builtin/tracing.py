@@ -10,21 +10,22 @@ standard ``OTEL_*`` variables say, when the ``mcp-runner[otel]`` extra is instal
 The parent comes from the request's ``_meta`` (``traceparent``, ``tracestate``), else from
 the HTTP request's headers; the span is current while the request runs, so a proxied backend
 call carries it on (`client/`). With the API alone (or the no-op provider) no span is made,
-but the trace a request brings is current all the same.
+and nothing is done per request: the calls made for a request (proxied backends,
+`outgoing_http_client`) carry on the trace it brought (`client/tracecontext.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..hookspecs import hookimpl
-from ..middleware import Handler, Middleware
+from ..hookspecs import Outcome, RequestObserver, hookimpl
 from ..protocol.errors import McpError
 
 if TYPE_CHECKING:
@@ -79,77 +80,87 @@ def provider_records() -> bool:
 
 
 @hookimpl
-def mcp_runner_middleware(settings: Settings) -> Middleware | None:
-    """A span around each request, outermost in the ``observe`` band, when tracing is on."""
-    enabled = settings_of(settings).enabled
+def mcp_runner_request_observers(runner: Runner) -> RequestObserver | None:
+    """A span around each request when tracing is on; with the API alone, none: the trace a
+    request brings goes on to the calls made for it (proxied backends, `outgoing_http_client`)
+    at no cost to the requests that bring none."""
+    enabled = settings_of(runner.settings).enabled
     if enabled is False or (enabled is None and not provider_records()):
         return None
     try:
-        from opentelemetry import context, propagate, trace
+        from opentelemetry import trace
     except ImportError:
         raise RuntimeError(
             "[tracing] enabled = true needs opentelemetry-api: pip install 'mcp-runner[otel]'"
         ) from None
     if not provider_set():
         export_over_otlp()
-    extract, attach, detach = propagate.extract, context.attach, context.detach
+    if not provider_records():  # the API alone: no span would record
+        from ..client import tracecontext
 
-    def incoming_context(request: Request) -> Any:
-        """The trace context the request came with: from its ``_meta``, else its HTTP
-        headers (W3C ``traceparent``, ``tracestate``); None when it brought none."""
-        if "traceparent" in request.meta:
-            return extract(request.meta)
-        headers = request.outlet.headers
-        if headers is not None and "traceparent" in headers:
-            return extract(headers)
+        tracecontext.carry_incoming = True  # the calls made for a request carry its trace on
         return None
+    return SpanPerRequest(trace.get_tracer("mcp_runner"))
 
-    if not provider_records():  # the API alone: no span would record; carry traces on
 
-        async def carry_trace(request: Request, call_next: Handler) -> Any:
-            parent = incoming_context(request)
-            if parent is None:
-                return await call_next(request)
-            token = attach(parent)
-            try:
-                return await call_next(request)
-            finally:
-                detach(token)
+def incoming_context(request: Request) -> Any:
+    """The trace context `request` came with: from its ``_meta``, else its HTTP headers (W3C
+    ``traceparent``, ``tracestate``); None when it brought none."""
+    from opentelemetry import propagate
 
-        return Middleware(carry_trace, band="observe", order=-10, name="tracing")
-    tracer = trace.get_tracer("mcp_runner")
-    server_kind = trace.SpanKind.SERVER
-    error_status = trace.StatusCode.ERROR
+    if "traceparent" in request.meta:
+        return propagate.extract(request.meta)
+    headers = request.outlet.headers
+    if headers is not None and "traceparent" in headers:
+        return propagate.extract(headers)
+    return None
 
-    async def trace_request(request: Request, call_next: Handler) -> Any:
+
+class SpanPerRequest(RequestObserver):
+    """A server span per request, current while the request runs: named ``tools/call
+    <tool>`` (and so on), the child of the trace the request brings, ended with its outcome."""
+
+    def __init__(self, tracer: Any) -> None:
+        from opentelemetry import context, trace
+
+        self.tracer = tracer
+        self.attach, self.detach = context.attach, context.detach
+        self.in_context = trace.set_span_in_context
+        self.server_kind = trace.SpanKind.SERVER
+        self.error_status = trace.StatusCode.ERROR
+        # The running request's span and context token (each request has a context of its own).
+        self.running: contextvars.ContextVar[tuple[Any, Any]] = contextvars.ContextVar("span")
+
+    def request_started(self, request: Request) -> None:
+        """Start the request's span, and make it current."""
         parent = incoming_context(request)
         method = request.method
         target = request.params.get("name") if method in NAMED_TARGETS else None
-        span = tracer.start_span(
-            f"{method} {target}" if isinstance(target, str) else method, parent, server_kind
+        span = self.tracer.start_span(
+            f"{method} {target}" if isinstance(target, str) else method,
+            parent,
+            self.server_kind,
+            attributes=attributes_of(request, target),
         )
-        if span.is_recording():
-            span.set_attributes(attributes_of(request, target))
-        token = attach(trace.set_span_in_context(span, parent))
-        try:
-            result = await call_next(request)
-            if isinstance(result, dict) and result.get("isError"):
-                span.set_attribute("error.type", "tool_error")
-                span.set_status(error_status)
-            return result
-        except McpError as exc:
-            span.set_attribute("error.type", str(exc.code))
-            span.set_status(error_status, str(exc))
-            raise
-        except BaseException as exc:
-            span.set_attribute("error.type", type(exc).__qualname__)
-            span.set_status(error_status, str(exc))
-            raise
-        finally:
-            detach(token)
-            span.end()
+        self.running.set((span, self.attach(self.in_context(span, parent))))
 
-    return Middleware(trace_request, band="observe", order=-10, name="tracing")
+    def request_ended(self, request: Request, outcome: Outcome, seconds: float) -> None:
+        """End the request's span with its plugin and its outcome."""
+        span, token = self.running.get()
+        if request.plugin is not None:  # known once the request named its component
+            span.set_attribute("mcp_runner.plugin", request.plugin)
+        failure = request.failure
+        if outcome == "tool_error":
+            span.set_attribute("error.type", "tool_error")
+            span.set_status(self.error_status)
+        elif failure is not None:
+            kind = (
+                str(failure.code) if isinstance(failure, McpError) else type(failure).__qualname__
+            )
+            span.set_attribute("error.type", kind)
+            span.set_status(self.error_status, str(failure))
+        self.detach(token)
+        span.end()
 
 
 _exporting: list[Any] = []  # the SDK tracer provider set up here, shut down after serving
@@ -193,7 +204,7 @@ async def flushed() -> AsyncIterator[None]:
 
 
 def attributes_of(request: Request, target: Any) -> dict[str, Any]:
-    """A request's span attributes (OpenTelemetry's MCP conventions, and the plugin's name)."""
+    """A request's span attributes as it starts (OpenTelemetry's MCP conventions)."""
     attributes: dict[str, Any] = {
         "mcp.method.name": request.method,
         "mcp.protocol.version": request.version,
@@ -208,8 +219,6 @@ def attributes_of(request: Request, target: Any) -> dict[str, Any]:
     uri = request.params.get("uri")
     if isinstance(uri, str):
         attributes["mcp.resource.uri"] = uri
-    if request.plugin is not None:
-        attributes["mcp_runner.plugin"] = request.plugin
     if request.session_id is not None:
         attributes["mcp.session.id"] = request.session_id
     return attributes

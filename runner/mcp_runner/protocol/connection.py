@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import versions
-from .errors import INTERNAL_ERROR, INVALID_PARAMS
+from .errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
 from .jsonrpc import error, invalid_request
-from .session import Outlet, Request, Session
+from .session import ANSWERING, Outlet, Request, Session
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .observers import Outcome
 
 SERVER_BUSY = -32000  # implementation-defined: too many requests in flight (or sessions open)
 #: The answer's message for a request cancelled because the server is shutting down.
@@ -29,6 +31,7 @@ SHUTTING_DOWN = "Request cancelled: the server is shutting down"
 #: Where the requests' done-callbacks run: they read no context variables, so one context
 #: serves them all (instead of a copy of the current one per request).
 _CALLBACK_CONTEXT = contextvars.Context()
+perf_counter = time.perf_counter
 
 
 class Connection:
@@ -132,17 +135,42 @@ class Connection:
         it is the shutdown answer, or None when the client withdrew the request (no answer).
         `deliver`: also send the answer to the request's outlet."""
         answer: dict[str, Any] | None
+        engine = self.engine
+        ANSWERING.set(req)  # each request runs in a context of its own: no reset needed
+        observers = engine.observers
+        if observers is not None:
+            started = perf_counter()
+            observers.started += 1
+            for begin in observers.starting:
+                try:
+                    begin(req)
+                except Exception as exc:
+                    observers.report(begin, exc)
         try:
-            answer = await self.engine.handle(req)
-        except asyncio.CancelledError:
+            answer = await engine.handle(req)
+        except asyncio.CancelledError as cancelled:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()  # taken: the task goes on to deliver the answer
             answer = cut_short(req)
+            req.failure = cancelled
         finally:
             in_flight = self.session.in_flight
             if in_flight.get(req.id) is req:
                 del in_flight[req.id]
+        if observers is not None:
+            seconds = perf_counter() - started
+            failure = req.failure
+            if failure is None:  # answered with a result
+                result = answer["result"]  # type: ignore[index]
+                outcome: Outcome = "tool_error" if result.get("isError") is True else "ok"
+            else:
+                outcome = outcome_of(failure)
+            for end in observers.ending:
+                try:
+                    end(req, outcome, seconds)
+                except Exception as exc:
+                    observers.report(end, exc)
         if deliver and answer is not None:
             await req.outlet.send(answer)
         return answer
@@ -245,6 +273,13 @@ class Connection:
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         self.session.close()
+
+
+def outcome_of(failure: BaseException) -> Outcome:
+    """How a request that `failure` ended did end, for its observers."""
+    if isinstance(failure, asyncio.CancelledError):
+        return "cancelled"
+    return "error" if isinstance(failure, McpError) else "exception"
 
 
 def cut_short(req: Request) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ from .errors import (
 from .inputs import InputRequired, input_required_result, take_inputs
 from .jsonrpc import notification, response
 from .notify import Listener, Notifier
+from .observers import Observers
 from .session import CLIENT_REQUEST_TIMEOUT, LEVEL_RANK, NO_LOGS, Request, Send, Session
 from .state import StateSigner
 from .tasks import EXTENSION, TaskLimits, Tasks, missing_extension, negotiated, owner_of
@@ -76,9 +77,11 @@ class Engine:
         state_secrets: Sequence[bytes] = (),
         client_request_timeout: float = CLIENT_REQUEST_TIMEOUT,
         tasks: TaskLimits | None = None,
+        observers: Observers | None = None,
     ) -> None:
         """`chain` wraps the engine's method call in the middleware (built once, here); `host`
-        is what plugins reach as `Context.runner`."""
+        is what plugins reach as `Context.runner`; `observers` are told of every request's
+        start and end (by the connection that runs it)."""
         self.registry = registry
         self.host = host
         self.server_info = {"name": name, "version": version}
@@ -86,6 +89,8 @@ class Engine:
         self.map_error = map_error or _default_error
         self.tool_timeout = tool_timeout or (lambda tool: tool.timeout)
         self.visible = visible  # which components a request may see (auth); None: all
+        #: The request observers' methods, or None when there is no observer (nothing timed).
+        self.observers = observers
         self.signer = StateSigner(state_secrets)
         #: Seconds a legacy session's server-to-client request waits for its answer.
         self.client_request_timeout = client_request_timeout
@@ -152,13 +157,14 @@ class Engine:
                 req.handler = method
                 result = await self._dispatch(req)
         except McpError as exc:
-            req.error = exc
+            req.error = req.failure = exc
             return {"jsonrpc": "2.0", "id": req.id, "error": exc.to_error()}
         except InputRequired as needed:
             return response(req.id, input_required_result(req, needed, self.signer))
         except asyncio.CancelledError:
             raise
         except PLUGIN_FAILURES as exc:
+            req.failure = exc
             mapped = self.map_error(req, exc)
             err = mapped if isinstance(mapped, McpError) else McpError(INTERNAL_ERROR, str(mapped))
             return {"jsonrpc": "2.0", "id": req.id, "error": err.to_error()}

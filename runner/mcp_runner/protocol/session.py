@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable
@@ -182,6 +183,18 @@ class Session:
                 future.cancel()
 
 
+ANSWERING: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "mcp_runner_request", default=None
+)
+"""The request being answered (set as it starts, in the context of its own it runs in)."""
+
+
+def current_request() -> Request | None:
+    """The request this code runs for, or None outside any request: its handler, its
+    middleware and observers, and the tasks they start see it."""
+    return ANSWERING.get()
+
+
 class Request:
     """One JSON-RPC request, as middleware and handlers see it."""
 
@@ -190,6 +203,7 @@ class Request:
         "cancelled_by_client",
         "client_capabilities",
         "error",
+        "failure",
         "handler",
         "id",
         "input_responses",
@@ -250,6 +264,8 @@ class Request:
         #: The task this tool call runs as (the tasks extension), None for a plain call.
         self.job: Job | None = None
         self.error: McpError | None = None  # the error answered, for the transport to map
+        #: The exception the handler raised (an `McpError` or any other), None if it returned.
+        self.failure: BaseException | None = None
         self._correlation_id: str | None = None
 
     def __repr__(self) -> str:
