@@ -10,8 +10,7 @@ standard ``OTEL_*`` variables say, when the ``mcp-runner[otel]`` extra is instal
 The parent comes from the request's ``_meta`` (``traceparent``, ``tracestate``), else from
 the HTTP request's headers; the span is current while the request runs, so a proxied backend
 call carries it on (`client/`). With the API alone (or the no-op provider) no span is made,
-and nothing is done per request: the calls made for a request (proxied backends,
-`outgoing_http_client`) carry on the trace it brought (`client/tracecontext.py`).
+but the trace a request brings is current all the same.
 """
 
 from __future__ import annotations
@@ -81,9 +80,8 @@ def provider_records() -> bool:
 
 @hookimpl
 def mcp_runner_request_observers(runner: Runner) -> RequestObserver | None:
-    """A span around each request when tracing is on; with the API alone, none: the trace a
-    request brings goes on to the calls made for it (proxied backends, `outgoing_http_client`)
-    at no cost to the requests that bring none."""
+    """A span around each request when tracing is on; with the API alone, none, but the trace
+    a request brings is current while it runs."""
     enabled = settings_of(runner.settings).enabled
     if enabled is False or (enabled is None and not provider_records()):
         return None
@@ -95,11 +93,8 @@ def mcp_runner_request_observers(runner: Runner) -> RequestObserver | None:
         ) from None
     if not provider_set():
         export_over_otlp()
-    if not provider_records():  # the API alone: no span would record
-        from ..client import tracecontext
-
-        tracecontext.carry_incoming = True  # the calls made for a request carry its trace on
-        return None
+    if not provider_records():  # the API alone: no span would record; carry traces on
+        return TraceCarrier()
     return SpanPerRequest(trace.get_tracer("mcp_runner"))
 
 
@@ -114,6 +109,21 @@ def incoming_context(request: Request) -> Any:
     if headers is not None and "traceparent" in headers:
         return propagate.extract(headers)
     return None
+
+
+class TraceCarrier(RequestObserver):
+    """No span records (the API alone, or the no-op provider): the trace a request brings is
+    made current in the request's own context (dropped with it), so the calls made for it
+    (proxied backends, `outgoing_http_client`) carry it on. A request that brings none costs a
+    look at its ``_meta`` and headers."""
+
+    def request_started(self, request: Request) -> None:
+        """Make the request's trace current, if it brought one."""
+        headers = request.outlet.headers
+        if "traceparent" in request.meta or (headers is not None and "traceparent" in headers):
+            from opentelemetry import context
+
+            context.attach(incoming_context(request))
 
 
 class SpanPerRequest(RequestObserver):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import versions
 from .errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
 from .jsonrpc import error, invalid_request
-from .session import ANSWERING, Outlet, Request, Session
+from .session import Outlet, Request, Session
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -136,16 +136,15 @@ class Connection:
         `deliver`: also send the answer to the request's outlet."""
         answer: dict[str, Any] | None
         engine = self.engine
-        ANSWERING.set(req)  # each request runs in a context of its own: no reset needed
         observers = engine.observers
         if observers is not None:
-            started = perf_counter()
             observers.started += 1
             for begin in observers.starting:
                 try:
                     begin(req)
                 except Exception as exc:
                     observers.report(begin, exc)
+            started = perf_counter()
         try:
             answer = await engine.handle(req)
         except asyncio.CancelledError as cancelled:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable
@@ -181,18 +180,6 @@ class Session:
         for future in self.pending.values():
             if not future.done():
                 future.cancel()
-
-
-ANSWERING: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
-    "mcp_runner_request", default=None
-)
-"""The request being answered (set as it starts, in the context of its own it runs in)."""
-
-
-def current_request() -> Request | None:
-    """The request this code runs for, or None outside any request: its handler, its
-    middleware and observers, and the tasks they start see it."""
-    return ANSWERING.get()
 
 
 class Request:
