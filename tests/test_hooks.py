@@ -1389,8 +1389,9 @@ def test_hook_http_observers() -> None:
 def test_hook_request_observers() -> None:
     """Every observer hears of each request's start and end, with its outcome and duration,
     in the task that runs it (a context variable set at the start reaches the handler); one
-    that raises is reported and the requests go on; an object without both methods fails its
-    plugin by name."""
+    that raises is reported and the requests go on; the runner's request statistics, once
+    returned, count every request by method, component and outcome; an object without both
+    methods fails its plugin by name."""
     import contextvars
 
     from mcp_runner.hookspecs import RequestObserver
@@ -1436,8 +1437,8 @@ def test_hook_request_observers() -> None:
 
     class Observers:
         @hookimpl
-        def mcp_runner_request_observers(self) -> Any:
-            return [Broken(), Watch()]
+        def mcp_runner_request_observers(self, runner: Runner) -> Any:
+            return [Broken(), Watch(), runner.request_stats]
 
     class NotAnObserver:
         @hookimpl
@@ -1492,6 +1493,20 @@ def test_hook_request_observers() -> None:
         ("cancelled", 5, "tools/call", "CancelledError"),
     ]
     assert answers[1]["result"]["content"][0]["text"] == "observed 1"
+    series, started = runner.request_stats.measured()  # kept by the request path itself
+    counted = {
+        (method, getattr(target, "name", None), outcome): sum(histogram[:-1])
+        for (method, target, outcome), histogram in series
+    }
+    assert counted == {
+        ("initialize", None, "ok"): 1,
+        ("tools/call", "ok", "ok"): 1,
+        ("tools/call", "refused", "tool_error"): 1,
+        ("resources/read", "crash", "exception"): 1,
+        ("tools/call", None, "error"): 1,
+        ("tools/call", "slow", "cancelled"): 1,
+    }
+    assert started == 6 and all(histogram[-1] > 0 for _, histogram in series)
     assert len(answers) == 5  # the withdrawn call has no answer; the others all do
     assert stderr.getvalue().count("broken observer") == 6
 

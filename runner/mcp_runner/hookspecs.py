@@ -28,6 +28,7 @@ import pluggy
 
 from .protocol.observers import Outcome as Outcome  # re-exported: a plugin's imports
 from .protocol.observers import RequestObserver as RequestObserver
+from .protocol.observers import RequestStats as RequestStats
 
 if TYPE_CHECKING:
     import click
@@ -296,16 +297,20 @@ def mcp_runner_http_observers(runner: Runner) -> list[HttpObserver] | HttpObserv
 
 
 @hookspec
-def mcp_runner_request_observers(runner: Runner) -> list[RequestObserver] | RequestObserver | None:
+def mcp_runner_request_observers(
+    runner: Runner,
+) -> list[RequestObserver | RequestStats] | RequestObserver | RequestStats | None:
     """Observe every JSON-RPC request: metrics, traces.
 
     :param runner: the ``Runner``.
-    :return: ``RequestObserver`` objects, or a single one.
+    :return: ``RequestObserver`` objects, or a single one; or ``runner.request_stats``, to have
+        the host keep its request counts and latencies (`RequestStats`).
 
     Called once at start-up. With no observer a request is not even timed; with any, it is
-    timed once and every observer is told of its start and its end. Cheaper than a middleware
-    (no coroutine, no place in the chain), an observer cannot change the request or its
-    answer. One that raises is reported on stderr and the request goes on.
+    timed once, the statistics are updated in place, and every observer is told of its start
+    and its end. Cheaper than a middleware (no coroutine, no place in the chain), an observer
+    cannot change the request or its answer. One that raises is reported on stderr and the
+    request goes on.
     """
 
 

@@ -30,6 +30,7 @@ from .config import (
     validate_section,
 )
 from .middleware import Middleware
+from .protocol.observers import RequestStats
 from .registry import PluginRegistry, Registry
 
 if TYPE_CHECKING:
@@ -479,7 +480,7 @@ class PluginHost:
         answers = self._call("mcp_runner_http_observers", {"runner": runner}, normalize=_as_list)
         return [observer for answer in answers for observer in answer]
 
-    def request_observers(self, runner: Runner) -> list[RequestObserver]:
+    def request_observers(self, runner: Runner) -> list[RequestObserver | RequestStats]:
         """Every plugin's JSON-RPC request observers, in load order."""
         answers = self._call(
             "mcp_runner_request_observers", {"runner": runner}, normalize=_as_observers
@@ -652,12 +653,15 @@ def _as_observers(record: PluginRecord, value: Any) -> list[Any]:
     """A request observers hook's answer as a list, each with both methods."""
     observers = _as_list(record, value)
     for observer in observers:
+        if isinstance(observer, RequestStats):
+            continue
         if not all(
             callable(getattr(observer, name, None)) for name in ("request_started", "request_ended")
         ):
             raise TypeError(
                 f"a request observer needs request_started and request_ended methods "
-                f"(subclass mcp_runner.hookspecs.RequestObserver), not {observer!r}"
+                f"(subclass mcp_runner.hookspecs.RequestObserver), or is the runner's "
+                f"request_stats, not {observer!r}"
             )
     return observers
 

@@ -15,7 +15,7 @@ from .middleware import build_chain
 from .plugins import PluginHost
 from .protocol.connection import Connection
 from .protocol.engine import Engine
-from .protocol.observers import Observers
+from .protocol.observers import Observers, RequestStats
 from .protocol.session import DirectOutlet, Request, Send, Session
 from .protocol.tasks import TaskLimits
 from .registry import PluginRegistry, Registry
@@ -52,6 +52,9 @@ class Runner:
         self.live = False  # the plugins' lifespans are entered: serving may begin
         self.draining = False
         """True from the first moment of a graceful shutdown (``/readyz`` answers 503)."""
+        self.request_stats = RequestStats()
+        """Counts and latencies of every request, kept while a plugin returns them from
+        ``mcp_runner_request_observers`` (the builtin ``metrics`` does)."""
         self._timeouts: dict[str, float | None] = {}
 
     def start(self) -> Runner:

@@ -1,8 +1,8 @@
 """The builtin ``metrics`` plugin: Prometheus metrics at ``GET /metrics`` (``[metrics] enabled``).
 
-Requests are counted and timed by a request observer, on every transport;
-HTTP refusals and open SSE streams (counted by the HTTP transport), open sessions, and plugin
-and proxy backend states are read at each scrape. ``prometheus-client`` (the
+Requests are counted and timed by the host's request statistics (`RequestStats`), on every
+transport; they, HTTP refusals and open SSE streams (counted by the HTTP transport), open
+sessions, and plugin and proxy backend states are read at each scrape. ``prometheus-client`` (the
 ``mcp-runner[metrics]`` extra) is imported only when metrics are on. With
 ``PROMETHEUS_MULTIPROC_DIR`` set, counters and histograms are kept in that directory and
 every worker's are summed at each scrape (prometheus-client's multiprocess mode).
@@ -15,13 +15,13 @@ import contextlib
 import itertools
 import os
 import weakref
-from bisect import bisect_left
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..hookspecs import HttpAccess, Outcome, RequestObserver, hookimpl
+from ..hookspecs import HttpAccess, Outcome, RequestObserver, RequestStats, hookimpl
+from ..protocol.observers import BUCKETS
 
 if TYPE_CHECKING:
     from ..config import ConfigSections, Settings
@@ -78,10 +78,15 @@ def metrics_of(runner: Runner) -> Metrics | None:
 
 
 @hookimpl
-def mcp_runner_request_observers(runner: Runner) -> RequestObserver | None:
-    """Count and time every request."""
+def mcp_runner_request_observers(runner: Runner) -> RequestObserver | RequestStats | None:
+    """Count and time every request: the host's own statistics in one process, an observer
+    writing to the shared files in multiprocess mode."""
     metrics = metrics_of(runner)
-    return None if metrics is None else metrics.measures
+    if metrics is None:
+        return None
+    if isinstance(metrics.measures, SharedMeasures):
+        return metrics.measures
+    return runner.request_stats
 
 
 @hookimpl
@@ -111,9 +116,6 @@ def mcp_runner_lifespan(runner: Runner) -> contextlib.AbstractAsyncContextManage
     return metrics.listener()
 
 
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-"""The latency histogram's upper bounds, in seconds (then +Inf)."""
-FIRST_BUCKET = BUCKETS[0]  # most requests fall in it: one comparison instead of a bisection
 # Each metric's name and help text
 _REQUESTS = (
     "mcp_runner_requests",
@@ -180,49 +182,18 @@ class Metrics:
             thread.join(timeout=5)
 
 
-class LocalMeasures(RequestObserver):
-    """This process's measures as plain counts; a prometheus-client collector of them.
-
-    A request updates one list: the latency histogram (bucket counts, then the sum of the
-    durations) of its series, its method, component and outcome. A series of the ``ok``
-    outcome is found by the component alone, or the method when there is none (a component
-    belongs to one method): one lookup by identity per request. The counts by component name,
-    each method's histogram and the requests in flight (those the host saw start, less those
-    counted here) are summed at each scrape.
-    """
-
-    __slots__ = ("histograms", "labels", "runner")
+class LocalMeasures:
+    """This process's measures: the host's `RequestStats` (kept by the request path itself:
+    a request costs a few list updates), turned into metrics at each scrape; a
+    prometheus-client collector. The counts by component name, each method's histogram and
+    the requests in flight (started, less those counted) are summed then."""
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        self.histograms: dict[Any, list[float]] = {}
-        self.labels: dict[Any, tuple[str, Any, str]] = {}  # each series' method, target, outcome
-
-    def request_ended(self, request: Request, outcome: Outcome, seconds: float) -> None:
-        """One duration by method, component and outcome."""
-        if outcome == "ok":
-            histogram = self.histograms.get(request.target or request.method)
-        else:
-            histogram = self.histograms.get((request.target or request.method, outcome))
-        if histogram is None:
-            histogram = self.series(request, outcome)
-        if seconds <= FIRST_BUCKET:
-            histogram[0] += 1
-        else:
-            histogram[bisect_left(BUCKETS, seconds)] += 1
-        histogram[-1] += seconds
-
-    def series(self, request: Request, outcome: str) -> list[float]:
-        """A new, empty histogram for `request`'s method and component, and `outcome`."""
-        base = request.target or request.method
-        key = base if outcome == "ok" else (base, outcome)
-        histogram = self.histograms[key] = [0.0] * (len(BUCKETS) + 2)
-        self.labels[key] = (request.method, request.target, outcome)  # after: a scrape finds both
-        return histogram
 
     def collect(self) -> Iterator[Any]:
-        """The counts as metrics (copied first: the listener of ``address`` scrapes from a
-        thread of its own)."""
+        """The statistics as metrics (copied first: the listener of ``address`` scrapes from
+        a thread of its own)."""
         from prometheus_client.core import (
             CounterMetricFamily,
             GaugeMetricFamily,
@@ -231,13 +202,11 @@ class LocalMeasures(RequestObserver):
 
         counts: dict[tuple[str, str, str, str], float] = {}  # two components may share a name
         by_method: dict[str, list[float]] = {}
-        measured = [(labels, self.histograms[key]) for key, labels in dict(self.labels).items()]
-        observers = self.runner.engine.observers
-        started = observers.started if observers else 0  # after the counts: never fewer
+        measured, started = self.runner.request_stats.measured()
         for (method, target, outcome), histogram in measured:
             name, plugin = getattr(target, "name", ""), getattr(target, "plugin", "")
-            labels = (method, name, plugin, outcome)
-            counts[labels] = counts.get(labels, 0) + sum(histogram[:-1])
+            counted = (method, name, plugin, outcome)
+            counts[counted] = counts.get(counted, 0) + sum(histogram[:-1])
             total = by_method.setdefault(method, [0.0] * len(histogram))
             for position, value in enumerate(histogram):
                 total[position] += value

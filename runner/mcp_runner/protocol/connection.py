@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import versions
 from .errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
 from .jsonrpc import error, invalid_request
+from .observers import BUCKETS, FIRST_BUCKET
 from .session import Outlet, Request, Session
 
 if TYPE_CHECKING:
@@ -138,7 +140,9 @@ class Connection:
         engine = self.engine
         observers = engine.observers
         if observers is not None:
-            observers.started += 1
+            stats = observers.stats
+            if stats is not None:
+                stats.started += 1
             for begin in observers.starting:
                 try:
                     begin(req)
@@ -165,6 +169,16 @@ class Connection:
                 outcome: Outcome = "tool_error" if result.get("isError") is True else "ok"
             else:
                 outcome = outcome_of(failure)
+            if stats is not None:  # counted here: a call would cost as much as the counting
+                key = req.target or req.method
+                histogram = stats.histograms.get(key if outcome == "ok" else (key, outcome))
+                if histogram is None:
+                    histogram = stats.series(req, outcome)
+                if seconds <= FIRST_BUCKET:
+                    histogram[0] += 1
+                else:
+                    histogram[bisect_left(BUCKETS, seconds)] += 1
+                histogram[-1] += seconds
             for end in observers.ending:
                 try:
                     end(req, outcome, seconds)
