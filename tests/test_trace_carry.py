@@ -70,7 +70,7 @@ async def carried(meta: dict[str, Any] | None, headers: dict[str, str] | None) -
 @pytest.mark.parametrize(
     ("meta", "headers", "expected"),
     [
-        ({"traceparent": TRACEPARENT, "tracestate": "a=1"}, None, TRACEPARENT),
+        ({"traceparent": TRACEPARENT, "tracestate": "a=1", "baggage": "k=v"}, None, TRACEPARENT),
         (None, {"traceparent": TRACEPARENT}, TRACEPARENT),
         ({"traceparent": TRACEPARENT}, {"traceparent": OTHER}, TRACEPARENT),
         ({}, {"accept": "application/json"}, None),
@@ -83,4 +83,4 @@ def test_the_incoming_trace_is_current_while_the_request_runs(
     context = asyncio.run(carried(meta, headers))
     assert (context or {}).get("traceparent") == expected
     if meta and "tracestate" in meta:
-        assert context["tracestate"] == "a=1"
+        assert (context["tracestate"], context["baggage"]) == ("a=1", "k=v")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 
-TRACE_KEYS = ("traceparent", "tracestate")
-"""The W3C trace context keys carried in a request's ``_meta`` and its HTTP headers."""
+TRACE_KEYS = ("traceparent", "tracestate", "baggage")
+"""The W3C Trace Context and Baggage keys carried in a request's ``_meta`` (SEP-414) and its
+HTTP headers."""
 
 
 def current_trace_context() -> dict[str, str] | None:
-    """The current span's W3C trace context (``traceparent``, and ``tracestate`` when set),
-    or None when there is none. OpenTelemetry is not imported here: if nothing imported it,
-    no span can be current."""
+    """The current W3C trace context (``traceparent``, and ``tracestate`` and ``baggage`` when
+    set), or None when there is none. OpenTelemetry is not imported here: if nothing imported
+    it, no span can be current."""
     if "opentelemetry.context" not in sys.modules:
         return None
     from opentelemetry import propagate

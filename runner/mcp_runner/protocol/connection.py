@@ -143,11 +143,12 @@ class Connection:
             stats = observers.stats
             if stats is not None:
                 stats.started += 1
-            for begin in observers.starting:
-                try:
-                    begin(req)
-                except Exception as exc:
-                    observers.report(begin, exc)
+            if observers.starting:  # (a test is cheaper than looping over nothing)
+                for begin in observers.starting:
+                    try:
+                        begin(req)
+                    except Exception as exc:
+                        observers.report(begin, exc)
             started = perf_counter()
         try:
             answer = await engine.handle(req)
@@ -179,11 +180,12 @@ class Connection:
                 else:
                     histogram[bisect_left(BUCKETS, seconds)] += 1
                 histogram[-1] += seconds
-            for end in observers.ending:
-                try:
-                    end(req, outcome, seconds)
-                except Exception as exc:
-                    observers.report(end, exc)
+            if observers.ending:
+                for end in observers.ending:
+                    try:
+                        end(req, outcome, seconds)
+                    except Exception as exc:
+                        observers.report(end, exc)
         if deliver and answer is not None:
             await req.outlet.send(answer)
         return answer
