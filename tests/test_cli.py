@@ -182,19 +182,36 @@ def test_serve_on_a_terminal_says_it_waits_for_a_client():
     ]
 
 
+def serve_on_a_taken_port(*flags: str) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """`serve -t http` on a port another socket listens on: the port, and how it ended."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = mcp_runner("serve", "-t", "http", "--port", str(port), *flags, env={"MCP_RUNNER_PLUGINS": "none"})
+    return port, done
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_port_in_use_is_one_line_and_status_3(workers: str):
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    port = str(taken.getsockname()[1])
-    try:
-        done = mcp_runner("serve", "-t", "http", "--port", port, "--workers", workers, env={"MCP_RUNNER_PLUGINS": "none"})
-    finally:
-        taken.close()
+    port, done = serve_on_a_taken_port("--workers", workers, "--log-format", "console")
     assert done.returncode == 3, done.stderr
-    assert "Traceback" not in done.stderr
-    assert [line for line in done.stderr.splitlines() if "address already in use" in line.lower()], done.stderr
+    assert done.stderr.splitlines() == [f"mcp-runner: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_json_line_in_json_mode(workers: str):
+    port, done = serve_on_a_taken_port("--workers", workers, "--log-format", "json")
+    assert done.returncode == 3, done.stderr
+    [line] = done.stderr.splitlines()
+    event = json.loads(line)
+    assert event == {
+        "event": f"cannot listen on 127.0.0.1:{port}: Address already in use",
+        "host": "127.0.0.1",
+        "port": port,
+        "level": "error",
+        "timestamp": event["timestamp"],
+    }
 
 
 def test_call_checks_a_proxied_tools_arguments_once_its_server_is_up(tmp_path: Path):

@@ -18,7 +18,7 @@ import click
 
 from .config import ConfigError, Settings, load_settings
 
-#: The exit status when the HTTP port cannot be bound (uvicorn's start-up failure status).
+#: The exit status when the HTTP port cannot be bound (as uvicorn's start-up failure).
 EXIT_BIND = 3
 #: The errors of a bind that the user fixes by choosing another address or port.
 BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
@@ -235,16 +235,8 @@ def serve(
     if workers > 1:
         from .transports.http.workers import serve_workers
 
-        try:
+        with _port_bound(settings):
             status = serve_workers(runner, workers, _run)
-        except OSError as exc:
-            if exc.errno not in BIND_ERRORS:
-                raise
-            http = settings.http
-            click.echo(
-                f"mcp-runner: cannot listen on {http.host}:{http.port}: {exc.strerror}", err=True
-            )
-            sys.exit(EXIT_BIND)
         sys.exit(status)
     if transport == "stdio" and sys.stdin.isatty():
         click.echo(
@@ -252,8 +244,29 @@ def serve(
             " (an MCP client starts this command itself; Ctrl-D or Ctrl-C ends it)",
             err=True,
         )
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt), _port_bound(settings):
         _run(runner.serve(transport))
+
+
+@contextlib.contextmanager
+def _port_bound(settings: Settings) -> Any:
+    """Within it, an HTTP port that cannot be bound (an error of `BIND_ERRORS`, or a host
+    name that does not resolve) is told in one line, and the command exits with `EXIT_BIND`."""
+    import socket
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in BIND_ERRORS and not isinstance(exc, socket.gaierror):
+            raise
+        from . import log
+
+        http = settings.http
+        message = f"cannot listen on {http.host}:{http.port}: {exc.strerror}"
+        log.announce(
+            f"mcp-runner: {message}", message, level="error", host=http.host, port=http.port
+        )
+        sys.exit(EXIT_BIND)
 
 
 def _run(coro: Any) -> Any:

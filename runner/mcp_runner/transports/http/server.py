@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import math
 import signal
+import socket
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -22,13 +23,20 @@ if TYPE_CHECKING:
 #: The signals that drain the server: stop accepting, let requests in flight finish within
 #: ``shutdown_grace``, exit the plugins' lifespans. A second one ends the grace at once.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: The listening socket's queue of connections not yet accepted.
+BACKLOG = 2048
 
 
 async def serve(runner: Runner, options: dict[str, Any]) -> None:
-    """Serve `runner` over Streamable HTTP until a signal (the ``http`` transport)."""
+    """Serve `runner` over Streamable HTTP until a signal (the ``http`` transport).
+
+    The listening socket is a worker's, given by its parent (which announced it), or bound
+    here with `bind`: a port that cannot be bound raises its `OSError` before serving."""
     import uvicorn
 
     settings = runner.settings.http
+    given = options.get("sockets")
+    sockets = given or [bind(settings.host, settings.port)]
     endpoint = McpHttpApp(runner)
     config = uvicorn.Config(
         Router(endpoint, settings.path),
@@ -43,7 +51,6 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     )
     server = _server(config)
     loop = asyncio.get_running_loop()
-    sockets = options.get("sockets")  # a worker's: bound, and announced, by its parent
     if options.get("workers", 1) > 1 and sessions_stay_here(endpoint):
         runner.engine.legacy_refusal = no_shared_sessions(options["workers"])
     stop = server.stop
@@ -55,11 +62,9 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
             loop.add_signal_handler(sig, stop)
 
     def started() -> None:
-        if sockets is None:
-            for s in server.servers:
-                for sock in s.sockets:
-                    host, port = sock.getsockname()[:2]
-                    banner(host, port, settings.path)
+        if given is None:
+            host, port = sockets[0].getsockname()[:2]
+            banner(host, port, settings.path)
         runner.ready("http")
 
     def stopping() -> None:
@@ -67,11 +72,13 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
         endpoint.end_streams()  # open SSE streams end now, not at the end of the grace
 
     server.on_started, server.on_stopping = started, stopping
-    log.apply()  # before uvicorn binds: its errors (port in use) are rendered like ours
+    log.apply()  # before uvicorn starts: its errors are rendered like ours
     try:
         await server.serve(sockets)
     finally:
         await endpoint.close()
+        if given is None:
+            sockets[0].close()
         for sig in (*STOP_SIGNALS, signal.SIGQUIT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
@@ -190,6 +197,23 @@ def _server(config: Any) -> Any:
             self.on_stopping()
 
     return Server(config)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on `host`:`port`: the first address `host` resolves to (an IP
+    address, or a name such as ``localhost``); port 0 picks a free port."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(BACKLOG)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def banner(host: str, port: int, path: str, note: str = "") -> None:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .server import STOP_SIGNALS, banner
+from .server import STOP_SIGNALS, banner, bind
 
 if TYPE_CHECKING:
     from ...runner import Runner
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 LIFESPAN_MARGIN = 5.0
 #: A worker that dies this soon after its start failed to start: the others are stopped.
 START_SECONDS = 5.0
-BACKLOG = 2048
 
 
 @dataclass
@@ -66,16 +65,6 @@ def serve_workers(
     host, port = listener.getsockname()[:2]
     banner(host, port, settings.path, f" ({workers} workers)")
     return Supervisor(runner, listener, workers, run).run()
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on `host`:`port`, for every worker to accept from."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, port))
-    listener.listen(BACKLOG)
-    return listener
 
 
 def metrics_directory(runner: Runner) -> str | None:
