@@ -14,6 +14,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -212,6 +213,44 @@ def test_a_port_in_use_is_one_json_line_in_json_mode(workers: str):
         "level": "error",
         "timestamp": event["timestamp"],
     }
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine can listen on ``::1``."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("host", "url_hosts"),
+    [
+        pytest.param("::1", {"[::1]"}, marks=pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")),
+        ("localhost", {"127.0.0.1", "[::1]"}),
+    ],
+)
+def test_one_worker_binds_an_ipv6_address_or_a_host_name_and_says_where_once(host: str, url_hosts: set[str]):
+    """The one-worker server binds its port itself: `--host` may be an IPv6 address or a
+    name, port 0 becomes the real port in the one banner, and the server answers there."""
+    exe = shutil.which("mcp-runner") or str(Path(sys.executable).parent / "mcp-runner")
+    env = {**os.environ, "MCP_RUNNER_PLUGINS": "none", "MCP_RUNNER_LOG_FORMAT": "console"}
+    server = subprocess.Popen([exe, "serve", "-t", "http", "--host", host, "--port", "0"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stderr is not None
+        banner = server.stderr.readline()
+        url = banner.removeprefix("mcp-runner: serving ").strip()
+        scheme_host, port = url.removeprefix("http://").removesuffix("/mcp").rsplit(":", 1)
+        assert scheme_host in url_hosts and int(port) > 0, banner
+        assert httpx.get(url.replace("/mcp", "/healthz"), timeout=10).status_code == 200
+        server.send_signal(signal.SIGTERM)
+        _, rest = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert "serving" not in rest, rest
+    assert server.returncode == 0, rest
 
 
 def test_call_checks_a_proxied_tools_arguments_once_its_server_is_up(tmp_path: Path):

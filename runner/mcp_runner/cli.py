@@ -252,12 +252,16 @@ def serve(
 def _port_bound(settings: Settings) -> Any:
     """Within it, an HTTP port that cannot be bound (an error of `BIND_ERRORS`, or a host
     name that does not resolve) is told in one line, and the command exits with `EXIT_BIND`."""
-    import socket
-
     try:
         yield
     except OSError as exc:
-        if exc.errno not in BIND_ERRORS and not isinstance(exc, socket.gaierror):
+        import socket
+
+        from .transports.http.server import CannotListen  # loaded already when it is raised
+
+        if not isinstance(exc, CannotListen) or (
+            exc.errno not in BIND_ERRORS and not isinstance(exc.__cause__, socket.gaierror)
+        ):
             raise
         from . import log
 

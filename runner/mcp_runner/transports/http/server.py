@@ -31,7 +31,7 @@ async def serve(runner: Runner, options: dict[str, Any]) -> None:
     """Serve `runner` over Streamable HTTP until a signal (the ``http`` transport).
 
     The listening socket is a worker's, given by its parent (which announced it), or bound
-    here with `bind`: a port that cannot be bound raises its `OSError` before serving."""
+    here with `bind`: a port that cannot be bound raises `CannotListen` before serving."""
     import uvicorn
 
     settings = runner.settings.http
@@ -199,20 +199,29 @@ def _server(config: Any) -> Any:
     return Server(config)
 
 
+class CannotListen(OSError):
+    """`bind` failed: its `errno` and `strerror` are the bind's, or the host name lookup's
+    (a `socket.gaierror`, then its cause)."""
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A TCP socket listening on `host`:`port`: the first address `host` resolves to (an IP
-    address, or a name such as ``localhost``); port 0 picks a free port."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    listener = socket.socket(family, kind, proto)
+    address, or a name such as ``localhost``); port 0 picks a free port. Raises
+    `CannotListen`."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise CannotListen(exc.errno, exc.strerror) from exc
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(address)
         listener.listen(BACKLOG)
-    except OSError:
+    except OSError as exc:
         listener.close()
-        raise
+        raise CannotListen(exc.errno, exc.strerror) from exc
     return listener
 
 
