@@ -205,12 +205,13 @@ class CannotListen(OSError):
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket listening on `host`:`port`: the first address `host` resolves to (an IP
-    address, or a name such as ``localhost``); port 0 picks a free port. Raises
-    `CannotListen`."""
+    """A TCP socket listening on `host`:`port`: an IPv6 address when `host` has a colon, else
+    the first IPv4 address it names (an address, or a name such as ``localhost``, as uvicorn
+    binds); port 0 picks a free port. Raises `CannotListen`."""
+    wanted = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            host or None, port, wanted, socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         listener = socket.socket(family, kind, proto)
     except OSError as exc:
