@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import contextvars
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -98,17 +98,13 @@ def mcp_runner_request_observers(runner: Runner) -> RequestObserver | None:
     return SpanPerRequest(trace.get_tracer("mcp_runner"))
 
 
-def incoming_context(request: Request) -> Any:
-    """The trace context `request` came with: from its ``_meta``, else its HTTP headers (W3C
-    ``traceparent``, ``tracestate``); None when it brought none."""
-    from opentelemetry import propagate
-
+def trace_carrier(request: Request) -> Mapping[str, Any] | None:
+    """What carries the trace `request` came with (W3C ``traceparent``, ``tracestate``): its
+    ``_meta``, else its HTTP headers; None when it brought none."""
     if "traceparent" in request.meta:
-        return propagate.extract(request.meta)
+        return request.meta
     headers = request.outlet.headers
-    if headers is not None and "traceparent" in headers:
-        return propagate.extract(headers)
-    return None
+    return headers if headers is not None and "traceparent" in headers else None
 
 
 class TraceCarrier(RequestObserver):
@@ -117,13 +113,16 @@ class TraceCarrier(RequestObserver):
     (proxied backends, `outgoing_http_client`) carry it on. A request that brings none costs a
     look at its ``_meta`` and headers."""
 
+    def __init__(self) -> None:
+        from opentelemetry import context, propagate
+
+        self.attach, self.extract = context.attach, propagate.extract
+
     def request_started(self, request: Request) -> None:
         """Make the request's trace current, if it brought one."""
-        headers = request.outlet.headers
-        if "traceparent" in request.meta or (headers is not None and "traceparent" in headers):
-            from opentelemetry import context
-
-            context.attach(incoming_context(request))
+        carrier = trace_carrier(request)
+        if carrier is not None:
+            self.attach(self.extract(carrier))
 
 
 class SpanPerRequest(RequestObserver):
@@ -131,10 +130,11 @@ class SpanPerRequest(RequestObserver):
     <tool>`` (and so on), the child of the trace the request brings, ended with its outcome."""
 
     def __init__(self, tracer: Any) -> None:
-        from opentelemetry import context, trace
+        from opentelemetry import context, propagate, trace
 
         self.tracer = tracer
         self.attach, self.detach = context.attach, context.detach
+        self.extract = propagate.extract
         self.in_context = trace.set_span_in_context
         self.server_kind = trace.SpanKind.SERVER
         self.error_status = trace.StatusCode.ERROR
@@ -143,7 +143,8 @@ class SpanPerRequest(RequestObserver):
 
     def request_started(self, request: Request) -> None:
         """Start the request's span, and make it current."""
-        parent = incoming_context(request)
+        carrier = trace_carrier(request)
+        parent = self.extract(carrier) if carrier is not None else None
         method = request.method
         target = request.params.get("name") if method in NAMED_TARGETS else None
         span = self.tracer.start_span(
