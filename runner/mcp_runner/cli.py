@@ -6,7 +6,6 @@ import asyncio
 import base64
 import contextlib
 import difflib
-import errno
 import json
 import os
 import sys
@@ -20,8 +19,6 @@ from .config import ConfigError, Settings, load_settings
 
 #: The exit status when the HTTP port cannot be bound (as uvicorn's start-up failure).
 EXIT_BIND = 3
-#: The errors of a bind that the user fixes by choosing another address or port.
-BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 # Builtin commands defined in their own modules, imported only when asked for.
 LAZY_COMMANDS = {"install": ("mcp_runner.install", "install_command")}
@@ -250,18 +247,15 @@ def serve(
 
 @contextlib.contextmanager
 def _port_bound(settings: Settings) -> Any:
-    """Within it, an HTTP port that cannot be bound (an error of `BIND_ERRORS`, or a host
-    name that does not resolve) is told in one line, and the command exits with `EXIT_BIND`."""
+    """Within it, an HTTP port that cannot be bound (in use, an address not of this machine,
+    a host name that does not resolve: the bind's `CannotListen`) is told in one line, and the
+    command exits with `EXIT_BIND`."""
     try:
         yield
     except OSError as exc:
-        import socket
-
         from .transports.http.server import CannotListen  # loaded already when it is raised
 
-        if not isinstance(exc, CannotListen) or (
-            exc.errno not in BIND_ERRORS and not isinstance(exc.__cause__, socket.gaierror)
-        ):
+        if not isinstance(exc, CannotListen):
             raise
         from . import log
 
